@@ -1,0 +1,358 @@
+/**
+ * A JSON-RPC peer over one byte-stream connection: it answers the other
+ * side's requests and sends its own, pipelined, with out-of-order completion.
+ */
+
+import { encodeError, encodeNotification, encodeRequest, encodeResult } from "./codec.ts";
+import { ConnectionClosedError, type ErrorObject, JsonRpcCode, RpcError } from "./errors.ts";
+import { DEFAULT_MAX_LINE_BYTES, LineSplitter } from "./framing.ts";
+import { classify, type Id, type Message } from "./messages.ts";
+
+/** A byte-stream connection, e.g. a `Deno.UnixConn`. */
+export interface Transport {
+  readable: ReadableStream<Uint8Array>;
+  writable: WritableStream<Uint8Array>;
+  close(): void;
+}
+
+/** What a request handler is told about the request besides its params. */
+export interface RequestContext {
+  /** The request's id, as sent. */
+  id: Id;
+  /** Aborted when the connection closes before the answer is written. */
+  signal: AbortSignal;
+}
+
+/** Handles a request; throws `RpcError` to answer an error. */
+export type RequestHandler = (
+  method: string,
+  params: unknown,
+  context: RequestContext,
+) => unknown | Promise<unknown>;
+
+/** Handles a notification; its outcome is never answered. */
+export type NotificationHandler = (method: string, params: unknown) => void;
+
+/** Options of a `Peer`. */
+export interface PeerOptions {
+  onRequest?: RequestHandler;
+  onNotification?: NotificationHandler;
+  /** Told about things worth a debug log line: stray answers, dropped connections. */
+  onNote?: (note: string) => void;
+  /** Largest accepted line in bytes (default 16 MiB). */
+  maxLineBytes?: number;
+  /** Requests handled at once before reading pauses (default 1024). */
+  maxInFlight?: number;
+  /** Unwritten output in bytes before a peer that does not read is dropped (default 64 MiB). */
+  maxQueuedBytes?: number;
+  /** Code for a handler that throws something other than an `RpcError` (default -32603). */
+  unexpectedErrorCode?: number;
+}
+
+/** Options of one outgoing request. */
+export interface RequestOptions {
+  /** Rejects the request (the answer, if it comes, is ignored). */
+  signal?: AbortSignal;
+}
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** One end of a JSON-RPC conversation. Reading starts at construction. */
+export class Peer {
+  readonly #transport: Transport;
+  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  readonly #options: PeerOptions;
+  readonly #maxInFlight: number;
+  readonly #maxQueuedBytes: number;
+  readonly #abort = new AbortController();
+  readonly #pending = new Map<Id, Pending>();
+  readonly #closed: Promise<void>;
+  #markClosed!: () => void;
+  #nextId = 0;
+  #queue: string[] = [];
+  #queuedBytes = 0;
+  #flushing = false;
+  #flushWaiters: (() => void)[] = [];
+  #inFlight = 0;
+  #slotWaiter: (() => void) | undefined;
+  #isClosed = false;
+
+  /** Starts reading `transport`; the peer closes when the other side does. */
+  constructor(transport: Transport, options: PeerOptions = {}) {
+    this.#transport = transport;
+    this.#writer = transport.writable.getWriter();
+    this.#options = options;
+    this.#maxInFlight = options.maxInFlight ?? 1024;
+    this.#maxQueuedBytes = options.maxQueuedBytes ?? 64 * 1024 * 1024;
+    this.#closed = new Promise((resolve) => this.#markClosed = resolve);
+    this.#readLoop();
+  }
+
+  /** Resolves once the connection is closed. */
+  get closed(): Promise<void> {
+    return this.#closed;
+  }
+
+  /** True once the connection is closed. */
+  get isClosed(): boolean {
+    return this.#isClosed;
+  }
+
+  /** Aborted when the connection closes. */
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  /** Number of requests of the other side being handled. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Sends a request and resolves with its result, or rejects with an `RpcError`. */
+  request(method: string, params: unknown, options: RequestOptions = {}): Promise<unknown> {
+    if (this.#isClosed) return Promise.reject(new ConnectionClosedError());
+    const id = this.#nextId++;
+    const line = encodeRequest(id, method, params);
+    return new Promise((resolve, reject) => {
+      const signal = options.signal;
+      if (signal?.aborted) return reject(signal.reason);
+      const onAbort = () => {
+        this.#pending.delete(id);
+        reject(signal!.reason);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#pending.set(id, {
+        resolve: (value) => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve(value);
+        },
+        reject: (error) => {
+          signal?.removeEventListener("abort", onAbort);
+          reject(error);
+        },
+      });
+      this.#send(line);
+    });
+  }
+
+  /** Sends a notification (no answer expected). Dropped silently once closed. */
+  notify(method: string, params: unknown): void {
+    this.#send(encodeNotification(method, params));
+  }
+
+  /** Resolves when everything queued so far has been handed to the connection. */
+  flushed(): Promise<void> {
+    if (!this.#flushing && this.#queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#flushWaiters.push(resolve));
+  }
+
+  /** Closes the connection now; pending requests reject with `ConnectionClosedError`. */
+  close(): void {
+    if (this.#isClosed) return;
+    this.#isClosed = true;
+    this.#abort.abort(new ConnectionClosedError());
+    for (const pending of this.#pending.values()) pending.reject(new ConnectionClosedError());
+    this.#pending.clear();
+    this.#queue = [];
+    for (const waiter of this.#flushWaiters.splice(0)) waiter();
+    this.#slotWaiter?.();
+    try {
+      this.#transport.close();
+    } catch {
+      // already closed by the other side
+    }
+    this.#markClosed();
+  }
+
+  async #readLoop(): Promise<void> {
+    const splitter = new LineSplitter(this.#options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
+    try {
+      for await (const chunk of this.#transport.readable) {
+        for (const frame of splitter.push(chunk)) {
+          if (frame.kind === "overflow") {
+            this.#sendError(null, {
+              code: JsonRpcCode.InvalidRequest,
+              message: "Invalid Request",
+              data: {
+                details: `line exceeds the limit of ${splitter.maxLineBytes} bytes; it was skipped`,
+              },
+            });
+          } else {
+            this.#receiveLine(frame.bytes);
+          }
+          while (this.#inFlight >= this.#maxInFlight && !this.#isClosed) {
+            await new Promise<void>((resolve) => this.#slotWaiter = resolve);
+          }
+        }
+        if (this.#isClosed) break;
+      }
+      // End of input: answer what is still being handled, then close.
+      while (this.#inFlight > 0 && !this.#isClosed) {
+        await new Promise<void>((resolve) => this.#slotWaiter = resolve);
+      }
+      await this.flushed();
+    } catch (error) {
+      if (!this.#isClosed) this.#options.onNote?.(`connection read failed: ${error}`);
+    }
+    this.close();
+  }
+
+  #receiveLine(bytes: Uint8Array): void {
+    let value: unknown;
+    try {
+      value = JSON.parse(decoder.decode(bytes));
+    } catch (error) {
+      const details = error instanceof TypeError
+        ? "the line is not valid UTF-8"
+        : `the line is not valid JSON: ${(error as Error).message}`;
+      this.#sendError(null, {
+        code: JsonRpcCode.ParseError,
+        message: "Parse error",
+        data: { details },
+      });
+      return;
+    }
+    if (Array.isArray(value)) {
+      this.#receiveBatch(value);
+      return;
+    }
+    const answer = this.#receiveMessage(classify(value));
+    if (answer === undefined) return;
+    if (typeof answer === "string") this.#send(answer);
+    else this.#track(answer.then((line) => line !== undefined && this.#send(line)));
+  }
+
+  #receiveBatch(values: unknown[]): void {
+    if (values.length === 0) {
+      this.#sendError(null, {
+        code: JsonRpcCode.InvalidRequest,
+        message: "Invalid Request",
+        data: { details: "an empty batch is not a valid request" },
+      });
+      return;
+    }
+    const answers = values.map((value) => this.#receiveMessage(classify(value)));
+    this.#track(
+      Promise.all(answers).then((lines) => {
+        const present = lines.filter((line) => line !== undefined);
+        if (present.length > 0) this.#send(`[${present.join(",")}]`);
+      }),
+    );
+  }
+
+  /** Handles one message; returns its answer line, a promise of one, or nothing to answer. */
+  #receiveMessage(message: Message): string | Promise<string | undefined> | undefined {
+    switch (message.kind) {
+      case "invalid":
+        return encodeError(message.id, {
+          code: JsonRpcCode.InvalidRequest,
+          message: "Invalid Request",
+          data: { details: message.reason },
+        });
+      case "response":
+        this.#settle(message.id, message.result, message.error);
+        return undefined;
+      case "notification":
+        try {
+          this.#options.onNotification?.(message.method, message.params);
+        } catch (error) {
+          this.#options.onNote?.(`notification ${message.method} handler threw: ${error}`);
+        }
+        return undefined;
+      case "request":
+        return this.#answer(message.id, message.method, message.params);
+    }
+  }
+
+  async #answer(id: Id, method: string, params: unknown): Promise<string | undefined> {
+    const handler = this.#options.onRequest;
+    if (!handler) {
+      return encodeError(id, {
+        code: JsonRpcCode.MethodNotFound,
+        message: "Method not found",
+        data: { details: `this peer does not serve method ${JSON.stringify(method)}` },
+      });
+    }
+    try {
+      const result = await handler(method, params, { id, signal: this.#abort.signal });
+      return encodeResult(id, result);
+    } catch (error) {
+      return encodeError(id, this.#errorObject(error));
+    }
+  }
+
+  #errorObject(error: unknown): ErrorObject {
+    if (error instanceof RpcError) return error.toObject();
+    const message = error instanceof Error ? error.message : String(error);
+    return {
+      code: this.#options.unexpectedErrorCode ?? JsonRpcCode.InternalError,
+      message: "Internal error",
+      data: { details: message, debug: error instanceof Error ? error.stack : undefined },
+    };
+  }
+
+  #track(work: Promise<unknown>): void {
+    this.#inFlight++;
+    work.catch((error) => this.#options.onNote?.(`answer failed: ${error}`)).finally(() => {
+      this.#inFlight--;
+      const waiter = this.#slotWaiter;
+      this.#slotWaiter = undefined;
+      waiter?.();
+    });
+  }
+
+  #settle(id: Id, result: unknown, error: ErrorObject | undefined): void {
+    const pending = this.#pending.get(id);
+    if (!pending) {
+      this.#options.onNote?.(`answer for unknown request id ${JSON.stringify(id)} ignored`);
+      return;
+    }
+    this.#pending.delete(id);
+    if (error) pending.reject(RpcError.fromObject(error));
+    else pending.resolve(result);
+  }
+
+  #sendError(id: Id, error: ErrorObject): void {
+    this.#send(encodeError(id, error));
+  }
+
+  #send(line: string): void {
+    if (this.#isClosed) return;
+    this.#queue.push(line);
+    this.#queuedBytes += line.length + 1;
+    if (this.#queuedBytes > this.#maxQueuedBytes) {
+      this.#options.onNote?.("peer is not reading its answers; connection dropped");
+      this.close();
+      return;
+    }
+    if (!this.#flushing) {
+      this.#flushing = true;
+      queueMicrotask(() => this.#flush());
+    }
+  }
+
+  async #flush(): Promise<void> {
+    try {
+      while (this.#queue.length > 0 && !this.#isClosed) {
+        const text = this.#queue.length === 1
+          ? this.#queue[0] + "\n"
+          : this.#queue.join("\n") + "\n";
+        this.#queue = [];
+        await this.#writer.write(encoder.encode(text));
+        this.#queuedBytes -= text.length;
+      }
+    } catch (error) {
+      if (!this.#isClosed) this.#options.onNote?.(`connection write failed: ${error}`);
+      this.close();
+    } finally {
+      this.#flushing = false;
+      for (const waiter of this.#flushWaiters.splice(0)) waiter();
+    }
+  }
+}

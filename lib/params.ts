@@ -1,0 +1,63 @@
+/** Zod schemas of the eight methods' params, built once, and their validation. */
+
+import { z } from "zod";
+import { JsonRpcCode, RpcError } from "./jsonrpc/errors.ts";
+
+const noParams = z.union([z.object({}), z.null(), z.undefined()]).transform(() => ({}));
+const timeout = z.number().positive().max(2_147_483_647).nullable().optional()
+  .transform((v) => v ?? null);
+
+const procedureCall = z.object({
+  id: z.string(),
+  procedure: z.string(),
+  input: z.unknown().optional(),
+  timeout,
+});
+
+/** Params schema of each method. */
+export const PARAMS = {
+  init: z.object({
+    id: z.string(),
+    kind: z.enum(["install", "update", "restore"]).nullable().optional().transform((v) =>
+      v ?? null
+    ),
+  }),
+  exit: z.object({
+    id: z.string(),
+    target: z.string().nullable().optional().transform((v) => v ?? null),
+  }),
+  start: noParams,
+  stop: noParams,
+  execute: procedureCall,
+  sandbox: procedureCall,
+  callback: z.object({
+    id: z.number().int().nonnegative(),
+    args: z.array(z.unknown()).optional().transform((v) => v ?? []),
+  }),
+  eval: z.object({ script: z.string() }),
+} as const;
+
+/** The methods the runtime serves. */
+export type Method = keyof typeof PARAMS;
+
+/** Validated params of `method`. */
+export type Params<M extends Method> = z.output<typeof PARAMS[M]>;
+
+/** One line per zod issue: `path: message`. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues.map((issue) => {
+    const path = issue.path.length === 0 ? "params" : `params.${issue.path.join(".")}`;
+    return `${path}: ${issue.message}`;
+  }).join("; ");
+}
+
+/** Validates `params` of `method`; throws -32602 with the issue in `data.details`. */
+export function parseParams<M extends Method>(method: M, params: unknown): Params<M> {
+  const result = PARAMS[method].safeParse(params);
+  if (!result.success) {
+    throw new RpcError(JsonRpcCode.InvalidParams, "Invalid params", {
+      details: `${method}: ${describeIssues(result.error)}`,
+    });
+  }
+  return result.data as Params<M>;
+}

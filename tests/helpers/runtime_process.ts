@@ -1,0 +1,89 @@
+/** Test helper: runs `main.ts` as a real subprocess with the flags of `deno task start`. */
+
+import { LineReader } from "./line_reader.ts";
+
+const REPO = new URL("../../", import.meta.url).pathname;
+
+/** The permission flags of `deno task start`, read from deno.json so tests run what ships. */
+export async function startTaskFlags(): Promise<string[]> {
+  const config = JSON.parse(await Deno.readTextFile(`${REPO}deno.json`));
+  const words = String(config.tasks.start).split(/\s+/);
+  const run = words.indexOf("run");
+  const entry = words.indexOf("main.ts");
+  return words.slice(run + 1, entry);
+}
+
+/** A runtime subprocess and what it printed. */
+export interface RuntimeProcess {
+  root: string;
+  socket: string;
+  child: Deno.ChildProcess;
+  /** Every stderr line so far. */
+  stderr: string[];
+  /** Resolves with the exit status. */
+  status: Promise<Deno.CommandStatus>;
+  /** Waits for a stderr line matching `pattern` (null if the process ended first). */
+  waitForLog(pattern: RegExp): Promise<string | null>;
+  /** Sends SIGTERM (if still running), waits for exit and removes the temp root. */
+  stop(): Promise<Deno.CommandStatus>;
+}
+
+/** Options of `spawnRuntime`. */
+export interface SpawnOptions {
+  /** Extra CLI arguments (after `--root`). */
+  args?: string[];
+  env?: Record<string, string>;
+  /** Use this root instead of a fresh temp dir (not removed on stop). */
+  root?: string;
+  /** Do not wait for the `listening on` line. */
+  noWait?: boolean;
+}
+
+/** Spawns the runtime on a fresh temp root and waits until it accepts connections. */
+export async function spawnRuntime(options: SpawnOptions = {}): Promise<RuntimeProcess> {
+  const ownRoot = options.root === undefined;
+  const root = options.root ?? await Deno.makeTempDir({ prefix: "startos-test-" });
+  const flags = await startTaskFlags();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", ...flags, `${REPO}main.ts`, "--root", root, ...(options.args ?? [])],
+    env: options.env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = new LineReader(child.stderr);
+  child.stdout.cancel();
+  const status = child.status;
+  let stopped: Promise<Deno.CommandStatus> | undefined;
+  const proc: RuntimeProcess = {
+    root,
+    socket: `${root}/rpc/service.sock`,
+    child,
+    stderr: reader.lines,
+    status,
+    waitForLog: (pattern) => reader.waitFor(pattern),
+    stop: () => {
+      stopped ??= (async () => {
+        try {
+          child.kill("SIGTERM");
+        } catch {
+          // already gone
+        }
+        const result = await status;
+        await reader.done;
+        if (ownRoot) await Deno.remove(root, { recursive: true }).catch(() => {});
+        return result;
+      })();
+      return stopped;
+    },
+  };
+  if (!options.noWait) {
+    const line = await reader.waitFor(/^listening on /);
+    if (line === null) {
+      const { code } = await status;
+      throw new Error(`runtime exited with ${code} before listening:\n${reader.lines.join("\n")}`);
+    }
+    proc.socket = line.slice("listening on ".length);
+  }
+  return proc;
+}
