@@ -11,6 +11,8 @@ export interface Config {
   package: string;
   policy: string | null;
   stopTimeoutMs: number;
+  /** How long an effect waits for the host's answer (ms). */
+  effectTimeoutMs: number;
   dev: boolean;
   logFormat: LogFormat;
   logLevel: LogLevel;
@@ -36,6 +38,7 @@ Options (environment fallback in brackets):
   --package PATH       package module [STARTOS_PACKAGE] (default /usr/lib/startos/package/index.js)
   --policy FILE        JSONC permission policy overriding the defaults [STARTOS_POLICY]
   --stop-timeout MS    grace period between SIGTERM and SIGKILL on stop (default 30000)
+  --effect-timeout MS  how long an effect waits for the host's answer (default 60000)
   --max-line-bytes N   largest accepted request line in bytes (default 16777216)
   --log-format FORMAT  text or json (default text)
   --log-level LEVEL    debug, info, warn or error (default info)
@@ -50,6 +53,7 @@ const VALUE_FLAGS = [
   "package",
   "policy",
   "stop-timeout",
+  "effect-timeout",
   "max-line-bytes",
   "log-format",
   "log-level",
@@ -138,6 +142,8 @@ export function parseArgs(
 
   const stopTimeout = positiveInteger("stop-timeout", values["stop-timeout"] ?? "30000");
   if (typeof stopTimeout === "string") return { kind: "error", message: stopTimeout };
+  const effectTimeout = positiveInteger("effect-timeout", values["effect-timeout"] ?? "60000");
+  if (typeof effectTimeout === "string") return { kind: "error", message: effectTimeout };
   const maxLine = positiveInteger(
     "max-line-bytes",
     values["max-line-bytes"] ?? String(DEFAULT_MAX_LINE_BYTES),
@@ -167,6 +173,7 @@ export function parseArgs(
       package: pkg,
       policy,
       stopTimeoutMs: stopTimeout,
+      effectTimeoutMs: effectTimeout,
       dev,
       logFormat,
       logLevel: logLevel as LogLevel,

@@ -1,0 +1,40 @@
+/** Where the children's `deno` binary, the worker entry and the module cache are. */
+
+function basename(path: string): string {
+  return path.slice(path.lastIndexOf("/") + 1);
+}
+
+function isFile(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The `deno` children run with: `STARTOS_DENO`, else this process's binary
+ * when it is `deno` (not a compiled runtime), else a `deno` next to it, else
+ * `deno` from PATH.
+ */
+export function resolveDeno(env: (name: string) => string | undefined): string {
+  const explicit = env("STARTOS_DENO");
+  if (explicit) return explicit;
+  const self = Deno.execPath();
+  if (basename(self) === "deno") return self;
+  const sibling = `${self.slice(0, self.lastIndexOf("/"))}/deno`;
+  return isFile(sibling) ? sibling : "deno";
+}
+
+/** The worker entry: `STARTOS_WORKER_ENTRY`, else lib/worker/entry.ts beside this file. */
+export function resolveWorkerEntry(env: (name: string) => string | undefined): string {
+  return env("STARTOS_WORKER_ENTRY") || new URL("./worker/entry.ts", import.meta.url).pathname;
+}
+
+/** Deno's module cache directory, passed to children so they start from the warm cache. */
+export function resolveDenoDir(env: (name: string) => string | undefined): string {
+  const explicit = env("DENO_DIR");
+  if (explicit) return explicit;
+  const cache = env("XDG_CACHE_HOME") || `${env("HOME") || "/root"}/.cache`;
+  return `${cache}/deno`;
+}

@@ -1,0 +1,139 @@
+/**
+ * The effects broker: checks each child's effect against its profile, adds
+ * `eventId`, turns child-local callback ids into runtime-wide ids and
+ * forwards to the host; routes the host's callbacks back to their child.
+ */
+
+import { ErrorKind } from "../error_codes.ts";
+import { RpcError } from "../jsonrpc/errors.ts";
+import type { Logger } from "../log.ts";
+import { effectAllowed } from "../permissions.ts";
+import type { Child } from "../supervisor.ts";
+import { EFFECT_METHODS } from "../worker/effects.ts";
+import type { EffectParams } from "../worker/channel.ts";
+import type { HostClient } from "./host_client.ts";
+
+/** Effects whose options may carry a callback function. */
+const CALLBACK_EFFECTS = new Set([
+  "get-container-ip",
+  "get-host-info",
+  "get-outbound-gateway",
+  "get-service-interface",
+  "get-service-manifest",
+  "get-ssl-certificate",
+  "get-status",
+  "get-system-smtp",
+  "list-service-interfaces",
+]);
+const KNOWN_EFFECTS = new Set<string>(EFFECT_METHODS);
+
+interface Registration {
+  child: Child;
+  localId: number;
+}
+
+/** Forwards effects from children to the host. */
+export class EffectsBroker {
+  readonly #host: HostClient;
+  readonly #log: Logger;
+  readonly #byGlobal = new Map<number, Registration>();
+  readonly #byChild = new Map<Child, Map<number, number>>();
+  #nextId = 1;
+
+  /** Creates a broker that forwards through `host`. */
+  constructor(host: HostClient, log: Logger) {
+    this.#host = host;
+    this.#log = log;
+  }
+
+  /** Number of callbacks registered at the host and not yet fired or dropped. */
+  get registeredCallbacks(): number {
+    return this.#byGlobal.size;
+  }
+
+  /** Handles one effect call of `child`. */
+  handle(child: Child, call: EffectParams): Promise<unknown> {
+    const { method } = call;
+    if (!KNOWN_EFFECTS.has(method)) {
+      throw new RpcError(ErrorKind.NotFound, "Unknown effect", {
+        details: `${method} is not an effect of this runtime`,
+      });
+    }
+    if (!effectAllowed(child.profile.effects, method)) {
+      throw new RpcError(ErrorKind.Authorization, "Effect not allowed", {
+        details:
+          `the ${child.role} profile (effects: ${child.profile.effects}) may not call ${method}`,
+      });
+    }
+    const params: Record<string, unknown> = { ...call.params };
+    delete params.eventId;
+    if (child.eventId !== null) params.eventId = child.eventId;
+    if (method === "clear-callbacks") return this.#clearOwn(child, params);
+    if (CALLBACK_EFFECTS.has(method)) {
+      // A sandboxed child registers nothing.
+      params.callback = call.callback !== null && child.role !== "sandbox"
+        ? this.#register(child, call.callback)
+        : null;
+    }
+    this.#log.debug("effect", { child: child.name, method, event: child.eventId ?? undefined });
+    return this.#host.call(method, params);
+  }
+
+  #register(child: Child, localId: number): number {
+    const globalId = this.#nextId++;
+    this.#byGlobal.set(globalId, { child, localId });
+    let own = this.#byChild.get(child);
+    if (!own) this.#byChild.set(child, own = new Map());
+    own.set(localId, globalId);
+    return globalId;
+  }
+
+  /** `clear-callbacks` from package code speaks of its own (child-local) ids: translate them. */
+  #clearOwn(child: Child, params: Record<string, unknown>): Promise<unknown> {
+    const own = this.#byChild.get(child) ?? new Map<number, number>();
+    const listed = (key: string) =>
+      Array.isArray(params[key])
+        ? (params[key] as unknown[]).filter((v) => typeof v === "number")
+        : undefined;
+    const only = listed("only");
+    const except = listed("except");
+    const locals = only ?? [...own.keys()].filter((id) => !(except ?? []).includes(id));
+    this.dropCallbacks(child, locals as number[]);
+    return Promise.resolve(null);
+  }
+
+  /** The child says these local ids are dead: forget them and tell the host. */
+  dropCallbacks(child: Child, localIds: number[]): void {
+    const own = this.#byChild.get(child);
+    if (!own) return;
+    const globals: number[] = [];
+    for (const localId of localIds) {
+      const globalId = own.get(localId);
+      if (globalId === undefined) continue;
+      own.delete(localId);
+      this.#byGlobal.delete(globalId);
+      globals.push(globalId);
+    }
+    if (globals.length > 0) this.#host.callQuietly("clear-callbacks", { only: globals });
+  }
+
+  /** The child is gone: drop every callback it still had registered. */
+  childExited(child: Child): void {
+    const own = this.#byChild.get(child);
+    if (!own) return;
+    this.dropCallbacks(child, [...own.keys()]);
+    this.#byChild.delete(child);
+  }
+
+  /** Delivers the host's `callback {id, args}`; unknown ids are ignored with a debug line. */
+  deliver(globalId: number, args: unknown[]): void {
+    const registration = this.#byGlobal.get(globalId);
+    if (!registration) {
+      this.#log.debug("callback for an unknown id ignored", { callback: globalId });
+      return;
+    }
+    this.#byGlobal.delete(globalId);
+    this.#byChild.get(registration.child)?.delete(registration.localId);
+    registration.child.callback(registration.localId, args);
+  }
+}

@@ -1,0 +1,229 @@
+/**
+ * Permission profiles → `deno run` flags, and the effect allowlists.
+ *
+ * Every piece of package code runs as `deno run --no-prompt <flags> <worker entry>`; the flags
+ * come from the profile of the procedure it runs. The runtime's own channel socket is always
+ * granted (by exact path: Deno 2.9 grants Unix sockets per path, see DENO-NOTES.md).
+ *
+ * Observed with Deno 2.9.6 (throwaway scripts, not part of the test suite):
+ * - `--allow-run=start-container` when no such program is on PATH: Deno accepts the flag and the
+ *   child starts normally; it only prints `Info Failed to resolve 'start-container' for
+ *   allow-run: cannot find binary path` to stderr (hidden by `--quiet`), and spawning the name
+ *   later fails with `NotFound`. So missing programs are harmless and names are kept as given.
+ *   But a NAME is resolved once, against the child's own PATH, when the child starts: if the
+ *   program appears on PATH later, running it is still refused (`NotCapable`), and a child with
+ *   an empty environment (no PATH) can never use a name grant. An ABSOLUTE path is not resolved
+ *   at start and works as soon as the file exists. Use absolute paths for such programs.
+ * - A name grant covers the name and the path it resolved to (`mount` → `/usr/bin/mount`), not
+ *   other spellings of the same file (`/bin/mount` via the `/bin → usr/bin` symlink is refused).
+ * - Deno refuses to start on `--allow-run=` / `--allow-env=` with an empty value, on env names
+ *   containing `=`, on bad hosts in `--allow-net=`; it cannot express paths containing commas.
+ *   Such values are rejected here with an error instead.
+ * - Deno refuses writes to any file an `--allow-run` entry resolves to, even inside a granted
+ *   write directory (a granted program cannot be replaced).
+ * - Path grants are lexical: granting `/a` where `/a` is a symlink does not grant its target and
+ *   vice versa, and a symlink inside a granted directory is followed wherever it points. Children
+ *   cannot create symlinks (that needs unscoped read+write), but programs they run can.
+ * - Without any net grant, module loading still reaches the network: a dynamic `import()` of
+ *   `npm:<anything>` queries the npm registry, and `https://` imports from Deno's default import
+ *   hosts (esm.sh, jsr.io, deno.land, ...) are fetched; a bare `--deny-import` does not stop the
+ *   latter. Package code could leak data in those URLs, so every child also gets `--cached-only`
+ *   (no downloads at all; what is cached still loads).
+ */
+
+/** The permission profiles, one per kind of child. */
+export type ProfileName = "init" | "main" | "run" | "getInput" | "backup" | "sandbox";
+
+/** Which effects a profile may call: all, the read-only ones, or read-only minus secrets. */
+export type EffectAccess = "all" | "read-only" | "read-only-no-secrets";
+
+/** What a child may do: the grants its `deno run` flags express, and its effect access. */
+export interface Profile {
+  /** Absolute paths the child may read. */
+  read: string[];
+  /** Absolute paths the child may write. */
+  write: string[];
+  /** `false` = no network, `true` = any host, a list = those hosts (host, host:port, IPs). */
+  net: boolean | string[];
+  /** `false` = no subprocesses, `true` = any program, a list = program names or absolute paths. */
+  run: boolean | string[];
+  /** `false` = no env access and an empty environment, `true` = all, a list = those variables. */
+  env: boolean | string[];
+  /** The effects the child may call. */
+  effects: EffectAccess;
+}
+
+/** Every profile name, in table order. */
+export const PROFILE_NAMES: readonly ProfileName[] = Object.freeze([
+  "init",
+  "main",
+  "run",
+  "getInput",
+  "backup",
+  "sandbox",
+]);
+
+/** The effect access levels, from widest to narrowest. */
+export const EFFECT_ACCESS_LEVELS: readonly EffectAccess[] = Object.freeze([
+  "all",
+  "read-only",
+  "read-only-no-secrets",
+]);
+
+/** Flags every child gets besides its grants: no prompts, no module downloads (see above). */
+export const BASE_CHILD_ARGS: readonly string[] = Object.freeze(["--no-prompt", "--cached-only"]);
+
+/** Joins an absolute base path and a relative part, collapsing duplicate slashes. */
+function join(base: string, part: string): string {
+  return `${base.replace(/\/+$/, "")}/${part}`.replace(/\/{2,}/g, "/");
+}
+
+/** Default profiles given the package dir and root (`package` is the module's DIRECTORY). */
+export function defaultProfiles(
+  vars: { package: string; root: string },
+): Record<ProfileName, Profile> {
+  const pkg = vars.package;
+  const root = vars.root;
+  const volumes = join(root, "volumes");
+  const backup = join(root, "backup");
+  return {
+    init: {
+      read: [pkg, root],
+      write: [volumes],
+      net: false,
+      run: false,
+      env: true,
+      effects: "all",
+    },
+    main: {
+      read: [pkg, root],
+      write: [volumes],
+      net: true,
+      run: ["start-container", "mount"],
+      env: true,
+      effects: "all",
+    },
+    run: {
+      read: [pkg, root],
+      write: [volumes],
+      net: false,
+      run: ["start-container", "mount"],
+      env: true,
+      effects: "all",
+    },
+    getInput: {
+      read: [pkg, volumes],
+      write: [],
+      net: false,
+      run: false,
+      env: true,
+      effects: "read-only",
+    },
+    backup: {
+      read: [pkg, root],
+      write: [volumes, backup],
+      net: false,
+      run: ["start-container", "mount", "rsync"],
+      env: true,
+      effects: "all",
+    },
+    sandbox: {
+      read: [pkg],
+      write: [],
+      net: false,
+      run: false,
+      env: false,
+      effects: "read-only-no-secrets",
+    },
+  };
+}
+
+/** Throws unless `path` can go into a `--allow-read/write=` list. */
+function checkPath(kind: string, path: string): void {
+  if (!path.startsWith("/")) {
+    throw new Error(`${kind} path ${JSON.stringify(path)} is not absolute`);
+  }
+  if (path.includes(",")) {
+    throw new Error(
+      `${kind} path ${JSON.stringify(path)} contains a comma, which Deno's flags cannot express`,
+    );
+  }
+  if (path.includes("\0")) throw new Error(`${kind} path ${JSON.stringify(path)} contains NUL`);
+}
+
+/** Throws unless `value` can be one entry of a comma-separated flag list. */
+function checkEntry(kind: string, value: string): void {
+  if (value === "") throw new Error(`empty ${kind} entry`);
+  if (value.includes(",") || value.includes("\0")) {
+    throw new Error(`${kind} entry ${JSON.stringify(value)} contains a comma or NUL`);
+  }
+}
+
+/** The list without repeats, first occurrence kept. */
+function unique(values: string[]): string[] {
+  return [...new Set(values)];
+}
+
+/** The --allow-* flags (plus --no-prompt) for a child with this profile that talks over the Unix socket `channel` (absolute path). */
+export function denoPermissionArgs(profile: Profile, channel: string): string[] {
+  checkPath("channel", channel);
+  for (const path of profile.read) checkPath("read", path);
+  for (const path of profile.write) checkPath("write", path);
+  const args = [...BASE_CHILD_ARGS];
+  args.push(`--allow-read=${unique([...profile.read, channel]).join(",")}`);
+  args.push(`--allow-write=${unique([...profile.write, channel]).join(",")}`);
+
+  if (profile.net === true) {
+    args.push("--allow-net");
+  } else {
+    const hosts = profile.net === false ? [] : profile.net;
+    for (const host of hosts) checkEntry("net", host);
+    args.push(`--allow-net=${unique([`unix:${channel}`, ...hosts]).join(",")}`);
+  }
+
+  if (profile.run === true) {
+    args.push("--allow-run");
+  } else if (profile.run !== false) {
+    for (const program of profile.run) checkEntry("run", program);
+    // An empty `--allow-run=` makes Deno refuse to start: an empty list means "none".
+    if (profile.run.length > 0) args.push(`--allow-run=${unique(profile.run).join(",")}`);
+  }
+
+  if (profile.env === true) {
+    args.push("--allow-env");
+  } else if (profile.env !== false) {
+    for (const name of profile.env) {
+      checkEntry("env", name);
+      if (name.includes("=")) throw new Error(`env entry ${JSON.stringify(name)} contains '='`);
+    }
+    if (profile.env.length > 0) args.push(`--allow-env=${unique(profile.env).join(",")}`);
+  }
+  return args;
+}
+
+/** Effects that are read-only but hand out secrets: the TLS private key, the SMTP password. */
+export const SECRET_EFFECTS: readonly string[] = Object.freeze(["get-ssl-key", "get-system-smtp"]);
+
+/** Effects every child may call whatever its access (the runtime itself relies on them). */
+export const ALWAYS_ALLOWED_EFFECTS: readonly string[] = Object.freeze(["clear-callbacks"]);
+
+/** Whether an effect only reads: last dotted segment `get-*`/`list-*`, or `check-dependencies`. */
+export function isReadOnlyEffect(method: string): boolean {
+  const last = method.slice(method.lastIndexOf(".") + 1);
+  return last.startsWith("get-") || last.startsWith("list-") || last === "check-dependencies";
+}
+
+/** Whether a profile may call an effect (method names are kebab-case, groups dotted: "get-status", "action.get-input", "set-health"). */
+export function effectAllowed(access: EffectAccess, method: string): boolean {
+  if (ALWAYS_ALLOWED_EFFECTS.includes(method)) return true;
+  switch (access) {
+    case "all":
+      return true;
+    case "read-only":
+      return isReadOnlyEffect(method);
+    case "read-only-no-secrets": {
+      const last = method.slice(method.lastIndexOf(".") + 1);
+      return isReadOnlyEffect(method) && !SECRET_EFFECTS.includes(last);
+    }
+  }
+}

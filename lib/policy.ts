@@ -1,0 +1,324 @@
+/**
+ * The JSONC policy file: overrides of the default permission profiles and of the warm pool
+ * sizes, validated completely at startup so mistakes are startup errors, not first-use errors.
+ *
+ * ```jsonc
+ * {
+ *   // each profile key is optional; each field given replaces that field of the default
+ *   "profiles": {
+ *     "run": { "net": ["api.example.com:443"], "run": ["start-container", "mount", "curl"] },
+ *     "sandbox": { "read": ["${package}"] },
+ *   },
+ *   // warm children per profile (0..8); init and main must stay 0
+ *   "pool": { "run": 2 },
+ * }
+ * ```
+ */
+
+import { z } from "zod";
+import {
+  type Node as JsonNode,
+  parse as parseJsonc,
+  type ParseError,
+  parseTree,
+  printParseErrorCode,
+} from "jsonc-parser";
+import {
+  defaultProfiles,
+  EFFECT_ACCESS_LEVELS,
+  type EffectAccess,
+  type Profile,
+  PROFILE_NAMES,
+  type ProfileName,
+} from "./permissions.ts";
+
+/** The effective permission policy: a profile and a warm pool size per profile name. */
+export interface Policy {
+  profiles: Record<ProfileName, Profile>;
+  pool: Record<ProfileName, number>;
+}
+
+/** Variables substituted into policy paths: `${package}` (module directory) and `${root}`. */
+export interface PolicyVars {
+  package: string;
+  root: string;
+}
+
+/** A policy that cannot be used; the message names the file, the key path and what is wrong. */
+export class PolicyError extends Error {
+  /** Each problem found, as `<file>: <key path>: <what is wrong>`. */
+  readonly problems: string[];
+
+  /** Builds the error from one or more problem lines. */
+  constructor(problems: string[]) {
+    super(
+      problems.length === 1
+        ? problems[0]
+        : `${problems.length} problems in the permission policy:\n  ${problems.join("\n  ")}`,
+    );
+    this.name = "PolicyError";
+    this.problems = problems;
+  }
+}
+
+/** Warm children kept ready per profile when the policy does not say otherwise. */
+export const DEFAULT_POOL: Readonly<Record<ProfileName, number>> = Object.freeze({
+  init: 0,
+  main: 0,
+  run: 1,
+  getInput: 1,
+  backup: 0,
+  sandbox: 1,
+});
+
+/** The largest pool size a policy may ask for. */
+export const MAX_POOL = 8;
+
+/** Profiles that are long-lived singletons and so never have a warm pool. */
+const SINGLETONS: readonly ProfileName[] = ["init", "main"];
+
+/** Replaces `${package}`/`${root}`, collapses `//`, `/./` and a trailing `/`; or says what is wrong. */
+function resolvePath(raw: string, vars: PolicyVars): string | { error: string } {
+  let unknown: string | null = null;
+  const substituted = raw.replace(/\$\{([^}]*)\}/g, (whole, name: string) => {
+    if (name === "package") return vars.package;
+    if (name === "root") return vars.root;
+    unknown ??= whole;
+    return whole;
+  });
+  const shown = JSON.stringify(raw);
+  if (unknown !== null) {
+    return { error: `${shown}: unknown variable ${unknown} (known: \${package}, \${root})` };
+  }
+  const after = substituted === raw ? "" : ` (${JSON.stringify(substituted)} after substitution)`;
+  if (substituted.includes("\0")) return { error: `${shown}${after} contains a NUL character` };
+  if (substituted.includes(",")) {
+    return { error: `${shown}${after} contains a comma, which Deno's flags cannot express` };
+  }
+  if (!substituted.startsWith("/")) return { error: `${shown}${after} is not an absolute path` };
+  const parts = substituted.split("/").filter((part) => part !== "" && part !== ".");
+  if (parts.includes("..")) {
+    return { error: `${shown}${after} is not normalized: it contains a '..' segment` };
+  }
+  return "/" + parts.join("/");
+}
+
+const HOSTNAME = /^(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/;
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?$/;
+const IPV6 = /^\[[0-9A-Fa-f:.]+\]$/;
+
+/** Says what is wrong with a `net` entry (host, host:port, IPv4[/cidr], [IPv6]), or null. */
+function netEntryProblem(entry: string): string | null {
+  const shown = JSON.stringify(entry);
+  if (entry.startsWith("unix:")) {
+    return `${shown}: Unix socket grants are not allowed; children talk to the runtime only`;
+  }
+  if (entry.includes("://")) return `${shown}: give a host, not a URL`;
+  let host = entry;
+  const port = /:(\d+)$/.exec(entry);
+  if (port && !(entry.startsWith("[") && !entry.includes("]:"))) {
+    const value = Number(port[1]);
+    if (value < 1 || value > 65535) return `${shown}: port must be 1..65535`;
+    host = entry.slice(0, port.index);
+  }
+  if (IPV6.test(host) || IPV4.test(host) || HOSTNAME.test(host)) return null;
+  return `${shown}: not a host name, host:port, IPv4 address or [IPv6] address`;
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*\*?$/;
+const PROGRAM_NAME = /^[A-Za-z0-9_+@.-]+$/;
+
+/** The zod schema of a policy file; paths are substituted and checked as it parses. */
+function policySchema(vars: PolicyVars) {
+  const path = z.string({ error: "expected a path string" }).transform((raw, ctx) => {
+    const resolved = resolvePath(raw, vars);
+    if (typeof resolved === "string") return resolved;
+    ctx.addIssue({ code: "custom", message: resolved.error, input: raw });
+    return z.NEVER;
+  });
+  const paths = z.array(path, { error: "expected a list of absolute paths" });
+
+  const host = z.string({ error: "expected a host string" }).superRefine((value, ctx) => {
+    const problem = netEntryProblem(value);
+    if (problem) ctx.addIssue({ code: "custom", message: problem, input: value });
+  });
+  const program = z.string({ error: "expected a program name or absolute path" }).transform(
+    (raw, ctx) => {
+      if (raw.includes("/")) {
+        const resolved = resolvePath(raw, vars);
+        if (typeof resolved === "string") return resolved;
+        ctx.addIssue({ code: "custom", message: resolved.error, input: raw });
+        return z.NEVER;
+      }
+      if (PROGRAM_NAME.test(raw) && raw !== "." && raw !== "..") return raw;
+      ctx.addIssue({
+        code: "custom",
+        message: `${
+          JSON.stringify(raw)
+        }: not a program name (letters, digits, '_', '+', '@', '.', '-') or absolute path`,
+        input: raw,
+      });
+      return z.NEVER;
+    },
+  );
+  const envName = z.string({ error: "expected a variable name" }).regex(ENV_NAME, {
+    error: (issue) =>
+      `${
+        JSON.stringify(issue.input)
+      }: not an environment variable name (letters, digits, '_', optional trailing '*')`,
+  });
+  const grant = <T extends z.ZodType>(entry: T, what: string) =>
+    z.union([z.boolean(), z.array(entry)], {
+      error: `expected true, false or a list of ${what}`,
+    });
+
+  const profile = z.strictObject({
+    read: paths,
+    write: paths,
+    net: grant(host, "hosts"),
+    run: grant(program, "programs"),
+    env: grant(envName, "variable names"),
+    effects: z.enum(EFFECT_ACCESS_LEVELS as [EffectAccess, ...EffectAccess[]], {
+      error: `expected one of ${EFFECT_ACCESS_LEVELS.map((l) => JSON.stringify(l)).join(", ")}`,
+    }),
+  }).partial();
+
+  const poolSize = z.number({ error: "expected a whole number" }).int({
+    error: "expected a whole number",
+  }).min(0, { error: `must be 0..${MAX_POOL}` }).max(MAX_POOL, {
+    error: `must be 0..${MAX_POOL}`,
+  });
+  const singletonPool = z.number({ error: "expected a whole number" }).refine((n) => n === 0, {
+    error: "must be 0 (a long-lived singleton is never pooled)",
+  });
+
+  const profileShape = Object.fromEntries(PROFILE_NAMES.map((name) => [name, profile]));
+  const poolShape = Object.fromEntries(
+    PROFILE_NAMES.map((name) => [name, SINGLETONS.includes(name) ? singletonPool : poolSize]),
+  );
+  return z.strictObject({
+    profiles: z.strictObject(profileShape, { error: "expected an object" }).partial(),
+    pool: z.strictObject(poolShape, { error: "expected an object" }).partial(),
+  }, { error: "expected an object" }).partial();
+}
+
+/** A zod issue path as `profiles.run.read[0]`. */
+function keyPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const part of path) {
+    if (typeof part === "number") out += `[${part}]`;
+    else out += out === "" ? String(part) : `.${String(part)}`;
+  }
+  return out === "" ? "(top level)" : out;
+}
+
+/** Turns a zod issue into `<key path>: <what is wrong>` lines. */
+function describeIssue(issue: z.core.$ZodIssue, prefix: readonly PropertyKey[]): string[] {
+  const path = [...prefix, ...issue.path];
+  if (issue.code === "unrecognized_keys") {
+    const parent = path.length === 1 ? path[0] : null;
+    return issue.keys.map((key) =>
+      parent === "profiles" || parent === "pool"
+        ? `${keyPath([...path, key])}: unknown profile (expected one of ${
+          PROFILE_NAMES.join(", ")
+        })`
+        : `${keyPath([...path, key])}: unknown key`
+    );
+  }
+  if (issue.code === "invalid_union") {
+    // When one branch got the right shape but a bad element, report that element, not the union.
+    const deep = issue.errors.find((branch) =>
+      branch.some((inner) => inner.path.length > 0 || inner.code !== "invalid_type")
+    );
+    if (deep) return deep.flatMap((inner) => describeIssue(inner, path));
+  }
+  return [`${keyPath(path)}: ${issue.message}`];
+}
+
+/** 1-based line and column of a character offset. */
+function position(text: string, offset: number): string {
+  const before = text.slice(0, offset);
+  const line = before.split("\n").length;
+  const column = offset - before.lastIndexOf("\n");
+  return `${line}:${column}`;
+}
+
+/** Key paths of object keys given twice (JSON would silently keep the last one). */
+function duplicateKeys(node: JsonNode | undefined, path: PropertyKey[] = []): string[] {
+  if (!node?.children) return [];
+  const found: string[] = [];
+  if (node.type === "object") {
+    const seen = new Set<string>();
+    for (const property of node.children) {
+      const [keyNode, valueNode] = property.children ?? [];
+      if (!keyNode) continue;
+      const key = String(keyNode.value);
+      if (seen.has(key)) found.push(`${keyPath([...path, key])}: duplicate key`);
+      seen.add(key);
+      found.push(...duplicateKeys(valueNode, [...path, key]));
+    }
+  } else if (node.type === "array") {
+    node.children.forEach((child, index) => found.push(...duplicateKeys(child, [...path, index])));
+  }
+  return found;
+}
+
+/** Parses and validates policy text; `source` names the file in errors. The pure part, for tests. */
+export function parsePolicy(text: string, source: string, vars: PolicyVars): Policy {
+  // The defaults take their paths from the variables: check those first, so a bad root or package
+  // directory is a startup error here rather than a throw from denoPermissionArgs later.
+  const resolvedVars = { package: "", root: "" };
+  const badVars: string[] = [];
+  for (const name of ["package", "root"] as const) {
+    const resolved = resolvePath(vars[name], { package: "", root: "" });
+    if (typeof resolved === "string") resolvedVars[name] = resolved;
+    else badVars.push(`${source}: \${${name}}: ${resolved.error}`);
+  }
+  if (badVars.length > 0) throw new PolicyError(badVars);
+
+  const errors: ParseError[] = [];
+  const options = { allowTrailingComma: true, disallowComments: false, allowEmptyContent: false };
+  const value: unknown = parseJsonc(text, errors, options);
+  if (errors.length > 0) {
+    throw new PolicyError(
+      errors.map((e) =>
+        `${source}:${position(text, e.offset)}: syntax error: ${printParseErrorCode(e.error)}`
+      ),
+    );
+  }
+  const duplicates = duplicateKeys(parseTree(text, [], options));
+  const parsed = policySchema(resolvedVars).safeParse(value);
+  const problems = [
+    ...duplicates,
+    ...(parsed.success ? [] : parsed.error.issues.flatMap((issue) => describeIssue(issue, []))),
+  ];
+  if (problems.length > 0 || !parsed.success) {
+    throw new PolicyError(problems.map((problem) => `${source}: ${problem}`));
+  }
+
+  const defaults = defaultProfiles(resolvedVars);
+  const overrides: Partial<Record<ProfileName, Partial<Profile>>> = parsed.data.profiles ?? {};
+  const profiles = {} as Record<ProfileName, Profile>;
+  for (const name of PROFILE_NAMES) profiles[name] = { ...defaults[name], ...overrides[name] };
+  const pool = { ...DEFAULT_POOL, ...parsed.data.pool };
+  return { profiles, pool };
+}
+
+/** Loads the policy (null file → defaults) and validates it completely, so mistakes are startup errors not first-use errors. */
+export async function loadPolicy(file: string | null, vars: PolicyVars): Promise<Policy> {
+  if (file === null) return parsePolicy("{}", "(default policy)", vars);
+  let text: string;
+  try {
+    text = await Deno.readTextFile(file);
+  } catch (error) {
+    const reason = error instanceof Deno.errors.NotFound
+      ? "file not found"
+      : error instanceof Deno.errors.IsADirectory
+      ? "is a directory, not a file"
+      : error instanceof Error
+      ? error.message
+      : String(error);
+    throw new PolicyError([`${file}: cannot read the permission policy: ${reason}`]);
+  }
+  return parsePolicy(text, file, vars);
+}

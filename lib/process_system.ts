@@ -1,0 +1,209 @@
+/**
+ * The `System` that runs package code in permission-scoped children: the
+ * package host (init … exit), main, and one child per procedure call.
+ */
+
+import { ErrorKind } from "./error_codes.ts";
+import { RpcError } from "./jsonrpc/errors.ts";
+import type { Logger } from "./log.ts";
+import type { ProfileName } from "./permissions.ts";
+import type { Policy } from "./policy.ts";
+import { WarmPool } from "./pool.ts";
+import type { Procedure } from "./procedures.ts";
+import type { EffectsBroker } from "./effects/broker.ts";
+import type { Child, Supervisor } from "./supervisor.ts";
+import type { ExecuteRequest, InitKind, System } from "./system.ts";
+import type { RunParams } from "./worker/channel.ts";
+
+/** Options of `ProcessSystem`. */
+export interface ProcessSystemOptions {
+  supervisor: Supervisor;
+  broker: EffectsBroker;
+  policy: Policy;
+  log: Logger;
+  /** Grace period between SIGTERM and SIGKILL when stopping main (ms). */
+  stopTimeoutMs: number;
+}
+
+interface Main {
+  child: Child;
+  started: Promise<void>;
+  stopping?: Promise<void>;
+}
+
+function profileOf(procedure: Procedure, sandbox: boolean): ProfileName {
+  return sandbox ? "sandbox" : procedure.kind;
+}
+
+function callOf(procedure: Procedure, input: unknown, eventId: string): RunParams {
+  switch (procedure.kind) {
+    case "getInput":
+      return {
+        fn: "getInput",
+        eventId,
+        args: { actionId: procedure.actionId, ...(input as object) },
+      };
+    case "run":
+      return { fn: "run", eventId, args: { actionId: procedure.actionId, ...(input as object) } };
+    case "backup":
+      return { fn: "createBackup", eventId, args: {} };
+  }
+}
+
+/** Runs package code in children. */
+export class ProcessSystem implements System {
+  readonly #options: ProcessSystemOptions;
+  readonly #pool: WarmPool;
+  #packageHost: Child | undefined;
+  #main: Main | undefined;
+
+  /** Creates the system; nothing is spawned before `init`. */
+  constructor(options: ProcessSystemOptions) {
+    this.#options = options;
+    this.#pool = new WarmPool({
+      sizes: options.policy.pool,
+      spawn: (profile) => this.#spawn(profile),
+      log: options.log,
+    });
+  }
+
+  #spawn(profile: ProfileName): Child {
+    return this.#options.supervisor.spawn(profile, this.#options.policy.profiles[profile]);
+  }
+
+  /** Runs `params` in `child`, killing the child's tree if it fails. */
+  async #runIn(child: Child, params: RunParams): Promise<unknown> {
+    try {
+      return await child.run(params);
+    } catch (error) {
+      await child.kill();
+      throw error;
+    }
+  }
+
+  /** Spawns the package host and runs the package's init in it. */
+  async init({ eventId, kind }: { eventId: string; kind: InitKind }): Promise<void> {
+    if (this.#packageHost && !this.#packageHost.hasExited) await this.#packageHost.kill();
+    const child = this.#spawn("init");
+    await this.#runIn(child, { fn: "init", eventId, args: { kind } });
+    this.#packageHost = child;
+    child.exited.then((status) => {
+      if (this.#packageHost === child) {
+        this.#options.log.warn("the package host exited", {
+          code: status.code,
+          signal: status.signal ?? undefined,
+        });
+      }
+    });
+    this.#pool.start();
+  }
+
+  /** Stops main, drains the pool and runs uninit with the target in the package host. */
+  async exit({ eventId, target }: { eventId: string; target: string | null }): Promise<void> {
+    await this.stop();
+    await this.#pool.drain();
+    const host = this.#packageHost;
+    if (!host || host.hasExited) {
+      throw new RpcError(ErrorKind.Javascript, "The package host is not running", {
+        details: "uninit cannot run because the package host process has exited",
+      });
+    }
+    await this.#runIn(host, { fn: "uninit", eventId, args: { target } });
+  }
+
+  /** Starts main unless it is running or starting. */
+  start(): Promise<void> {
+    if (this.#main && !this.#main.stopping) return this.#main.started;
+    const child = this.#spawn("main");
+    const main: Main = {
+      child,
+      started: this.#runIn(child, { fn: "main", eventId: null, args: {} }).then(() => {}),
+    };
+    this.#main = main;
+    main.started.catch(() => {
+      if (this.#main === main) this.#main = undefined;
+    });
+    child.exited.then((status) => {
+      if (this.#main !== main) return;
+      this.#main = undefined;
+      if (!main.stopping) {
+        this.#options.log.warn("main exited on its own", {
+          code: status.code,
+          signal: status.signal ?? undefined,
+        });
+      }
+    });
+    return main.started;
+  }
+
+  /** SIGTERM to main, SIGKILL of its whole group after the stop timeout; resolves when all of it is gone. */
+  stop(): Promise<void> {
+    const main = this.#main;
+    if (!main) return Promise.resolve();
+    main.stopping ??= (async () => {
+      const { child } = main;
+      child.signal("SIGTERM");
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timedOut = await Promise.race([
+        child.exited.then(() => false),
+        new Promise<boolean>((resolve) =>
+          timer = setTimeout(() => resolve(true), this.#options.stopTimeoutMs)
+        ),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) {
+        this.#options.log.warn("main ignored SIGTERM; killing its process group", {
+          child: child.name,
+        });
+      }
+      await child.kill();
+      if (this.#main === main) this.#main = undefined;
+    })();
+    return main.stopping;
+  }
+
+  /** Runs one procedure in a child of its own, enforcing the timeout. */
+  async execute(request: ExecuteRequest): Promise<unknown> {
+    const profile = profileOf(request.procedure, request.sandbox);
+    const child = this.#pool.take(profile) ?? this.#spawn(profile);
+    const call = callOf(request.procedure, request.input, request.eventId);
+    if (request.timeoutMs === null) {
+      try {
+        return await child.run(call);
+      } finally {
+        child.kill();
+      }
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<"timeout">((resolve) =>
+      timer = setTimeout(() => resolve("timeout"), request.timeoutMs!)
+    );
+    const work = child.run(call);
+    work.catch(() => {});
+    try {
+      const outcome = await Promise.race([work.then((value) => ({ value })), expired]);
+      if (outcome === "timeout") {
+        await child.kill();
+        throw new RpcError(ErrorKind.Timeout, "The procedure timed out", {
+          details:
+            `${request.eventId} was stopped after ${request.timeoutMs} ms; its processes were killed`,
+        });
+      }
+      return outcome.value;
+    } finally {
+      clearTimeout(timer);
+      child.kill();
+    }
+  }
+
+  /** Delivers the host's callback to the child that registered it. */
+  callback(id: number, args: unknown[]): void {
+    this.#options.broker.deliver(id, args);
+  }
+
+  /** Kills every child. */
+  async shutdown(): Promise<void> {
+    await this.#pool.drain();
+    await this.#options.supervisor.shutdown();
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * The private channel between the runtime and one child: method names and
+ * param shapes. Imported by both sides; the runtime validates what a child
+ * sends (a child runs untrusted code), the child trusts the runtime.
+ */
+
+/** The package functions a child can be asked to run. */
+export type PackageFunction = "init" | "uninit" | "main" | "getInput" | "run" | "createBackup";
+
+/** Roles of children; procedures map to profiles of the same name. */
+export type ChildRole = "init" | "main" | "getInput" | "run" | "backup" | "sandbox";
+
+/** Child → runtime, first message on the connection: proves who it is. */
+export const HELLO = "hello";
+/** Params of `hello`: the one-time token from argv, and the package load outcome. */
+export interface HelloParams {
+  token: string;
+  /** Present when the package could not be loaded. */
+  loadError?: { code: number; message: string; data?: unknown };
+}
+
+/** Child → runtime request: one effect call. */
+export const EFFECT = "effect";
+/** Params of `effect`. */
+export interface EffectParams {
+  method: string;
+  params: Record<string, unknown>;
+  /** Child-local id of the callback function passed, or null. */
+  callback: number | null;
+}
+
+/** Child → runtime notification: these child-local callback ids are dead. */
+export const DROP_CALLBACKS = "drop-callbacks";
+/** Params of `drop-callbacks`. */
+export interface DropCallbacksParams {
+  ids: number[];
+}
+
+/** Runtime → child request: run one package function; answered with its JSON result. */
+export const RUN = "run";
+/** Params of `run`. */
+export interface RunParams {
+  fn: PackageFunction;
+  /** The host's procedure id, exposed as `effects.eventId`; null for main. */
+  eventId: string | null;
+  /** `{kind}` for init, `{target}` for uninit, `{actionId, prefill}`, `{actionId, input}`, `{}`. */
+  args: Record<string, unknown>;
+}
+
+/** Runtime → child notification: a callback fired at the host. */
+export const CALLBACK = "callback";
+/** Params of `callback` on the channel (child-local id). */
+export interface CallbackParams {
+  id: number;
+  args: unknown[];
+}

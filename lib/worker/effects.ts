@@ -1,0 +1,377 @@
+/**
+ * The SDK's `Effects` object for package code, built on a transport (PROTOCOL.md "Effects").
+ * Runs inside the worker process: imports nothing outside lib/worker/.
+ * @module
+ */
+import { type CallbackFn, CallbackRegistry, isThenable } from "./callbacks.ts";
+
+/** How effects leave this process. */
+export interface EffectsTransport {
+  /** One effect call: method (kebab/dotted), params without any function, and the child-local callback id when a callback function was passed (null otherwise). Resolves with the host's result or rejects with an Error whose message is the host's/runtime's message (keep `code` and `data` as properties on the Error). */
+  call(
+    method: string,
+    params: Record<string, unknown>,
+    callbackId: number | null,
+  ): Promise<unknown>;
+  /** Tells the runtime that these child-local callback ids are dead (their context was left). */
+  dropCallbacks(ids: number[]): void;
+}
+
+/** What a root effects context is built from. */
+export interface EffectsOptions {
+  /** Where effect calls go. */
+  transport: EffectsTransport;
+  /** The process-wide callback registry the host's `callback` notifications fire. */
+  callbacks: CallbackRegistry;
+  /** The procedure id effects are attributed to (null for main). */
+  eventId: string | null;
+  /** The root's `constRetry` (children start without one). */
+  constRetry?: () => void;
+  /** Receives errors thrown by onLeaveContext functions or dropCallbacks (default: console.error). */
+  onError?: (error: unknown) => void;
+}
+
+/** One effect method: the package's options object (ignored for no-argument effects) in, the host's result out. */
+export type Effect = (options?: Record<string, unknown>) => Promise<unknown>;
+
+/** The SDK's `Effects` shape (start-core Effects.d.ts), typed structurally. */
+export interface WorkerEffects {
+  /** The procedure id effects are attributed to. */
+  readonly eventId: string | null;
+  /** A sub-context registered under `name`; replaces (leaves) a previous child of that name. */
+  child(name: string): WorkerEffects;
+  /** Set by the SDK on child contexts; `.const()` watchers call it when their value changes. */
+  constRetry?: () => void;
+  /** False once the context was left. */
+  readonly isInContext: boolean;
+  /** Runs `fn` when the context is left (soon, if it already was). */
+  onLeaveContext(fn: () => unknown): void;
+  /** `clear-callbacks` */
+  clearCallbacks: Effect;
+  /** `action.*` */
+  action: {
+    export: Effect;
+    clear: Effect;
+    getInput: Effect;
+    run: Effect;
+    createTask: Effect;
+    clearTasks: Effect;
+  };
+  /** `restart` (no argument) */
+  restart: Effect;
+  /** `shutdown` (no argument) */
+  shutdown: Effect;
+  /** `get-status` (callback) */
+  getStatus: Effect;
+  /** `set-main-status` */
+  setMainStatus: Effect;
+  /** `set-dependencies` */
+  setDependencies: Effect;
+  /** `get-dependencies` (no argument) */
+  getDependencies: Effect;
+  /** `check-dependencies` */
+  checkDependencies: Effect;
+  /** `mount` */
+  mount: Effect;
+  /** `get-installed-packages` (no argument) */
+  getInstalledPackages: Effect;
+  /** `get-service-manifest` (callback) */
+  getServiceManifest: Effect;
+  /** `set-backup-progress` */
+  setBackupProgress: Effect;
+  /** `set-init-progress` */
+  setInitProgress: Effect;
+  /** `set-health` */
+  setHealth: Effect;
+  /** `notification.*` */
+  notification: { create: Effect };
+  /** `subcontainer.*` */
+  subcontainer: { createFs: Effect; destroyFs: Effect };
+  /** `bind` */
+  bind: Effect;
+  /** `bind-range` */
+  bindRange: Effect;
+  /** `get-service-port-forward` */
+  getServicePortForward: Effect;
+  /** `clear-bindings` */
+  clearBindings: Effect;
+  /** `get-host-info` (callback) */
+  getHostInfo: Effect;
+  /** `get-container-ip` (callback) */
+  getContainerIp: Effect;
+  /** `get-os-ip` (no argument) */
+  getOsIp: Effect;
+  /** `get-outbound-gateway` (callback) */
+  getOutboundGateway: Effect;
+  /** `export-service-interface` */
+  exportServiceInterface: Effect;
+  /** `export-range-service-interface` */
+  exportRangeServiceInterface: Effect;
+  /** `get-service-interface` (callback) */
+  getServiceInterface: Effect;
+  /** `list-service-interfaces` (callback) */
+  listServiceInterfaces: Effect;
+  /** `clear-service-interfaces` */
+  clearServiceInterfaces: Effect;
+  /** `plugin.url.*` */
+  plugin: { url: { register: Effect; exportUrl: Effect; clearUrls: Effect } };
+  /** `get-ssl-certificate` (callback) */
+  getSslCertificate: Effect;
+  /** `get-ssl-key` */
+  getSslKey: Effect;
+  /** `set-data-version` */
+  setDataVersion: Effect;
+  /** `get-data-version` (no argument) */
+  getDataVersion: Effect;
+  /** `get-system-smtp` (callback) */
+  getSystemSmtp: Effect;
+}
+
+/** Effect names (camelCase) by group path ("" = top level). */
+const TREE: ReadonlyArray<readonly [string, readonly string[]]> = [
+  ["", [
+    "bind",
+    "bindRange",
+    "checkDependencies",
+    "clearBindings",
+    "clearCallbacks",
+    "clearServiceInterfaces",
+    "exportRangeServiceInterface",
+    "exportServiceInterface",
+    "getContainerIp",
+    "getDataVersion",
+    "getDependencies",
+    "getHostInfo",
+    "getInstalledPackages",
+    "getOsIp",
+    "getOutboundGateway",
+    "getServiceInterface",
+    "getServiceManifest",
+    "getServicePortForward",
+    "getSslCertificate",
+    "getSslKey",
+    "getStatus",
+    "getSystemSmtp",
+    "listServiceInterfaces",
+    "mount",
+    "restart",
+    "setBackupProgress",
+    "setDataVersion",
+    "setDependencies",
+    "setHealth",
+    "setInitProgress",
+    "setMainStatus",
+    "shutdown",
+  ]],
+  ["action", ["export", "clear", "getInput", "run", "createTask", "clearTasks"]],
+  ["notification", ["create"]],
+  ["subcontainer", ["createFs", "destroyFs"]],
+  ["plugin.url", ["register", "exportUrl", "clearUrls"]],
+];
+
+/** Effects the SDK types without an argument: always sent with `{}`. */
+const NO_ARGS = new Set([
+  "restart",
+  "shutdown",
+  "get-dependencies",
+  "get-installed-packages",
+  "get-os-ip",
+  "get-data-version",
+]);
+
+/** Effects whose options may carry a `callback` function. */
+const WITH_CALLBACK = new Set([
+  "get-container-ip",
+  "get-host-info",
+  "get-outbound-gateway",
+  "get-service-interface",
+  "get-service-manifest",
+  "get-ssl-certificate",
+  "get-status",
+  "get-system-smtp",
+  "list-service-interfaces",
+]);
+
+const kebab = (name: string): string => name.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
+const wireName = (group: string, name: string): string =>
+  group === "" ? kebab(name) : `${group}.${kebab(name)}`;
+
+/** Every effect method name this object can send, for tests and allowlists. */
+export const EFFECT_METHODS: readonly string[] = Object.freeze(
+  TREE.flatMap(([group, names]) => names.map((name) => wireName(group, name))),
+);
+
+interface Shared {
+  readonly transport: EffectsTransport;
+  readonly callbacks: CallbackRegistry;
+  readonly eventId: string | null;
+  readonly onError: (error: unknown) => void;
+}
+
+interface Context {
+  readonly shared: Shared;
+  readonly parent: Context | null;
+  readonly name: string;
+  readonly children: Map<string, Context>;
+  /** Registered, not yet fired callback ids. */
+  readonly callbackIds: Set<number>;
+  readonly onLeave: Array<() => unknown>;
+  /** Leaving has started (or finished). */
+  left: boolean;
+  /** Becomes false when leaving has finished. */
+  inContext: boolean;
+}
+
+const contexts = new WeakMap<object, Context>();
+
+/** A root effects context with the SDK's Effects shape. */
+export function createEffects(options: EffectsOptions): WorkerEffects {
+  const report = options.onError ?? ((error: unknown) => console.error(error));
+  const shared: Shared = {
+    transport: options.transport,
+    callbacks: options.callbacks,
+    eventId: options.eventId,
+    onError: (error) => {
+      try {
+        report(error);
+      } catch {
+        // A failing reporter must not break leaving.
+      }
+    },
+  };
+  const effects = build(shared, null, "");
+  effects.constRetry = options.constRetry;
+  return effects;
+}
+
+/** Leaves a context: its children first, then runs its onLeaveContext functions, drops its callbacks (transport.dropCallbacks) and sets isInContext to false. Idempotent. */
+export function leaveContext(effects: WorkerEffects): void {
+  const ctx = contexts.get(effects);
+  if (ctx === undefined) throw new TypeError("Not an effects context made by createEffects");
+  leave(ctx);
+}
+
+function leave(ctx: Context): void {
+  if (ctx.left) return;
+  ctx.left = true;
+  for (const child of [...ctx.children.values()]) leave(child);
+  ctx.children.clear();
+  for (const fn of ctx.onLeave.splice(0)) runGuarded(ctx.shared, fn);
+  const ids = [...ctx.callbackIds];
+  ctx.callbackIds.clear();
+  if (ids.length > 0) {
+    ctx.shared.callbacks.forget(ids);
+    try {
+      ctx.shared.transport.dropCallbacks(ids);
+    } catch (error) {
+      ctx.shared.onError(error);
+    }
+  }
+  ctx.inContext = false;
+  if (ctx.parent?.children.get(ctx.name) === ctx) ctx.parent.children.delete(ctx.name);
+}
+
+function runGuarded(shared: Shared, fn: () => unknown): void {
+  try {
+    const result = fn();
+    if (isThenable(result)) result.then(undefined, shared.onError);
+  } catch (error) {
+    shared.onError(error);
+  }
+}
+
+function build(shared: Shared, parent: Context | null, name: string): WorkerEffects {
+  const ctx: Context = {
+    shared,
+    parent,
+    name,
+    children: new Map(),
+    callbackIds: new Set(),
+    onLeave: [],
+    left: false,
+    inContext: true,
+  };
+  const obj: Record<string, unknown> = {
+    child(childName: string): WorkerEffects {
+      const child = build(shared, ctx, childName);
+      const childCtx = contexts.get(child) as Context;
+      if (ctx.left) {
+        // A child of a left context is born left so nothing registered on it leaks.
+        childCtx.left = true;
+        childCtx.inContext = false;
+        return child;
+      }
+      const previous = ctx.children.get(childName);
+      if (previous !== undefined) leave(previous);
+      ctx.children.set(childName, childCtx);
+      return child;
+    },
+    constRetry: undefined,
+    onLeaveContext(fn: () => unknown): void {
+      if (typeof fn !== "function") return;
+      if (ctx.left) queueMicrotask(() => runGuarded(shared, fn));
+      else ctx.onLeave.push(fn);
+    },
+  };
+  Object.defineProperty(obj, "eventId", { value: shared.eventId, enumerable: true });
+  Object.defineProperty(obj, "isInContext", { get: () => ctx.inContext, enumerable: true });
+  for (const [group, names] of TREE) {
+    let target = obj;
+    for (const segment of group === "" ? [] : group.split(".")) {
+      target = (target[segment] ??= {}) as Record<string, unknown>;
+    }
+    for (const effectName of names) target[effectName] = effect(ctx, wireName(group, effectName));
+  }
+  const effects = obj as unknown as WorkerEffects;
+  contexts.set(effects, ctx);
+  return effects;
+}
+
+function effect(ctx: Context, method: string): Effect {
+  const noArgs = NO_ARGS.has(method);
+  const withCallback = WITH_CALLBACK.has(method);
+  const { transport, callbacks } = ctx.shared;
+  return async (options?: unknown): Promise<unknown> => {
+    const params = noArgs ? {} : toParams(method, options);
+    const fn = withCallback ? (options as { callback?: unknown } | undefined)?.callback : undefined;
+    const id = typeof fn === "function" ? register(ctx, fn as CallbackFn) : null;
+    try {
+      return await transport.call(method, params, id);
+    } catch (error) {
+      // The host did not take the callback: forget it now rather than at leave.
+      if (id !== null && ctx.callbackIds.delete(id)) {
+        callbacks.forget([id]);
+        try {
+          transport.dropCallbacks([id]);
+        } catch (dropError) {
+          ctx.shared.onError(dropError);
+        }
+      }
+      throw error;
+    }
+  };
+}
+
+/** Registers `fn` as owned by `ctx`; null (dropped) when the context was left. */
+function register(ctx: Context, fn: CallbackFn): number | null {
+  if (ctx.left) return null;
+  const id = ctx.shared.callbacks.register((...args: unknown[]) => {
+    ctx.callbackIds.delete(id);
+    return fn(...args);
+  });
+  ctx.callbackIds.add(id);
+  return id;
+}
+
+/** The options object minus its function-valued properties; `{}` for null/undefined. */
+function toParams(method: string, options: unknown): Record<string, unknown> {
+  if (options === undefined || options === null) return {};
+  if (typeof options !== "object" || Array.isArray(options)) {
+    throw new TypeError(`Options of effect ${method} must be an object`);
+  }
+  const params: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(options)) {
+    if (typeof value !== "function") params[key] = value;
+  }
+  return params;
+}

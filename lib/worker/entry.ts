@@ -1,0 +1,174 @@
+/**
+ * Child process entry: connects to the runtime's channel, loads the package,
+ * says hello and runs the package functions the runtime asks for.
+ *
+ * argv: <channel socket> <one-time token> <profile> <package path>
+ */
+
+import { ErrorKind } from "../error_codes.ts";
+import { RpcError } from "../jsonrpc/errors.ts";
+import { Peer } from "../jsonrpc/peer.ts";
+import { parseTarget } from "../exver.ts";
+import { CallbackRegistry } from "./callbacks.ts";
+import {
+  CALLBACK,
+  type CallbackParams,
+  DROP_CALLBACKS,
+  EFFECT,
+  HELLO,
+  RUN,
+  type RunParams,
+} from "./channel.ts";
+import { createEffects, leaveContext, type WorkerEffects } from "./effects.ts";
+import { CodedError, toWireError } from "./errors.ts";
+import { loadPackage, packageFunction, type PackageModule } from "./load_package.ts";
+
+const [socket, token, profile, packagePath] = Deno.args;
+
+const conn = await Deno.connect({ transport: "unix", path: socket });
+
+let module: PackageModule | undefined;
+let loadError: ReturnType<typeof toWireError> | undefined;
+try {
+  module = await loadPackage(packagePath);
+} catch (error) {
+  loadError = toWireError(error, profile);
+}
+
+const callbacks = new CallbackRegistry();
+/** Daemons of main, kept to be terminated on SIGTERM. */
+let mainDaemons: { term(): Promise<unknown> } | undefined;
+let mainEffects: WorkerEffects | undefined;
+
+const peer = new Peer(conn, {
+  onRequest: (method, params) => {
+    if (method !== RUN) throw new RpcError(-32601, `unknown channel method ${method}`);
+    return run(params as RunParams).catch((error) => {
+      const wire = toWireError(error, profile);
+      throw new RpcError(wire.code, wire.message, wire.data as never);
+    });
+  },
+  onNotification: (method, params) => {
+    if (method === CALLBACK) {
+      const { id, args } = params as CallbackParams;
+      callbacks.fire(id, args);
+    }
+  },
+  unexpectedErrorCode: ErrorKind.Javascript,
+});
+// A child whose runtime is gone has nothing left to do.
+peer.closed.then(() => Deno.exit(0));
+
+const transport = {
+  async call(method: string, params: Record<string, unknown>, callback: number | null) {
+    try {
+      return await peer.request(EFFECT, { method, params, callback });
+    } catch (error) {
+      if (error instanceof RpcError) throw new CodedError(error.code, error.message, error.data);
+      throw error;
+    }
+  },
+  dropCallbacks(ids: number[]) {
+    peer.notify(DROP_CALLBACKS, { ids });
+  },
+};
+
+function effectsFor(eventId: string | null, constRetry?: () => void): WorkerEffects {
+  return createEffects({
+    transport,
+    callbacks,
+    eventId,
+    constRetry,
+    onError: (error) => console.error("callback failed:", error),
+  });
+}
+
+function action(id: string): Record<string, unknown> {
+  const actions = module!.actions as { get?: (id: string) => unknown } | undefined;
+  if (typeof actions?.get !== "function") {
+    throw new CodedError(
+      ErrorKind.Javascript,
+      `package ${packagePath} does not export actions.get()`,
+    );
+  }
+  const found = actions.get(id);
+  if (!found) throw new CodedError(ErrorKind.NotFound, `action ${id} not found`);
+  return found as Record<string, unknown>;
+}
+
+function actionMethod(id: string, name: "getInput" | "run") {
+  const method = action(id)[name];
+  if (typeof method !== "function") {
+    throw new CodedError(ErrorKind.Javascript, `action ${id} has no ${name}() function`);
+  }
+  return method as (options: Record<string, unknown>) => unknown;
+}
+
+async function run({ fn, eventId, args }: RunParams): Promise<unknown> {
+  if (!module) throw new CodedError(ErrorKind.Javascript, "the package is not loaded");
+  switch (fn) {
+    case "init": {
+      const effects = effectsFor(eventId);
+      return await packageFunction(module, "init", packagePath)({
+        effects,
+        kind: args.kind ?? null,
+      });
+    }
+    case "uninit": {
+      const effects = effectsFor(eventId);
+      const target = parseTarget((args.target as string | null) ?? null);
+      return await packageFunction(module, "uninit", packagePath)({ effects, target });
+    }
+    case "main": {
+      mainEffects = effectsFor(null, () => {
+        transport.call("restart", {}, null).catch((error) =>
+          console.error("restart failed:", error)
+        );
+      });
+      const buildable = await packageFunction(module, "main", packagePath)({
+        effects: mainEffects,
+      });
+      const build = (buildable as { build?: () => Promise<unknown> } | null)?.build;
+      if (typeof build !== "function") {
+        throw new CodedError(ErrorKind.Javascript, `main() of ${packagePath} returned no build()`);
+      }
+      mainDaemons = await build.call(buildable) as { term(): Promise<unknown> };
+      return null;
+    }
+    case "getInput":
+    case "run": {
+      const effects = effectsFor(eventId);
+      try {
+        const method = actionMethod(args.actionId as string, fn);
+        const options = fn === "getInput"
+          ? { effects, prefill: args.prefill ?? null }
+          : { effects, input: args.input ?? null };
+        return await method.call(action(args.actionId as string), options);
+      } finally {
+        leaveContext(effects);
+      }
+    }
+    case "createBackup": {
+      const effects = effectsFor(eventId);
+      try {
+        return await packageFunction(module, "createBackup", packagePath)({ effects });
+      } finally {
+        leaveContext(effects);
+      }
+    }
+  }
+}
+
+// Main stops on SIGTERM: leave its context (daemons registered there terminate), then term() them.
+Deno.addSignalListener("SIGTERM", async () => {
+  try {
+    if (mainEffects) leaveContext(mainEffects);
+    await mainDaemons?.term();
+  } catch (error) {
+    console.error("term failed:", error);
+  } finally {
+    Deno.exit(0);
+  }
+});
+
+await peer.request(HELLO, { token, ...(loadError ? { loadError } : {}) });

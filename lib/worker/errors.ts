@@ -1,0 +1,77 @@
+/** Turns whatever package code threw into a wire error object (runs inside a child). */
+
+import { ErrorKind } from "../error_codes.ts";
+import type { ErrorObject } from "../jsonrpc/errors.ts";
+
+/** An error with a wire code, raised by the worker itself or received from the runtime. */
+export class CodedError extends Error {
+  readonly code: number;
+  readonly data: unknown;
+
+  /** Creates an error that is answered with `code` and `data` as they are. */
+  constructor(code: number, message: string, data?: unknown) {
+    super(message);
+    this.name = "CodedError";
+    this.code = code;
+    this.data = data;
+  }
+}
+
+function validCode(code: unknown): code is number {
+  return typeof code === "number" && Number.isInteger(code) && code > 0 && code < 2 ** 31;
+}
+
+function knownError(value: object): ErrorObject | undefined {
+  const record = value as Record<string, unknown>;
+  const pair = record.errorCode ?? record["error-code"];
+  if (Array.isArray(pair) && pair.length === 2 && typeof pair[1] === "string") {
+    return { code: validCode(pair[0]) ? pair[0] : ErrorKind.Javascript, message: pair[1] };
+  }
+  if (typeof record.error === "string") return { code: ErrorKind.Unknown, message: record.error };
+  return undefined;
+}
+
+/**
+ * Maps a thrown value to an error object: a coded error keeps its code; a
+ * permission denial is 34 naming the permission and the profile; an SDK known
+ * error (`{error}` or `{errorCode: [code, message]}`) keeps its message and
+ * code; anything else is 59 with the message and stack.
+ */
+export function toWireError(error: unknown, profile: string): ErrorObject {
+  if (error instanceof CodedError) {
+    const object: ErrorObject = {
+      code: validCode(error.code) ? error.code : ErrorKind.Javascript,
+      message: error.message,
+    };
+    if (error.data !== undefined) object.data = error.data;
+    return object;
+  }
+  if (error instanceof Deno.errors.NotCapable) {
+    return {
+      code: ErrorKind.Authorization,
+      message: "Permission denied",
+      data: {
+        details: `the ${profile} profile does not allow this: ${error.message}`,
+        debug: error.stack,
+      },
+    };
+  }
+  if (error instanceof Error) {
+    return {
+      code: ErrorKind.Javascript,
+      message: error.message || error.name,
+      data: { details: `${error.name}: ${error.message}`, debug: error.stack },
+    };
+  }
+  if (typeof error === "object" && error !== null) {
+    const known = knownError(error);
+    if (known) return known;
+  }
+  let text: string;
+  try {
+    text = typeof error === "string" ? error : JSON.stringify(error) ?? String(error);
+  } catch {
+    text = String(error);
+  }
+  return { code: ErrorKind.Javascript, message: text, data: { details: `package threw ${text}` } };
+}

@@ -1,0 +1,540 @@
+import assert from "node:assert/strict";
+import {
+  defaultProfiles,
+  denoPermissionArgs,
+  effectAllowed,
+  type Profile,
+  PROFILE_NAMES,
+} from "../lib/permissions.ts";
+import { loadPolicy, parsePolicy, PolicyError } from "../lib/policy.ts";
+
+const VARS = { package: "/pkg/dir", root: "/media/startos" };
+const SOCK = "/run/rt/worker.sock";
+
+/** The problems of the PolicyError that `fn` throws. */
+function policyProblems(fn: () => unknown): string[] {
+  try {
+    fn();
+  } catch (error) {
+    assert.ok(error instanceof PolicyError, `expected a PolicyError, got ${error}`);
+    return error.problems;
+  }
+  assert.fail("expected a PolicyError");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Default profiles → argv
+
+Deno.test("default profiles follow the table", () => {
+  const p = defaultProfiles(VARS);
+  assert.deepEqual(Object.keys(p).sort(), [...PROFILE_NAMES].sort());
+  assert.deepEqual(p.init, {
+    read: ["/pkg/dir", "/media/startos"],
+    write: ["/media/startos/volumes"],
+    net: false,
+    run: false,
+    env: true,
+    effects: "all",
+  });
+  assert.equal(p.main.net, true);
+  assert.deepEqual(p.main.run, ["start-container", "mount"]);
+  assert.deepEqual(p.backup.write, ["/media/startos/volumes", "/media/startos/backup"]);
+  assert.deepEqual(p.backup.run, ["start-container", "mount", "rsync"]);
+  assert.deepEqual(p.getInput.read, ["/pkg/dir", "/media/startos/volumes"]);
+  assert.equal(p.getInput.effects, "read-only");
+  assert.deepEqual(p.sandbox, {
+    read: ["/pkg/dir"],
+    write: [],
+    net: false,
+    run: false,
+    env: false,
+    effects: "read-only-no-secrets",
+  });
+  assert.deepEqual(defaultProfiles({ package: "/p", root: "/" }).run.write, ["/volumes"]);
+});
+
+Deno.test("denoPermissionArgs: exact argv of the default profiles", () => {
+  const p = defaultProfiles(VARS);
+  const argv = (name: keyof typeof p) => denoPermissionArgs(p[name], SOCK);
+  const sock = `--allow-net=unix:${SOCK}`;
+  assert.deepEqual(argv("run"), [
+    "--no-prompt",
+    "--cached-only",
+    `--allow-read=/pkg/dir,/media/startos,${SOCK}`,
+    `--allow-write=/media/startos/volumes,${SOCK}`,
+    sock,
+    "--allow-run=start-container,mount",
+    "--allow-env",
+  ]);
+  assert.deepEqual(argv("getInput"), [
+    "--no-prompt",
+    "--cached-only",
+    `--allow-read=/pkg/dir,/media/startos/volumes,${SOCK}`,
+    `--allow-write=${SOCK}`,
+    sock,
+    "--allow-env",
+  ]);
+  assert.deepEqual(argv("sandbox"), [
+    "--no-prompt",
+    "--cached-only",
+    `--allow-read=/pkg/dir,${SOCK}`,
+    `--allow-write=${SOCK}`,
+    sock,
+  ]);
+  assert.deepEqual(argv("init"), [
+    "--no-prompt",
+    "--cached-only",
+    `--allow-read=/pkg/dir,/media/startos,${SOCK}`,
+    `--allow-write=/media/startos/volumes,${SOCK}`,
+    sock,
+    "--allow-env",
+  ]);
+  assert.deepEqual(argv("main"), [
+    "--no-prompt",
+    "--cached-only",
+    `--allow-read=/pkg/dir,/media/startos,${SOCK}`,
+    `--allow-write=/media/startos/volumes,${SOCK}`,
+    "--allow-net",
+    "--allow-run=start-container,mount",
+    "--allow-env",
+  ]);
+  assert.deepEqual(argv("backup"), [
+    "--no-prompt",
+    "--cached-only",
+    `--allow-read=/pkg/dir,/media/startos,${SOCK}`,
+    `--allow-write=/media/startos/volumes,/media/startos/backup,${SOCK}`,
+    sock,
+    "--allow-run=start-container,mount,rsync",
+    "--allow-env",
+  ]);
+  for (const name of PROFILE_NAMES) {
+    for (const arg of argv(name)) {
+      assert.ok(
+        !["-A", "--allow-all", "--allow-ffi", "--allow-sys", "--allow-import"].some((bad) =>
+          arg === bad || arg.startsWith(`${bad}=`)
+        ),
+        `${name}: ${arg}`,
+      );
+    }
+  }
+});
+
+Deno.test("denoPermissionArgs: lists, booleans, dedupe and empty lists", () => {
+  const profile: Profile = {
+    read: [SOCK, "/a"],
+    write: ["/a", "/a"],
+    net: ["api.example.com:443", "10.0.0.1"],
+    run: true,
+    env: ["HOME", "FOO_*"],
+    effects: "all",
+  };
+  assert.deepEqual(denoPermissionArgs(profile, SOCK), [
+    "--no-prompt",
+    "--cached-only",
+    `--allow-read=${SOCK},/a`,
+    `--allow-write=/a,${SOCK}`,
+    `--allow-net=unix:${SOCK},api.example.com:443,10.0.0.1`,
+    "--allow-run",
+    "--allow-env=HOME,FOO_*",
+  ]);
+  // Deno refuses to start on `--allow-run=` / `--allow-env=`: empty lists mean no flag.
+  const none = denoPermissionArgs({ ...profile, net: [], run: [], env: [] }, SOCK);
+  assert.ok(none.includes(`--allow-net=unix:${SOCK}`));
+  assert.ok(!none.some((arg) => arg.startsWith("--allow-run") || arg.startsWith("--allow-env")));
+});
+
+Deno.test("denoPermissionArgs rejects what Deno's flags cannot express", () => {
+  const base = defaultProfiles(VARS).run;
+  assert.throws(() => denoPermissionArgs({ ...base, read: ["/a,b"] }, SOCK), /comma/);
+  assert.throws(() => denoPermissionArgs({ ...base, write: ["/x/a,b"] }, SOCK), /comma/);
+  assert.throws(() => denoPermissionArgs(base, "/run/a,b.sock"), /comma/);
+  assert.throws(() => denoPermissionArgs({ ...base, read: ["relative"] }, SOCK), /absolute/);
+  assert.throws(() => denoPermissionArgs({ ...base, run: ["a,b"] }, SOCK), /comma/);
+  assert.throws(() => denoPermissionArgs({ ...base, run: [""] }, SOCK), /empty/);
+  assert.throws(() => denoPermissionArgs({ ...base, net: ["a.com,b.com"] }, SOCK), /comma/);
+  assert.throws(() => denoPermissionArgs({ ...base, env: ["A=B"] }, SOCK), /=/);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Effect allowlists
+
+Deno.test("effectAllowed: read-only, secrets, all", () => {
+  const readOnly = [
+    "get-status",
+    "list-service-interfaces",
+    "check-dependencies",
+    "action.get-input",
+  ];
+  const writes = ["set-health", "bind", "restart", "action.run", "set-main-status"];
+  for (const method of [...readOnly, "get-ssl-key", ...writes, "clear-callbacks"]) {
+    assert.equal(effectAllowed("all", method), true, method);
+  }
+  for (const method of [...readOnly, "get-ssl-key", "get-system-smtp"]) {
+    assert.equal(effectAllowed("read-only", method), true, method);
+  }
+  for (const method of readOnly) {
+    assert.equal(effectAllowed("read-only-no-secrets", method), true, method);
+  }
+  for (const method of ["get-ssl-key", "get-system-smtp"]) {
+    assert.equal(effectAllowed("read-only-no-secrets", method), false, method);
+  }
+  for (const method of writes) {
+    assert.equal(effectAllowed("read-only", method), false, method);
+    assert.equal(effectAllowed("read-only-no-secrets", method), false, method);
+  }
+  // The runtime clears callbacks itself, whatever the profile.
+  assert.equal(effectAllowed("read-only", "clear-callbacks"), true);
+  assert.equal(effectAllowed("read-only-no-secrets", "clear-callbacks"), true);
+  // Look-alikes are not read-only.
+  assert.equal(effectAllowed("read-only", "target-get-status"), false);
+  assert.equal(effectAllowed("read-only", "forget-status"), false);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Policy parsing
+
+Deno.test("parsePolicy: empty object gives the defaults and default pools", () => {
+  const policy = parsePolicy("{}", "p.jsonc", VARS);
+  assert.deepEqual(policy.profiles, defaultProfiles(VARS));
+  assert.deepEqual(policy.pool, { init: 0, main: 0, run: 1, getInput: 1, backup: 0, sandbox: 1 });
+});
+
+Deno.test("parsePolicy: comments, trailing commas and partial overrides", () => {
+  const text = `{
+    // each profile key is optional
+    "profiles": {
+      "run": { "net": ["api.example.com:443",], "run": ["start-container", "mount", "curl"], },
+      /* block comment */
+      "sandbox": { "read": ["\${package}", "\${root}/volumes/shared/"] },
+      "getInput": { "effects": "read-only-no-secrets", "env": ["LANG"] },
+    },
+    "pool": { "run": 2, },
+  }`;
+  const policy = parsePolicy(text, "p.jsonc", VARS);
+  const defaults = defaultProfiles(VARS);
+  assert.deepEqual(policy.profiles.run, {
+    ...defaults.run,
+    net: ["api.example.com:443"],
+    run: ["start-container", "mount", "curl"],
+  });
+  assert.deepEqual(policy.profiles.sandbox, {
+    ...defaults.sandbox,
+    read: ["/pkg/dir", "/media/startos/volumes/shared"],
+  });
+  assert.deepEqual(policy.profiles.getInput, {
+    ...defaults.getInput,
+    effects: "read-only-no-secrets",
+    env: ["LANG"],
+  });
+  assert.deepEqual(policy.profiles.main, defaults.main);
+  assert.deepEqual(policy.pool, { init: 0, main: 0, run: 2, getInput: 1, backup: 0, sandbox: 1 });
+});
+
+Deno.test("parsePolicy: unknown keys and unknown profiles name the key path", () => {
+  assert.deepEqual(
+    policyProblems(() =>
+      parsePolicy(`{"profiles": {"run": {"nett": true}}}`, "/etc/p.jsonc", VARS)
+    ),
+    ["/etc/p.jsonc: profiles.run.nett: unknown key"],
+  );
+  assert.deepEqual(policyProblems(() => parsePolicy(`{"pools": {}}`, "f", VARS)), [
+    "f: pools: unknown key",
+  ]);
+  const problems = policyProblems(() =>
+    parsePolicy(`{"profiles": {"runn": {}}, "pool": {"foo": 1}}`, "f", VARS)
+  );
+  assert.equal(problems.length, 2);
+  assert.match(problems[0], /^f: profiles\.runn: unknown profile \(expected one of init, main/);
+  assert.match(problems[1], /^f: pool\.foo: unknown profile/);
+});
+
+Deno.test("parsePolicy: bad paths are named", () => {
+  const text = JSON.stringify({
+    profiles: {
+      run: { read: ["rel/x", "/a/../b", "/a,b", "${package}/../x", "${nope}/x"] },
+      backup: { write: ["/ok", "/nul\0x"] },
+    },
+  });
+  const problems = policyProblems(() => parsePolicy(text, "f", VARS));
+  assert.deepEqual(problems, [
+    `f: profiles.run.read[0]: "rel/x" is not an absolute path`,
+    `f: profiles.run.read[1]: "/a/../b" is not normalized: it contains a '..' segment`,
+    `f: profiles.run.read[2]: "/a,b" contains a comma, which Deno's flags cannot express`,
+    `f: profiles.run.read[3]: "\${package}/../x" ("/pkg/dir/../x" after substitution) ` +
+    `is not normalized: it contains a '..' segment`,
+    `f: profiles.run.read[4]: "\${nope}/x": unknown variable \${nope} (known: \${package}, \${root})`,
+    `f: profiles.backup.write[1]: "/nul\\u0000x" contains a NUL character`,
+  ]);
+  // A comma that only appears after substitution is caught too.
+  const viaVar = policyProblems(() =>
+    parsePolicy(`{"profiles": {"run": {"read": ["\${package}"]}}}`, "f", {
+      package: "/a,b",
+      root: "/r",
+    })
+  );
+  assert.deepEqual(viaVar, [
+    `f: \${package}: "/a,b" contains a comma, which Deno's flags cannot express`,
+  ]);
+});
+
+Deno.test("parsePolicy: grants, effects and pools are checked", () => {
+  const text = JSON.stringify({
+    profiles: {
+      run: {
+        net: ["http://x.com", "unix:/tmp/s", "a b", 7],
+        run: ["", "./x"],
+        env: ["A=B"],
+        effects: "everything",
+      },
+      main: { net: "yes" },
+    },
+    pool: { init: 1, run: 9, getInput: 1.5, sandbox: -1, backup: "2" },
+  });
+  // Problems come in schema order (profiles in table order, then pools), not file order.
+  assert.deepEqual(policyProblems(() => parsePolicy(text, "f", VARS)), [
+    `f: profiles.main.net: expected true, false or a list of hosts`,
+    `f: profiles.run.net[0]: "http://x.com": give a host, not a URL`,
+    `f: profiles.run.net[1]: "unix:/tmp/s": Unix socket grants are not allowed; children talk to the runtime only`,
+    `f: profiles.run.net[2]: "a b": not a host name, host:port, IPv4 address or [IPv6] address`,
+    `f: profiles.run.net[3]: expected a host string`,
+    `f: profiles.run.run[0]: "": not a program name (letters, digits, '_', '+', '@', '.', '-') or absolute path`,
+    `f: profiles.run.run[1]: "./x" is not an absolute path`,
+    `f: profiles.run.env[0]: "A=B": not an environment variable name (letters, digits, '_', optional trailing '*')`,
+    `f: profiles.run.effects: expected one of "all", "read-only", "read-only-no-secrets"`,
+    "f: pool.init: must be 0 (a long-lived singleton is never pooled)",
+    "f: pool.run: must be 0..8",
+    "f: pool.getInput: expected a whole number",
+    "f: pool.backup: expected a whole number",
+    "f: pool.sandbox: must be 0..8",
+  ]);
+  assert.deepEqual(
+    policyProblems(() => parsePolicy(`{"pool": {"main": 2}}`, "f", VARS)),
+    ["f: pool.main: must be 0 (a long-lived singleton is never pooled)"],
+  );
+  assert.equal(parsePolicy(`{"pool": {"run": 8, "backup": 0}}`, "f", VARS).pool.run, 8);
+});
+
+Deno.test("parsePolicy: syntax errors carry line:column; non-objects and duplicates fail", () => {
+  const text = `{\n  "pool": {\n    "run": 1\n    "sandbox": 2 }\n}`;
+  assert.deepEqual(policyProblems(() => parsePolicy(text, "/etc/p.jsonc", VARS)), [
+    "/etc/p.jsonc:4:5: syntax error: CommaExpected",
+  ]);
+  assert.deepEqual(policyProblems(() => parsePolicy("", "f", VARS)), [
+    "f:1:1: syntax error: ValueExpected",
+  ]);
+  assert.deepEqual(policyProblems(() => parsePolicy("[]", "f", VARS)), [
+    "f: (top level): expected an object",
+  ]);
+  assert.deepEqual(policyProblems(() => parsePolicy(`{"pool": {"run": 1, "run": 2}}`, "f", VARS)), [
+    "f: pool.run: duplicate key",
+  ]);
+});
+
+Deno.test("PolicyError with several problems lists them all in its message", () => {
+  const problems = policyProblems(() => parsePolicy(`{"a": 1, "b": 2}`, "f", VARS));
+  assert.equal(problems.length, 2);
+  try {
+    parsePolicy(`{"a": 1, "b": 2}`, "f", VARS);
+  } catch (error) {
+    assert.ok(error instanceof PolicyError);
+    assert.match(error.message, /2 problems/);
+    assert.match(error.message, /f: a: unknown key\n {2}f: b: unknown key/);
+  }
+});
+
+Deno.test("loadPolicy: null file gives defaults; a missing file is a clear error", async () => {
+  const policy = await loadPolicy(null, VARS);
+  assert.deepEqual(policy.profiles, defaultProfiles(VARS));
+  const dir = await Deno.makeTempDir();
+  try {
+    const missing = `${dir}/nope.jsonc`;
+    await assert.rejects(loadPolicy(missing, VARS), (error: unknown) => {
+      assert.ok(error instanceof PolicyError);
+      assert.equal(error.message, `${missing}: cannot read the permission policy: file not found`);
+      return true;
+    });
+    const file = `${dir}/policy.jsonc`;
+    await Deno.writeTextFile(file, `{ "pool": { "run": 3 }, } // trailing`);
+    assert.equal((await loadPolicy(file, VARS)).pool.run, 3);
+    await Deno.writeTextFile(file, `{ "pool": { "rnu": 3 } }`);
+    await assert.rejects(loadPolicy(file, VARS), new RegExp(`^PolicyError: ${file}: pool.rnu`));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Real enforcement: spawn `deno run` with the generated flags
+
+/**
+ * A probe run as a child: connects to the channel socket, then tries each step given as an
+ * argument (`write:PATH`, `read:PATH`, `env:NAME`, `run:PROGRAM`) and prints one JSON object
+ * mapping each step to "ok" or the error's name.
+ */
+const PROBE = `
+const [socket, ...steps] = Deno.args;
+const out: Record<string, string> = {};
+try {
+  const conn = await Deno.connect({ transport: "unix", path: socket });
+  conn.close();
+  out.connect = "ok";
+} catch (error) {
+  out.connect = (error as Error).name;
+}
+for (const step of steps) {
+  const [kind, arg] = [step.slice(0, step.indexOf(":")), step.slice(step.indexOf(":") + 1)];
+  try {
+    if (kind === "write") await Deno.writeTextFile(arg, "x");
+    else if (kind === "read") await Deno.readTextFile(arg);
+    else if (kind === "env") Deno.env.get(arg);
+    else if (kind === "run") await new Deno.Command(arg).output();
+    out[step] = "ok";
+  } catch (error) {
+    out[step] = (error as Error).name;
+  }
+}
+console.log(JSON.stringify(out));
+`;
+
+interface Sandbox {
+  dir: string;
+  pkg: string;
+  root: string;
+  socket: string;
+  script: string;
+}
+
+/** A temp package dir, root (with volumes/), probe script OUTSIDE both, and a listening socket. */
+async function withSandbox(fn: (s: Sandbox) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "perm_test_" });
+  const s: Sandbox = {
+    dir,
+    pkg: `${dir}/pkg`,
+    root: `${dir}/root`,
+    socket: `${dir}/rt/worker.sock`,
+    script: `${dir}/scripts/probe.ts`,
+  };
+  for (const d of [s.pkg, `${s.root}/volumes`, `${dir}/rt`, `${dir}/scripts`]) {
+    await Deno.mkdir(d, { recursive: true });
+  }
+  await Deno.writeTextFile(`${s.root}/volumes/data.txt`, "data");
+  await Deno.writeTextFile(`${s.root}/outside-volumes.txt`, "root file");
+  await Deno.writeTextFile(s.script, PROBE);
+  const listener = Deno.listen({ transport: "unix", path: s.socket });
+  const accepting = (async () => {
+    for await (const conn of listener) conn.close();
+  })();
+  try {
+    await fn(s);
+  } finally {
+    listener.close();
+    await accepting.catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Runs the probe with `profile`'s flags and the given environment; returns its JSON report. */
+async function probe(
+  s: Sandbox,
+  profile: Profile,
+  steps: string[],
+  env: Record<string, string>,
+): Promise<Record<string, string>> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...denoPermissionArgs(profile, s.socket),
+      "--no-config",
+      s.script,
+      s.socket,
+      ...steps,
+    ],
+    cwd: s.dir,
+    clearEnv: true,
+    env,
+    stdin: "null",
+  }).output();
+  const stdout = new TextDecoder().decode(output.stdout);
+  const stderr = new TextDecoder().decode(output.stderr);
+  assert.equal(output.code, 0, `probe failed:\n${stdout}\n${stderr}`);
+  return JSON.parse(stdout);
+}
+
+Deno.test("enforcement: getInput may read volumes but not write anywhere", async () => {
+  await withSandbox(async (s) => {
+    const profile = defaultProfiles({ package: s.pkg, root: s.root }).getInput;
+    const report = await probe(s, profile, [
+      `write:${s.root}/volumes/new.txt`,
+      `write:${s.dir}/elsewhere.txt`,
+      `read:${s.root}/volumes/data.txt`,
+      `read:${s.root}/outside-volumes.txt`,
+      "env:HOME",
+    ], { HOME: "/home/test", PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" });
+    assert.deepEqual(report, {
+      connect: "ok",
+      [`write:${s.root}/volumes/new.txt`]: "NotCapable",
+      [`write:${s.dir}/elsewhere.txt`]: "NotCapable",
+      [`read:${s.root}/volumes/data.txt`]: "ok",
+      [`read:${s.root}/outside-volumes.txt`]: "NotCapable",
+      "env:HOME": "ok",
+    });
+    await assert.rejects(Deno.stat(`${s.root}/volumes/new.txt`), Deno.errors.NotFound);
+  });
+});
+
+Deno.test("enforcement: run may write volumes; a missing --allow-run program does not stop it", async () => {
+  await withSandbox(async (s) => {
+    const profile = defaultProfiles({ package: s.pkg, root: s.root }).run;
+    // start-container is not on this PATH: the child must still start (Deno only logs "Info").
+    const report = await probe(s, profile, [
+      `write:${s.root}/volumes/new.txt`,
+      `write:${s.root}/not-volumes.txt`,
+      "run:start-container",
+      "run:sh",
+    ], { PATH: "/usr/bin:/bin" });
+    assert.deepEqual(report, {
+      connect: "ok",
+      [`write:${s.root}/volumes/new.txt`]: "ok",
+      [`write:${s.root}/not-volumes.txt`]: "NotCapable",
+      "run:start-container": "NotFound",
+      "run:sh": "NotCapable",
+    });
+  });
+});
+
+Deno.test("enforcement: sandbox cannot read env vars, volumes or write", async () => {
+  await withSandbox(async (s) => {
+    const profile = defaultProfiles({ package: s.pkg, root: s.root }).sandbox;
+    // The supervisor gives env=false children an empty environment; even if a variable leaked in,
+    // the child could not read it.
+    const report = await probe(s, profile, [
+      "env:SECRET",
+      `read:${s.root}/volumes/data.txt`,
+      `write:${s.pkg}/x.txt`,
+    ], { SECRET: "hunter2" });
+    assert.deepEqual(report, {
+      connect: "ok",
+      "env:SECRET": "NotCapable",
+      [`read:${s.root}/volumes/data.txt`]: "NotCapable",
+      [`write:${s.pkg}/x.txt`]: "NotCapable",
+    });
+  });
+});
+
+Deno.test("enforcement: every entry form a policy accepts is accepted by Deno", async () => {
+  await withSandbox(async (s) => {
+    const text = JSON.stringify({
+      profiles: {
+        run: {
+          net: ["api.example.com:443", "*.example.org", "10.0.0.1", "10.0.0.0/8", "[::1]:8080"],
+          run: ["start-container", "/opt/does-not-exist/tool", "${package}/bin/helper"],
+          env: ["HOME", "STARTOS_*"],
+          read: ["${package}", "${root}/volumes/", "/does/not/exist"],
+        },
+      },
+    });
+    const policy = parsePolicy(text, "inline", { package: s.pkg, root: s.root });
+    const report = await probe(s, policy.profiles.run, [`read:${s.root}/volumes/data.txt`], {});
+    assert.deepEqual(report, { connect: "ok", [`read:${s.root}/volumes/data.txt`]: "ok" });
+  });
+});
