@@ -935,10 +935,7 @@ export class ExtendedVersion {
     return compareExtended(this, other);
   }
 
-  /**
-   * Flavor-first comparison. SDK quirk: only "flavor greater" is detected, so a smaller flavor
-   * falls through to `compare` and yields `null`.
-   */
+  /** Flavor-first comparison; SDK quirk: a smaller flavor is not detected and yields `null`. */
   compareLexicographic(other: ExtendedVersionLike): Ordering | null {
     if ((this.flavor || "") > (other.flavor || "")) return "greater";
     return compareExtended(this, other);
@@ -1046,10 +1043,7 @@ function flavorKeyId(key: FlavorKey): string {
   return `N${JSON.stringify([...key.flavors].map(encodeFlavor).sort())}`;
 }
 
-/**
- * Insertion-ordered map from flavor keys (compared by value, sets unordered) to tables; a `set`
- * on an existing key keeps its position but stores the new key object, like the SDK's `DeepMap`.
- */
+/** Flavor-key → table map with the SDK `DeepMap`'s value keys, insertion order and key update. */
 export class FlavorTableMap implements Iterable<[FlavorKey, VersionRangeTable]> {
   #entries = new Map<string, [FlavorKey, VersionRangeTable]>();
 
@@ -1265,7 +1259,8 @@ function tablesOf(range: VersionRangeLike): VersionRangeTables {
             cmpTables(incrementMinorOf(v), -1, true, false),
           );
       }
-      // SDK quirk: an unknown operator falls through to the `Flavor` case.
+      // SDK quirk: an unknown operator falls through to the `Flavor` case (the SDK then keys the
+      // table on `undefined`; we key it on `null`; unreachable for parsed or typed ranges).
       return eqFlavorTables((atom as { flavor?: string | null }).flavor ?? null);
     }
     case "Flavor":
@@ -1374,7 +1369,7 @@ export class VersionRange {
     return new VersionRange({ type: "Not", value: this });
   }
 
-  /** Left-folded conjunction; skips `*`, short-circuits on `!`. */
+  /** Left-folded conjunction; skips `*`, short-circuits on `!` (foreign results are re-wrapped). */
   static and(...xs: VersionRangeLike[]): VersionRange {
     let y: VersionRangeLike = VersionRange.any();
     for (const x of xs) {
@@ -1385,7 +1380,7 @@ export class VersionRange {
     return asRange(y);
   }
 
-  /** Left-folded disjunction; skips `!`, short-circuits on `*`. */
+  /** Left-folded disjunction; skips `!`, short-circuits on `*` (foreign results are re-wrapped). */
   static or(...xs: VersionRangeLike[]): VersionRange {
     let y: VersionRangeLike = VersionRange.none();
     for (const x of xs) {
@@ -1439,10 +1434,7 @@ export class VersionRange {
 // Exit targets
 // ---------------------------------------------------------------------------------------------
 
-/**
- * Parses an `exit` target like the StartOS Node runtime: empty/null → `null`; else an extended
- * version if it parses as one, else the *normalized* version range; throws `ExVerSyntaxError`.
- */
+/** Parses an `exit` target as the Node runtime does: null, else version, else normalized range. */
 export function parseTarget(s: string | null): ExtendedVersion | VersionRange | null {
   if (!s) return null;
   const version = tryParseExtendedVersion(s);

@@ -39,7 +39,7 @@ export function parseProcedure(path: string): Procedure | string {
 const getInputInput = z.object({
   prefill: z.record(z.string(), z.unknown()).nullable().optional().transform((v) => v ?? null),
 }).strict();
-const runInput = z.object({ input: z.unknown() }).strict().transform((v) => ({
+const runInput = z.object({ input: z.unknown().optional() }).strict().transform((v) => ({
   input: v.input ?? null,
 }));
 const backupInput = z.null().optional().transform(() => null);

@@ -11,14 +11,41 @@ export function signalGroup(pgid: number, signal: Deno.Signal): boolean {
 }
 
 /**
- * SIGKILLs group `pgid` until no process is left in it (kill(2) then fails
- * with ESRCH), or until `limitMs` has passed: a process stuck in the kernel
- * cannot be hurried. Returns whether the group is gone. (Reading /proc
- * instead would need --allow-all under Deno 2.9.)
+ * Lists the live (not zombie) members of group $1 from /proc. Deno only lets
+ * a process with --allow-all read /proc, so the runtime asks a shell.
+ */
+const LIVE_MEMBERS_SCRIPT = `pg=$1
+for f in /proc/[0-9]*/stat; do
+  read -r line < "$f" 2>/dev/null || continue
+  set -- \${line##*) }
+  [ "$3" = "$pg" ] || continue
+  case "$1" in Z|X) ;; *) echo "\${f%/stat}" ;; esac
+done`;
+
+async function hasLiveMembers(pgid: number): Promise<boolean> {
+  try {
+    const out = await new Deno.Command("/bin/sh", {
+      args: ["-c", LIVE_MEMBERS_SCRIPT, "sh", String(pgid)],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    return new TextDecoder().decode(out.stdout).trim() !== "";
+  } catch {
+    return true; // cannot tell: assume something is left
+  }
+}
+
+/**
+ * SIGKILLs group `pgid` and resolves once no live process is left in it
+ * (members that are already dead but not yet reaped by init do not count),
+ * or after `limitMs`: a process stuck in the kernel cannot be hurried.
+ * Returns whether the group is gone.
  */
 export async function killGroup(pgid: number, limitMs = 2000): Promise<boolean> {
   const deadline = Date.now() + limitMs;
   while (signalGroup(pgid, "SIGKILL")) {
+    if (!await hasLiveMembers(pgid)) return true;
     if (Date.now() >= deadline) return false;
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
@@ -39,7 +66,7 @@ while IFS= read -r line; do
     -*) g=\${line#-}; kept=""; for x in $groups; do [ "$x" = "$g" ] || kept="$kept $x"; done; groups=$kept ;;
   esac
 done
-for g in $groups; do kill -KILL -- "-$g" 2>/dev/null; done
+for g in $groups; do kill -s KILL -- "-$g" 2>/dev/null; done
 exit 0`;
 
 /** The reaper process: `track` a group when a child starts, `untrack` it when the group is gone. */

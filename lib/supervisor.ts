@@ -44,7 +44,7 @@ export interface SupervisorOptions {
 
 const helloSchema = z.object({
   token: z.string(),
-  loadError: z.object({ code: z.number().int(), message: z.string(), data: z.unknown() })
+  loadError: z.object({ code: z.number().int(), message: z.string(), data: z.unknown().optional() })
     .optional(),
 });
 const effectSchema = z.object({
@@ -55,6 +55,14 @@ const effectSchema = z.object({
 const dropSchema = z.object({ ids: z.array(z.number().int().positive()).max(100_000) });
 
 const RECENT_OUTPUT_LINES = 20;
+
+function isDirectory(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
 
 /** The environment a child starts with: all, the listed variables, or none but DENO_DIR. */
 function childEnv(profile: Profile, all: Record<string, string>): Record<string, string> {
@@ -185,6 +193,8 @@ export class Supervisor {
   readonly #reaper = new Reaper();
   readonly #pending = new Map<string, Child>();
   readonly #children = new Set<Child>();
+  /** Children start in the package's directory, or in / when it does not exist. */
+  readonly #cwd: string;
   #nextId = 1;
   #closing = false;
 
@@ -192,6 +202,8 @@ export class Supervisor {
     this.#options = options;
     this.#dir = dir;
     this.#socket = `${dir}/channel.sock`;
+    const packageDir = options.packagePath.slice(0, options.packagePath.lastIndexOf("/")) || "/";
+    this.#cwd = isDirectory(packageDir) ? packageDir : "/";
     this.#listener = Deno.listen({ transport: "unix", path: this.#socket });
     this.#accept();
   }
@@ -228,7 +240,7 @@ export class Supervisor {
     const env = childEnv(profile, this.#options.env);
     const process = new Deno.Command(denoPath, {
       args,
-      cwd: packagePath.slice(0, packagePath.lastIndexOf("/")) || "/",
+      cwd: this.#cwd,
       clearEnv: true,
       env,
       stdin: "null",
