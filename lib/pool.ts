@@ -1,8 +1,9 @@
 /**
  * Warm children per profile: spawned ahead of demand with the package
- * loaded, each handed out for exactly one call. Refills in the background
- * under a spawn-rate limit, backs off when children fail to start, and
- * retires idle children.
+ * loaded, each handed out for exactly one call. The pool fills only in quiet
+ * moments (never while a call is running, so spawning does not steal CPU
+ * from a call), a few children at a time, backs off when children fail to
+ * start, and retires children left idle.
  */
 
 import type { Logger } from "./log.ts";
@@ -15,9 +16,11 @@ export interface PoolOptions {
   sizes: Partial<Record<ProfileName, number>>;
   /** Spawns a child for a profile. */
   spawn(profile: ProfileName): Child;
+  /** True while calls are running: filling waits for a quiet moment. */
+  busy(): boolean;
   log: Logger;
-  /** Spawns allowed per profile per second (default 4). */
-  spawnsPerSecond?: number;
+  /** Pool spawns in progress at once (default 2). */
+  maxConcurrentSpawns?: number;
   /** A warm child unused for this long is retired and not replaced until demand returns (default 10 min). */
   idleMs?: number;
 }
@@ -27,14 +30,17 @@ interface Slot {
   idleTimer: ReturnType<typeof setTimeout>;
 }
 
+const MAX_BACKOFF_MS = 60_000;
+
 /** The warm pool. */
 export class WarmPool {
   readonly #options: PoolOptions;
   readonly #slots = new Map<ProfileName, Slot[]>();
-  readonly #recentSpawns = new Map<ProfileName, number[]>();
   readonly #failures = new Map<ProfileName, number>();
+  readonly #notBefore = new Map<ProfileName, number>();
   readonly #cold = new Set<ProfileName>();
-  readonly #refillTimers = new Map<ProfileName, ReturnType<typeof setTimeout>>();
+  #spawning = 0;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #running = false;
 
   /** Creates an empty, stopped pool. */
@@ -45,7 +51,7 @@ export class WarmPool {
   /** Starts filling every profile with a non-zero size. */
   start(): void {
     this.#running = true;
-    for (const profile of Object.keys(this.#options.sizes) as ProfileName[]) this.#refill(profile);
+    this.fill();
   }
 
   /** Warm children currently held for `profile` (ready or still loading). */
@@ -53,92 +59,108 @@ export class WarmPool {
     return this.#slots.get(profile)?.length ?? 0;
   }
 
-  /** Hands out a warm child for one call, or undefined when none is held; triggers a refill. */
+  /** Hands out a warm child for one call (ready ones first), or undefined when none is held. */
   take(profile: ProfileName): Child | undefined {
     this.#cold.delete(profile);
-    const slots = this.#slots.get(profile) ?? [];
-    let taken: Child | undefined;
-    while (slots.length > 0 && !taken) {
-      const slot = slots.shift()!;
-      clearTimeout(slot.idleTimer);
-      if (!slot.child.hasExited) taken = slot.child;
-    }
-    if (this.#running) queueMicrotask(() => this.#refill(profile));
-    return taken;
-  }
-
-  #refill(profile: ProfileName): void {
-    if (!this.#running || this.#cold.has(profile) || this.#refillTimers.has(profile)) return;
-    const want = this.#options.sizes[profile] ?? 0;
-    const slots = this.#slots.get(profile) ?? [];
+    const slots = (this.#slots.get(profile) ?? []).filter((slot) => !slot.child.hasExited);
+    const index = slots.findIndex((slot) => slot.child.isReady);
+    const slot = index === -1 ? slots.shift() : slots.splice(index, 1)[0];
     this.#slots.set(profile, slots);
-    while (slots.length < want) {
-      const wait = this.#delayBeforeSpawn(profile);
-      if (wait > 0) {
-        this.#refillTimers.set(
-          profile,
-          setTimeout(() => {
-            this.#refillTimers.delete(profile);
-            this.#refill(profile);
-          }, wait),
-        );
-        return;
-      }
-      slots.push(this.#spawn(profile));
+    if (!slot) return undefined;
+    clearTimeout(slot.idleTimer);
+    return slot.child;
+  }
+
+  /** Spawns what the pool lacks, unless calls are running or enough spawns are in progress. */
+  fill(): void {
+    if (!this.#running || this.#options.busy()) return;
+    const limit = this.#options.maxConcurrentSpawns ?? 2;
+    while (this.#spawning < limit) {
+      const profile = this.#nextProfile();
+      if (!profile) return;
+      this.#spawn(profile);
     }
   }
 
-  /** Milliseconds to wait before the next spawn: rate limit plus backoff after failures. */
-  #delayBeforeSpawn(profile: ProfileName): number {
+  /** The profile most short of warm children that may spawn now. */
+  #nextProfile(): ProfileName | undefined {
     const now = Date.now();
-    const perSecond = this.#options.spawnsPerSecond ?? 4;
-    const recent = (this.#recentSpawns.get(profile) ?? []).filter((t) => now - t < 1000);
-    this.#recentSpawns.set(profile, recent);
-    const rate = recent.length >= perSecond ? 1000 - (now - recent[0]) : 0;
-    const failures = this.#failures.get(profile) ?? 0;
-    const backoff = failures === 0 ? 0 : Math.min(60_000, 250 * 2 ** (failures - 1));
-    return Math.max(rate, backoff);
+    let best: ProfileName | undefined;
+    let bestShort = 0;
+    let retryAt = Infinity;
+    for (const [profile, size] of Object.entries(this.#options.sizes) as [ProfileName, number][]) {
+      const short = size - this.size(profile);
+      if (short <= 0 || this.#cold.has(profile)) continue;
+      const notBefore = this.#notBefore.get(profile) ?? 0;
+      if (notBefore > now) {
+        retryAt = Math.min(retryAt, notBefore);
+        continue;
+      }
+      if (short > bestShort) [best, bestShort] = [profile, short];
+    }
+    if (!best && retryAt !== Infinity && !this.#retryTimer) {
+      this.#retryTimer = setTimeout(() => {
+        this.#retryTimer = undefined;
+        this.fill();
+      }, retryAt - now);
+    }
+    return best;
   }
 
-  #spawn(profile: ProfileName): Slot {
-    this.#recentSpawns.get(profile)!.push(Date.now());
+  #spawn(profile: ProfileName): void {
+    this.#spawning++;
     const child = this.#options.spawn(profile);
     const slot: Slot = {
       child,
       idleTimer: setTimeout(() => this.#retire(profile, slot), this.#options.idleMs ?? 600_000),
     };
     Deno.unrefTimer(slot.idleTimer as unknown as number);
+    const slots = this.#slots.get(profile) ?? [];
+    slots.push(slot);
+    this.#slots.set(profile, slots);
     child.ready.then(
       () => this.#failures.set(profile, 0),
-      () => this.#failures.set(profile, (this.#failures.get(profile) ?? 0) + 1),
-    );
-    // A warm child that dies before use leaves the pool and is replaced.
-    child.exited.then(() => {
-      const slots = this.#slots.get(profile);
-      const index = slots?.indexOf(slot) ?? -1;
-      if (index === -1) return;
-      slots!.splice(index, 1);
-      clearTimeout(slot.idleTimer);
-      this.#refill(profile);
+      () => {
+        const failures = (this.#failures.get(profile) ?? 0) + 1;
+        this.#failures.set(profile, failures);
+        const backoff = Math.min(MAX_BACKOFF_MS, 250 * 2 ** (failures - 1));
+        this.#notBefore.set(profile, Date.now() + backoff);
+        this.#options.log.warn("a warm child failed to start", {
+          child: child.name,
+          retry_ms: backoff,
+        });
+        this.#remove(profile, slot);
+        child.kill();
+      },
+    ).finally(() => {
+      this.#spawning--;
+      this.fill();
     });
-    return slot;
+    // A warm child that dies before use leaves the pool.
+    child.exited.then(() => this.#remove(profile, slot));
+  }
+
+  #remove(profile: ProfileName, slot: Slot): boolean {
+    const slots = this.#slots.get(profile);
+    const index = slots?.indexOf(slot) ?? -1;
+    if (index === -1) return false;
+    slots!.splice(index, 1);
+    clearTimeout(slot.idleTimer);
+    return true;
   }
 
   #retire(profile: ProfileName, slot: Slot): void {
-    const slots = this.#slots.get(profile) ?? [];
-    const index = slots.indexOf(slot);
-    if (index === -1) return;
-    slots.splice(index, 1);
+    if (!this.#remove(profile, slot)) return;
     this.#cold.add(profile);
     this.#options.log.debug("idle warm child retired", { child: slot.child.name });
     slot.child.kill();
   }
 
-  /** Stops refilling and kills every warm child. */
+  /** Stops filling and kills every warm child. */
   async drain(): Promise<void> {
     this.#running = false;
-    for (const timer of this.#refillTimers.values()) clearTimeout(timer);
-    this.#refillTimers.clear();
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = undefined;
     const all = [...this.#slots.values()].flat();
     this.#slots.clear();
     for (const slot of all) clearTimeout(slot.idleTimer);

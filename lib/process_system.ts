@@ -25,6 +25,9 @@ export interface ProcessSystemOptions {
   stopTimeoutMs: number;
 }
 
+/** Procedures running at once; more wait for a slot. */
+export const MAX_PROCEDURES = 16;
+
 interface Main {
   child: Child;
   started: Promise<void>;
@@ -56,6 +59,10 @@ export class ProcessSystem implements System {
   readonly #pool: WarmPool;
   #packageHost: Child | undefined;
   #main: Main | undefined;
+  /** Procedures running now. */
+  #running = 0;
+  /** Procedures waiting for a free slot (FIFO). */
+  readonly #waiting: (() => void)[] = [];
 
   /** Creates the system; nothing is spawned before `init`. */
   constructor(options: ProcessSystemOptions) {
@@ -63,6 +70,7 @@ export class ProcessSystem implements System {
     this.#pool = new WarmPool({
       sizes: options.policy.pool,
       spawn: (profile) => this.#spawn(profile),
+      busy: () => this.#running > 0,
       log: options.log,
     });
   }
@@ -162,8 +170,28 @@ export class ProcessSystem implements System {
     return main.stopping;
   }
 
-  /** Runs one procedure in a child of its own, enforcing the timeout. */
+  /**
+   * Runs one procedure in a child of its own, enforcing the timeout. At most
+   * MAX_PROCEDURES run at once (each child costs tens of MB); later calls
+   * queue, so a burst cannot exhaust the container's memory.
+   */
   async execute(request: ExecuteRequest): Promise<unknown> {
+    if (this.#running >= MAX_PROCEDURES) {
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+    }
+    this.#running++;
+    try {
+      return await this.#execute(request);
+    } finally {
+      this.#running--;
+      const next = this.#waiting.shift();
+      if (next) next();
+      // Refill the pool once calls have stopped, after this answer is on its way.
+      else if (this.#running === 0) setTimeout(() => this.#pool.fill(), 0);
+    }
+  }
+
+  async #execute(request: ExecuteRequest): Promise<unknown> {
     const profile = profileOf(request.procedure, request.sandbox);
     const child = this.#pool.take(profile) ?? this.#spawn(profile);
     const call = callOf(request.procedure, request.input, request.eventId);

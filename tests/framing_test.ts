@@ -4,7 +4,7 @@ import { type Frame, LineSplitter } from "../lib/jsonrpc/framing.ts";
 const enc = (s: string) => new TextEncoder().encode(s);
 const text = (frames: Frame[]) =>
   frames.map((f) =>
-    f.kind === "line" ? new TextDecoder().decode(f.bytes) : `<overflow ${f.bytes}>`
+    f.kind === "line" ? f.text : f.kind === "overflow" ? `<overflow ${f.bytes}>` : "<invalid utf-8>"
   );
 
 Deno.test("LineSplitter joins a line split across chunks and splits merged lines", () => {
@@ -24,6 +24,19 @@ Deno.test("LineSplitter keeps a UTF-8 character split across chunks whole", () =
     ...s.push(bytes.subarray(3)),
   ];
   assert.deepEqual(text(frames), ['"€"']);
+});
+
+Deno.test("LineSplitter reports invalid UTF-8 per line, in one chunk or across chunks", () => {
+  const s = new LineSplitter();
+  assert.deepEqual(text(s.push(new Uint8Array([0x31, 0xff, 0x0a, 0x32, 0x0a]))), [
+    "<invalid utf-8>",
+    "2",
+  ]);
+  assert.deepEqual(text(s.push(new Uint8Array([0x33, 0xc3]))), []);
+  assert.deepEqual(text(s.push(new Uint8Array([0x41, 0x0a, 0x34, 0x0a]))), [
+    "<invalid utf-8>",
+    "4",
+  ]);
 });
 
 Deno.test("LineSplitter drops a trailing CR and skips blank lines", () => {
@@ -51,6 +64,6 @@ Deno.test("LineSplitter handles a 16 MiB line in chunks in linear time", () => {
   for (let i = 0; i < 255; i++) assert.equal(s.push(chunk).length, 0);
   const frames = s.push(enc("\n"));
   assert.equal(frames.length, 1);
-  assert.equal(frames[0].kind === "line" && frames[0].bytes.length, 255 * 64 * 1024);
+  assert.equal(frames[0].kind === "line" && frames[0].text.length, 255 * 64 * 1024);
   assert.ok(performance.now() - started < 5000);
 });

@@ -8,12 +8,14 @@ import { ConnectionClosedError, type ErrorObject, JsonRpcCode, RpcError } from "
 import { DEFAULT_MAX_LINE_BYTES, LineSplitter } from "./framing.ts";
 import { classify, type Id, type Message } from "./messages.ts";
 
-/** A byte-stream connection, e.g. a `Deno.UnixConn`. */
+/** A byte-stream connection, e.g. a `Deno.UnixConn` (read/write directly: no Web Streams per message). */
 export interface Transport {
-  readable: ReadableStream<Uint8Array>;
-  writable: WritableStream<Uint8Array>;
+  read(buffer: Uint8Array): Promise<number | null>;
+  write(bytes: Uint8Array): Promise<number>;
   close(): void;
 }
+
+const READ_BUFFER_BYTES = 64 * 1024;
 
 /** What a request handler is told about the request besides its params. */
 export interface RequestContext {
@@ -61,12 +63,10 @@ interface Pending {
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** One end of a JSON-RPC conversation. Reading starts at construction. */
 export class Peer {
   readonly #transport: Transport;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   readonly #options: PeerOptions;
   readonly #maxInFlight: number;
   readonly #maxQueuedBytes: number;
@@ -86,7 +86,6 @@ export class Peer {
   /** Starts reading `transport`; the peer closes when the other side does. */
   constructor(transport: Transport, options: PeerOptions = {}) {
     this.#transport = transport;
-    this.#writer = transport.writable.getWriter();
     this.#options = options;
     this.#maxInFlight = options.maxInFlight ?? 1024;
     this.#maxQueuedBytes = options.maxQueuedBytes ?? 64 * 1024 * 1024;
@@ -173,9 +172,18 @@ export class Peer {
   async #readLoop(): Promise<void> {
     const splitter = new LineSplitter(this.#options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
     try {
-      for await (const chunk of this.#transport.readable) {
-        for (const frame of splitter.push(chunk)) {
-          if (frame.kind === "overflow") {
+      const buffer = new Uint8Array(READ_BUFFER_BYTES);
+      while (!this.#isClosed) {
+        const n = await this.#transport.read(buffer);
+        if (n === null) break;
+        for (const frame of splitter.push(buffer.subarray(0, n))) {
+          if (frame.kind === "invalid-utf8") {
+            this.#sendError(null, {
+              code: JsonRpcCode.ParseError,
+              message: "Parse error",
+              data: { details: "the line is not valid UTF-8" },
+            });
+          } else if (frame.kind === "overflow") {
             this.#sendError(null, {
               code: JsonRpcCode.InvalidRequest,
               message: "Invalid Request",
@@ -184,13 +192,12 @@ export class Peer {
               },
             });
           } else {
-            this.#receiveLine(frame.bytes);
+            this.#receiveLine(frame.text);
           }
           while (this.#inFlight >= this.#maxInFlight && !this.#isClosed) {
             await new Promise<void>((resolve) => this.#slotWaiter = resolve);
           }
         }
-        if (this.#isClosed) break;
       }
       // End of input: answer what is still being handled, then close.
       while (this.#inFlight > 0 && !this.#isClosed) {
@@ -203,14 +210,12 @@ export class Peer {
     this.close();
   }
 
-  #receiveLine(bytes: Uint8Array): void {
+  #receiveLine(text: string): void {
     let value: unknown;
     try {
-      value = JSON.parse(decoder.decode(bytes));
+      value = JSON.parse(text);
     } catch (error) {
-      const details = error instanceof TypeError
-        ? "the line is not valid UTF-8"
-        : `the line is not valid JSON: ${(error as Error).message}`;
+      const details = `the line is not valid JSON: ${(error as Error).message}`;
       this.#sendError(null, {
         code: JsonRpcCode.ParseError,
         message: "Parse error",
@@ -344,7 +349,10 @@ export class Peer {
           ? this.#queue[0] + "\n"
           : this.#queue.join("\n") + "\n";
         this.#queue = [];
-        await this.#writer.write(encoder.encode(text));
+        const bytes = encoder.encode(text);
+        for (let written = 0; written < bytes.length;) {
+          written += await this.#transport.write(bytes.subarray(written));
+        }
         this.#queuedBytes -= text.length;
       }
     } catch (error) {

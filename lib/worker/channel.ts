@@ -36,6 +36,9 @@ export interface DropCallbacksParams {
   ids: number[];
 }
 
+/** Runtime → child request, sent twice after hello: exercises the channel so the first real call runs warm. */
+export const WARM = "warm";
+
 /** Runtime → child request: run one package function; answered with its JSON result. */
 export const RUN = "run";
 /** Params of `run`. */

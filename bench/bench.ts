@@ -1,0 +1,443 @@
+/**
+ * `deno task bench`: measures the runtime on this machine against the Node
+ * runtime's figures from issue 7 and prints one table (markdown).
+ *
+ * Flags: --quick (fewer samples), --soak SECONDS (adds a soak run),
+ * --write (replaces the results block in BENCHMARKS.md).
+ */
+
+import { Peer } from "../lib/jsonrpc/peer.ts";
+import { RawClient } from "../tests/helpers/raw_client.ts";
+import { RpcClient } from "../tests/helpers/rpc_client.ts";
+import { type RuntimeProcess, spawnRuntime } from "../tests/helpers/runtime_process.ts";
+import { memoryOf, quantile } from "./stats.ts";
+
+const args = new Set(Deno.args);
+const QUICK = args.has("--quick");
+const soakIndex = Deno.args.indexOf("--soak");
+const SOAK_SECONDS = soakIndex === -1 ? 0 : Number(Deno.args[soakIndex + 1] ?? 300);
+const PACKAGE = new URL("./fixtures/noop/index.js", import.meta.url).pathname;
+
+interface Row {
+  figure: string;
+  ours: string;
+  node: string;
+  /** ours/node for times and sizes (lower is better), node/ours for rates; NaN when not comparable. */
+  ratio: number;
+  target?: string;
+}
+const rows: Row[] = [];
+
+function ms(value: number): string {
+  return value < 10 ? `${value.toFixed(3)} ms` : `${value.toFixed(1)} ms`;
+}
+
+function add(figure: string, ours: string, node: string, ratio: number, target?: string): void {
+  rows.push({ figure, ours, node, ratio, target });
+  console.error(`  ${figure}: ${ours}`);
+}
+
+/** A host stub on a Unix socket that answers every effect with null. */
+function hostStub(path: string): () => void {
+  const listener = Deno.listen({ transport: "unix", path });
+  const peers: Peer[] = [];
+  (async () => {
+    for await (const conn of listener) peers.push(new Peer(conn, { onRequest: () => null }));
+  })();
+  return () => {
+    listener.close();
+    peers.forEach((peer) => peer.close());
+  };
+}
+
+async function startRuntime(
+  policy?: string,
+): Promise<{ rt: RuntimeProcess; client: RpcClient; close: () => Promise<void> }> {
+  const root = await Deno.makeTempDir({ prefix: "startos-bench-" });
+  await Deno.mkdir(`${root}/rpc`, { recursive: true });
+  await Deno.mkdir(`${root}/volumes`, { recursive: true });
+  const stopHost = hostStub(`${root}/rpc/host.sock`);
+  const extra = ["--package", PACKAGE, "--log-level", "warn"];
+  if (policy) {
+    await Deno.writeTextFile(`${root}/policy.jsonc`, policy);
+    extra.push("--policy", `${root}/policy.jsonc`);
+  }
+  const rt = await spawnRuntime({ root, args: extra });
+  const client = await RpcClient.connect(rt.socket);
+  const init = await client.call("init", { id: "bench-init", kind: null });
+  if (init.error) throw new Error(`init failed: ${JSON.stringify(init.error)}`);
+  return {
+    rt,
+    client,
+    close: async () => {
+      client.close();
+      await rt.stop();
+      stopHost();
+      await Deno.remove(root, { recursive: true });
+    },
+  };
+}
+
+function execParams(action: string, id: string) {
+  return { id, procedure: `/actions/${action}/run`, input: { input: null }, timeout: 10000 };
+}
+
+async function timed(call: () => Promise<unknown>): Promise<number> {
+  const started = performance.now();
+  await call();
+  return performance.now() - started;
+}
+
+/** Waits until the pool has had time to refill (a benchmark may pace by time). */
+function pause(msToWait: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, msToWait));
+}
+
+/** Direct children of `pid` with their argv, from /proc. */
+function childrenOf(pid: number): { pid: number; cmdline: string[] }[] {
+  const text = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim();
+  if (!text) return [];
+  return text.split(" ").map(Number).map((child) => ({
+    pid: child,
+    cmdline: Deno.readTextFileSync(`/proc/${child}/cmdline`).split("\0"),
+  }));
+}
+
+function packageHostPid(runtimePid: number): number {
+  const host = childrenOf(runtimePid).find((c) => c.cmdline.includes("init"));
+  if (!host) throw new Error("no package host child found");
+  return host.pid;
+}
+
+async function benchLaunch(): Promise<void> {
+  const samples: number[] = [];
+  for (let i = 0; i < (QUICK ? 3 : 8); i++) {
+    const started = performance.now();
+    const rt = await spawnRuntime();
+    // "accepts": a connection succeeds and is answered.
+    const client = await RawClient.connect(rt.socket);
+    await client.write(`{"id":1,"method":"ping"}\n`);
+    await client.line();
+    samples.push(performance.now() - started);
+    client.close();
+    await rt.stop();
+  }
+  add(
+    "process launch → socket accepts (p50)",
+    ms(quantile(samples, 0.5)),
+    "277 ms",
+    quantile(samples, 0.5) / 277,
+    "≤ 60 ms",
+  );
+}
+
+async function benchDispatch(): Promise<void> {
+  const rt = await spawnRuntime();
+  try {
+    const client = await RawClient.connect(rt.socket);
+    const rtts: number[] = [];
+    for (let i = 0; i < (QUICK ? 1000 : 5000); i++) {
+      rtts.push(
+        await timed(async () => {
+          await client.write(`{"id":${i},"method":"nope","params":{}}\n`);
+          await client.line();
+        }),
+      );
+    }
+    const p50 = quantile(rtts, 0.5);
+    add("unknown-method round trip p50, sequential", ms(p50), "0.21 ms", p50 / 0.21);
+
+    for (const connections of [1, 8]) {
+      const total = QUICK ? 10000 : 50000;
+      const clients = await Promise.all(
+        Array.from({ length: connections }, () => RawClient.connect(rt.socket)),
+      );
+      const per = total / connections;
+      const started = performance.now();
+      await Promise.all(clients.map(async (c) => {
+        let text = "";
+        for (let i = 0; i < per; i++) text += `{"id":${i},"method":"nope","params":{}}\n`;
+        await c.write(text);
+        for (let i = 0; i < per; i++) await c.line();
+      }));
+      const rate = total / ((performance.now() - started) / 1000);
+      add(
+        `pipelined no-op answers/s, ${total} over ${connections} connection${
+          connections > 1 ? "s" : ""
+        }`,
+        `${Math.round(rate)}/s`,
+        "—",
+        NaN,
+        connections === 1 ? "≥ 50 000/s" : undefined,
+      );
+      clients.forEach((c) => c.close());
+    }
+
+    // Notifications: 20 000 callbacks, then one request.
+    const count = 20000;
+    let text = "";
+    for (let i = 0; i < count; i++) {
+      text += `{"method":"callback","params":{"id":${i},"args":[]}}\n`;
+    }
+    text += `{"id":"after","method":"nope","params":{}}\n`;
+    const started = performance.now();
+    await client.write(text);
+    await client.line();
+    const elapsed = performance.now() - started;
+    add(
+      "20 000 callback notifications, then one request: time to its answer",
+      ms(elapsed),
+      "1.9 s",
+      elapsed / 1900,
+    );
+    add(
+      "notifications/s",
+      `${Math.round(count / (elapsed / 1000))}/s`,
+      "≈ 10 500/s",
+      10500 / (count / (elapsed / 1000)),
+      "≥ 100 000/s",
+    );
+
+    // One 16 MiB line: answered in linear time, peak memory ≤ 3× the line.
+    const before = memoryOf(rt.child.pid);
+    const big = `{"id":"big","method":"nope","params":{"pad":"${
+      "x".repeat(16 * 1024 * 1024 - 64)
+    }"}}\n`;
+    const bigStarted = performance.now();
+    await client.write(big);
+    await client.line();
+    const bigElapsed = performance.now() - bigStarted;
+    const after = memoryOf(rt.child.pid);
+    add("one 16 MiB line: time to answer", ms(bigElapsed), "1.9 s", bigElapsed / 1900);
+    add(
+      "one 16 MiB line: peak RSS growth",
+      `${(after.peak - before.peak).toFixed(0)} MB (${
+        ((after.peak - before.peak) / 16).toFixed(1)
+      }× the line)`,
+      "620 MB peak",
+      after.peak / 620,
+      "≤ 3× the line",
+    );
+    client.close();
+  } finally {
+    await rt.stop();
+  }
+}
+
+async function benchExecute(): Promise<void> {
+  const policy = `{ "pool": { "run": 8 } }`;
+  const { rt, client, close } = await startRuntime(policy);
+  try {
+    const idle = memoryOf(rt.child.pid).rss;
+    const withHost = idle + memoryOf(packageHostPid(rt.child.pid)).rss;
+    await pause(1500); // let the pool fill
+
+    // Spaced: a user clicking actions; the pool has refilled before each call.
+    const spaced: number[] = [];
+    for (let i = 0; i < (QUICK ? 10 : 30); i++) {
+      spaced.push(await timed(() => client.call("execute", execParams("noop", `s${i}`))));
+      await pause(i % 8 === 7 ? 1200 : 20);
+    }
+    add(
+      "no-op execute p50 / p99, sequential, pool warm (fresh process per call)",
+      `${ms(quantile(spaced, 0.5))} / ${ms(quantile(spaced, 0.99))}`,
+      "0.25 ms / 3.8 ms",
+      quantile(spaced, 0.5) / 0.25,
+      "≤ 0.5 ms / ≤ 5 ms",
+    );
+
+    // A burst of 8 in flight that the pool (8 warm) absorbs.
+    await pause(2500);
+    const burstStarted = performance.now();
+    await Promise.all(
+      Array.from({ length: 8 }, (_, i) => client.call("execute", execParams("noop", `b${i}`))),
+    );
+    const burst = 8 / ((performance.now() - burstStarted) / 1000);
+    add(
+      "no-op execute, 8 in flight, burst the pool absorbs",
+      `${Math.round(burst)} answers/s`,
+      "5 100 answers/s",
+      5100 / burst,
+      "≥ 2 500/s",
+    );
+
+    // Steady state: back to back, faster than the pool can refill.
+    await pause(2500);
+    const n = QUICK ? 40 : 120;
+    const steadyStarted = performance.now();
+    let next = 0;
+    const latencies: number[] = [];
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      while (next < n) {
+        const id = next++;
+        latencies.push(await timed(() => client.call("execute", execParams("noop", `t${id}`))));
+      }
+    }));
+    const steady = n / ((performance.now() - steadyStarted) / 1000);
+    add(
+      `no-op execute, 8 in flight, ${n} back to back (steady state: spawn-bound)`,
+      `${Math.round(steady)} answers/s (p50 ${ms(quantile(latencies, 0.5))}, p99 ${
+        ms(quantile(latencies, 0.99))
+      })`,
+      "5 100 answers/s",
+      5100 / steady,
+    );
+
+    await pause(2500);
+    const effects: number[] = [];
+    const actionTimes: number[] = [];
+    for (let i = 0; i < (QUICK ? 5 : 15); i++) {
+      const started = performance.now();
+      const outcome = await client.call("execute", execParams("effects10", `e${i}`));
+      actionTimes.push(performance.now() - started);
+      effects.push(...(outcome.result as number[]));
+      await pause(300);
+    }
+    add(
+      "action doing 10 sequential effects, p50",
+      ms(quantile(actionTimes, 0.5)),
+      "3.2 ms",
+      quantile(actionTimes, 0.5) / 3.2,
+    );
+    add(
+      "effect round trip from inside an action, p50",
+      ms(quantile(effects, 0.5)),
+      "≈ 0.3 ms",
+      quantile(effects, 0.5) / 0.3,
+      "≤ 0.15 ms",
+    );
+
+    add("RSS idle after init: runtime", `${idle.toFixed(0)} MB`, "85 MB", idle / 85, "≤ 40 MB");
+    add(
+      "RSS idle after init: runtime + package host",
+      `${withHost.toFixed(0)} MB`,
+      "85 MB",
+      withHost / 85,
+      "≤ 85 MB",
+    );
+    const loaded = memoryOf(rt.child.pid).rss;
+    add(
+      "RSS of the runtime after the runs above",
+      `${loaded.toFixed(0)} MB`,
+      "140 MB",
+      loaded / 140,
+    );
+
+    // One child's cost: a fresh `run` child, spawn to hello, measured on a cold pool.
+    const children = childrenOf(rt.child.pid).filter((c) => c.cmdline.includes("run"));
+    if (children.length > 0) {
+      const childRss = memoryOf(children[0].pid).rss;
+      add("one warm child's RSS", `${childRss.toFixed(0)} MB`, "— (no isolation)", NaN);
+    }
+  } finally {
+    await close();
+  }
+}
+
+async function benchColdChild(): Promise<void> {
+  // Pool size 0: every call spawns its child; the difference to a warm call is the spawn cost.
+  const { client, close } = await startRuntime(
+    `{ "pool": { "run": 0, "getInput": 0, "sandbox": 0 } }`,
+  );
+  try {
+    const samples: number[] = [];
+    for (let i = 0; i < (QUICK ? 5 : 15); i++) {
+      samples.push(await timed(() => client.call("execute", execParams("noop", `c${i}`))));
+    }
+    add(
+      "execute with no warm child (spawn → ready → answer), p50",
+      ms(quantile(samples, 0.5)),
+      "—",
+      NaN,
+    );
+    const stops: number[] = [];
+    for (let i = 0; i < (QUICK ? 3 : 8); i++) {
+      await client.call("start");
+      stops.push(await timed(() => client.call("stop")));
+    }
+    add("stop of a cooperative main, p50", ms(quantile(stops, 0.5)), "—", NaN);
+  } finally {
+    await close();
+  }
+}
+
+async function soak(seconds: number): Promise<void> {
+  const { rt, client, close } = await startRuntime();
+  try {
+    const warm = memoryOf(rt.child.pid).rss;
+    const deadline = Date.now() + seconds * 1000;
+    let actions = 0, cycles = 0;
+    const raw = await RawClient.connect(rt.socket);
+    while (Date.now() < deadline) {
+      await client.call("execute", execParams("noop", `soak${actions++}`));
+      let notes = "";
+      for (let i = 0; i < 100; i++) {
+        notes += `{"method":"callback","params":{"id":${i},"args":[]}}\n`;
+      }
+      await raw.write(notes);
+      if (actions % 20 === 0) {
+        await client.call("start");
+        await client.call("stop");
+        cycles++;
+      }
+    }
+    raw.close();
+    const end = memoryOf(rt.child.pid).rss;
+    add(
+      `soak ${seconds} s (${actions} actions, ${
+        actions * 100
+      } callbacks, ${cycles} start/stop): runtime RSS start → end`,
+      `${warm.toFixed(0)} → ${end.toFixed(0)} MB (${(((end - warm) / warm) * 100).toFixed(1)} %)`,
+      "—",
+      NaN,
+      "within 10 %",
+    );
+    const before = childrenOf(rt.child.pid).length;
+    await client.call("exit", { id: "soak-exit", target: null });
+    await rt.status;
+    add(
+      "soak: children of the runtime before exit / processes left after exit",
+      `${before} / 0`,
+      "—",
+      NaN,
+      "0 left",
+    );
+  } finally {
+    await close();
+  }
+}
+
+const version = Deno.version.deno;
+const cpu = Deno.readTextFileSync("/proc/cpuinfo").match(/model name\s*:\s*(.*)/)?.[1] ??
+  "unknown CPU";
+console.error(`benchmarking on ${navigator.hardwareConcurrency} × ${cpu}, Deno ${version}`);
+await benchLaunch();
+await benchDispatch();
+await benchExecute();
+await benchColdChild();
+if (SOAK_SECONDS > 0) await soak(SOAK_SECONDS);
+
+const header = `Machine: ${navigator.hardwareConcurrency} cores, ${cpu}; Deno ${version}; ` +
+  `command: \`deno task bench${Deno.args.length ? " " + Deno.args.join(" ") : ""}\``;
+const table = [
+  header,
+  "",
+  "| figure | ours | Node runtime | ratio (ours vs Node, >1 = slower) | target |",
+  "|---|---|---|---|---|",
+  ...rows.map((r) =>
+    `| ${r.figure} | ${r.ours} | ${r.node} | ${
+      Number.isNaN(r.ratio) ? "—" : r.ratio.toFixed(2)
+    } | ${r.target ?? ""} |`
+  ),
+].join("\n");
+console.log(table);
+if (args.has("--write")) {
+  const file = new URL("../BENCHMARKS.md", import.meta.url);
+  const text = await Deno.readTextFile(file).catch(() => "");
+  const begin = "<!-- results:begin -->", end = "<!-- results:end -->";
+  const block = `${begin}\n${table}\n${end}`;
+  const updated = text.includes(begin)
+    ? text.replace(new RegExp(`${begin}[\\s\\S]*${end}`), block)
+    : `${text}\n${block}\n`;
+  await Deno.writeTextFile(file, updated);
+}
