@@ -7,7 +7,7 @@ import { HostClient } from "./lib/effects/host_client.ts";
 import { ErrorKind } from "./lib/error_codes.ts";
 import { parseTarget } from "./lib/exver.ts";
 import { createLogger } from "./lib/log.ts";
-import { loadPolicy, PolicyError } from "./lib/policy.ts";
+import { defaultPolicy, type Policy, PolicyError } from "./lib/policy.ts";
 import { ProcessSystem } from "./lib/process_system.ts";
 import { Runtime } from "./lib/runtime.ts";
 import { ListenError, UnixServer } from "./lib/server.ts";
@@ -42,10 +42,15 @@ async function main(): Promise<number> {
   const config = parsed.config;
   const log = createLogger({ format: config.logFormat, level: config.logLevel });
 
-  let policy;
+  let policy: Policy;
   try {
-    const packageDir = config.package.slice(0, config.package.lastIndexOf("/")) || "/";
-    policy = await loadPolicy(config.policy, { package: packageDir, root: config.root });
+    const vars = {
+      package: config.package.slice(0, config.package.lastIndexOf("/")) || "/",
+      root: config.root,
+    };
+    policy = config.policy === null
+      ? defaultPolicy(vars)
+      : await (await import("./lib/policy_file.ts")).loadPolicy(config.policy, vars);
   } catch (error) {
     if (!(error instanceof PolicyError)) throw error;
     console.error(`error: ${error.message}`);

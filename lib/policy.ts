@@ -17,13 +17,6 @@
 
 import { z } from "zod";
 import {
-  type Node as JsonNode,
-  parse as parseJsonc,
-  type ParseError,
-  parseTree,
-  printParseErrorCode,
-} from "jsonc-parser";
-import {
   defaultProfiles,
   EFFECT_ACCESS_LEVELS,
   type EffectAccess,
@@ -203,7 +196,7 @@ function policySchema(vars: PolicyVars) {
 }
 
 /** A zod issue path as `profiles.run.read[0]`. */
-function keyPath(path: readonly PropertyKey[]): string {
+export function keyPath(path: readonly PropertyKey[]): string {
   let out = "";
   for (const part of path) {
     if (typeof part === "number") out += `[${part}]`;
@@ -235,38 +228,8 @@ function describeIssue(issue: z.core.$ZodIssue, prefix: readonly PropertyKey[]):
   return [`${keyPath(path)}: ${issue.message}`];
 }
 
-/** 1-based line and column of a character offset. */
-function position(text: string, offset: number): string {
-  const before = text.slice(0, offset);
-  const line = before.split("\n").length;
-  const column = offset - before.lastIndexOf("\n");
-  return `${line}:${column}`;
-}
-
-/** Key paths of object keys given twice (JSON would silently keep the last one). */
-function duplicateKeys(node: JsonNode | undefined, path: PropertyKey[] = []): string[] {
-  if (!node?.children) return [];
-  const found: string[] = [];
-  if (node.type === "object") {
-    const seen = new Set<string>();
-    for (const property of node.children) {
-      const [keyNode, valueNode] = property.children ?? [];
-      if (!keyNode) continue;
-      const key = String(keyNode.value);
-      if (seen.has(key)) found.push(`${keyPath([...path, key])}: duplicate key`);
-      seen.add(key);
-      found.push(...duplicateKeys(valueNode, [...path, key]));
-    }
-  } else if (node.type === "array") {
-    node.children.forEach((child, index) => found.push(...duplicateKeys(child, [...path, index])));
-  }
-  return found;
-}
-
-/** Parses and validates policy text; `source` names the file in errors. The pure part, for tests. */
-export function parsePolicy(text: string, source: string, vars: PolicyVars): Policy {
-  // The defaults take their paths from the variables: check those first, so a bad root or package
-  // directory is a startup error here rather than a throw from denoPermissionArgs later.
+/** Checks and normalises the path variables; a bad root or package directory is a startup error. */
+export function resolveVars(vars: PolicyVars, source: string): PolicyVars {
   const resolvedVars = { package: "", root: "" };
   const badVars: string[] = [];
   for (const name of ["package", "root"] as const) {
@@ -275,27 +238,29 @@ export function parsePolicy(text: string, source: string, vars: PolicyVars): Pol
     else badVars.push(`${source}: \${${name}}: ${resolved.error}`);
   }
   if (badVars.length > 0) throw new PolicyError(badVars);
+  return resolvedVars;
+}
 
-  const errors: ParseError[] = [];
-  const options = { allowTrailingComma: true, disallowComments: false, allowEmptyContent: false };
-  const value: unknown = parseJsonc(text, errors, options);
-  if (errors.length > 0) {
-    throw new PolicyError(
-      errors.map((e) =>
-        `${source}:${position(text, e.offset)}: syntax error: ${printParseErrorCode(e.error)}`
-      ),
-    );
-  }
-  const duplicates = duplicateKeys(parseTree(text, [], options));
+/**
+ * Validates a parsed policy value (with problems the parser already found,
+ * e.g. duplicate keys) and merges it over the defaults; `source` names the
+ * file in errors.
+ */
+export function validatePolicy(
+  value: unknown,
+  source: string,
+  vars: PolicyVars,
+  parserProblems: string[] = [],
+): Policy {
+  const resolvedVars = resolveVars(vars, source);
   const parsed = policySchema(resolvedVars).safeParse(value);
   const problems = [
-    ...duplicates,
+    ...parserProblems,
     ...(parsed.success ? [] : parsed.error.issues.flatMap((issue) => describeIssue(issue, []))),
   ];
   if (problems.length > 0 || !parsed.success) {
     throw new PolicyError(problems.map((problem) => `${source}: ${problem}`));
   }
-
   const defaults = defaultProfiles(resolvedVars);
   const overrides: Partial<Record<ProfileName, Partial<Profile>>> = parsed.data.profiles ?? {};
   const profiles = {} as Record<ProfileName, Profile>;
@@ -304,21 +269,7 @@ export function parsePolicy(text: string, source: string, vars: PolicyVars): Pol
   return { profiles, pool };
 }
 
-/** Loads the policy (null file → defaults) and validates it completely, so mistakes are startup errors not first-use errors. */
-export async function loadPolicy(file: string | null, vars: PolicyVars): Promise<Policy> {
-  if (file === null) return parsePolicy("{}", "(default policy)", vars);
-  let text: string;
-  try {
-    text = await Deno.readTextFile(file);
-  } catch (error) {
-    const reason = error instanceof Deno.errors.NotFound
-      ? "file not found"
-      : error instanceof Deno.errors.IsADirectory
-      ? "is a directory, not a file"
-      : error instanceof Error
-      ? error.message
-      : String(error);
-    throw new PolicyError([`${file}: cannot read the permission policy: ${reason}`]);
-  }
-  return parsePolicy(text, file, vars);
+/** The policy when no file is given: the default profiles and pool sizes. */
+export function defaultPolicy(vars: PolicyVars): Policy {
+  return validatePolicy({}, "(default policy)", vars);
 }

@@ -6,7 +6,8 @@ import {
   type Profile,
   PROFILE_NAMES,
 } from "../lib/permissions.ts";
-import { loadPolicy, parsePolicy, PolicyError } from "../lib/policy.ts";
+import { PolicyError } from "../lib/policy.ts";
+import { loadPolicy, parsePolicy } from "../lib/policy_file.ts";
 
 const VARS = { package: "/pkg/dir", root: "/media/startos" };
 const SOCK = "/run/rt/worker.sock";
