@@ -1,26 +1,11 @@
 /** CLI entry point: flags/env → config → serve the host until exit or a signal. */
 
-import { resolveDeno, resolveDenoDir, resolveWorkerEntry } from "./lib/child_binary.ts";
 import { parseArgs, USAGE } from "./lib/config.ts";
-import { EffectsBroker } from "./lib/effects/broker.ts";
-import { HostClient } from "./lib/effects/host_client.ts";
 import { ErrorKind } from "./lib/error_codes.ts";
-import { parseTarget } from "./lib/exver.ts";
 import { createLogger } from "./lib/log.ts";
-import { defaultPolicy, type Policy, PolicyError } from "./lib/policy.ts";
-import { ProcessSystem } from "./lib/process_system.ts";
-import { Runtime } from "./lib/runtime.ts";
+import type { Policy } from "./lib/policy.ts";
 import { ListenError, UnixServer } from "./lib/server.ts";
-import { Supervisor } from "./lib/supervisor.ts";
-
-function checkTarget(target: string): string | null {
-  try {
-    parseTarget(target);
-    return null;
-  } catch (error) {
-    return (error as Error).message;
-  }
-}
+import type { Service } from "./lib/service.ts";
 
 async function main(): Promise<number> {
   // Listen for signals first, so a SIGTERM during startup is an orderly exit too.
@@ -29,8 +14,7 @@ async function main(): Promise<number> {
       Deno.addSignalListener(signal, () => resolve(signal));
     }
   });
-  const env = (name: string) => Deno.env.get(name);
-  const parsed = parseArgs(Deno.args, env, Deno.cwd());
+  const parsed = parseArgs(Deno.args, (name) => Deno.env.get(name), Deno.cwd());
   if (parsed.kind === "help") {
     console.log(USAGE);
     return 0;
@@ -42,70 +26,60 @@ async function main(): Promise<number> {
   const config = parsed.config;
   const log = createLogger({ format: config.logFormat, level: config.logLevel });
 
-  let policy: Policy;
-  try {
-    const vars = {
-      package: config.package.slice(0, config.package.lastIndexOf("/")) || "/",
-      root: config.root,
-    };
-    policy = config.policy === null
-      ? defaultPolicy(vars)
-      : await (await import("./lib/policy_file.ts")).loadPolicy(config.policy, vars);
-  } catch (error) {
-    if (!(error instanceof PolicyError)) throw error;
-    console.error(`error: ${error.message}`);
-    return 2;
+  // A policy file is read and validated before listening: its mistakes are startup errors.
+  let policy: Policy | null = null;
+  if (config.policy !== null) {
+    const { loadPolicy } = await import("./lib/policy_file.ts");
+    const { PolicyError } = await import("./lib/policy.ts");
+    try {
+      const packageDir = config.package.slice(0, config.package.lastIndexOf("/")) || "/";
+      policy = await loadPolicy(config.policy, { package: packageDir, root: config.root });
+    } catch (error) {
+      if (!(error instanceof PolicyError)) throw error;
+      console.error(`error: ${error.message}`);
+      return 2;
+    }
   }
 
-  const host = new HostClient({ path: config.hostSocket, log, timeoutMs: config.effectTimeoutMs });
-  const broker = new EffectsBroker(host, log);
-  const supervisor = await Supervisor.create({
-    log,
-    denoPath: resolveDeno(env),
-    workerEntry: resolveWorkerEntry(env),
-    packagePath: config.package,
-    env: { ...Deno.env.toObject(), DENO_DIR: resolveDenoDir(env) },
-    onEffect: (child, call) => broker.handle(child, call),
-    onDropCallbacks: (child, ids) => broker.dropCallbacks(child, ids),
-    onExit: (child) => broker.childExited(child),
-  });
-  const system = new ProcessSystem({
-    supervisor,
-    broker,
-    policy,
-    log,
-    stopTimeoutMs: config.stopTimeoutMs,
-  });
-  const runtime = new Runtime({ system, log, dev: config.dev, checkTarget });
-
+  // Accept connections first and load the rest meanwhile: early requests wait for it.
+  let service!: Promise<Service>;
   let server: UnixServer;
   try {
     server = await UnixServer.listen({
       path: config.socket,
       log,
       peer: {
-        onRequest: runtime.handleRequest,
-        onNotification: runtime.handleNotification,
+        onRequest: (method, params, context) =>
+          service.then((s) => s.runtime.handleRequest(method, params, context)),
+        onNotification: (method, params) => {
+          service.then((s) => s.runtime.handleNotification(method, params));
+        },
         onNote: (note) => log.debug(note),
         maxLineBytes: config.maxLineBytes,
         unexpectedErrorCode: ErrorKind.Unknown,
       },
     });
   } catch (error) {
-    await supervisor.shutdown();
     const message = error instanceof ListenError
       ? error.message
       : `cannot listen on ${config.socket}: ${error}`;
     console.error(`error: ${message}`);
     return 1;
   }
+  service = import("./lib/service.ts").then((m) => m.startService(config, policy, log));
   console.error(`listening on ${server.path}`);
 
-  const reason = await Promise.race([signalled, runtime.exitRequested.then(() => "exit")]);
+  let running: Service;
+  try {
+    running = await service;
+  } catch (error) {
+    console.error(`error: the runtime could not start: ${error}`);
+    await server.close();
+    return 1;
+  }
+  const reason = await Promise.race([signalled, running.runtime.exitRequested.then(() => "exit")]);
   log.info("shutting down", { reason });
-  runtime.beginShutdown();
-  await system.shutdown();
-  host.close();
+  await running.shutdown();
   await server.close();
   return 0;
 }

@@ -1,0 +1,71 @@
+/**
+ * Everything behind the socket: host client, effects broker, supervisor,
+ * process system and the method handlers. main.ts loads this module after it
+ * listens, so the socket accepts connections while it loads (requests wait).
+ */
+
+import { resolveDeno, resolveDenoDir, resolveWorkerEntry } from "./child_binary.ts";
+import type { Config } from "./config.ts";
+import { EffectsBroker } from "./effects/broker.ts";
+import { HostClient } from "./effects/host_client.ts";
+import { parseTarget } from "./exver.ts";
+import type { Logger } from "./log.ts";
+import { defaultPolicy, type Policy } from "./policy.ts";
+import { ProcessSystem } from "./process_system.ts";
+import { Runtime } from "./runtime.ts";
+import { Supervisor } from "./supervisor.ts";
+
+/** The running service: the method handlers and how to stop everything. */
+export interface Service {
+  runtime: Runtime;
+  /** Kills every child and closes the host connection. */
+  shutdown(): Promise<void>;
+}
+
+function checkTarget(target: string): string | null {
+  try {
+    parseTarget(target);
+    return null;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+/** Builds the service; `policy` is null when no policy file was given (the defaults apply). */
+export async function startService(
+  config: Config,
+  policy: Policy | null,
+  log: Logger,
+): Promise<Service> {
+  const env = (name: string) => Deno.env.get(name);
+  const packageDir = config.package.slice(0, config.package.lastIndexOf("/")) || "/";
+  const effective = policy ?? defaultPolicy({ package: packageDir, root: config.root });
+  const host = new HostClient({ path: config.hostSocket, log, timeoutMs: config.effectTimeoutMs });
+  const broker = new EffectsBroker(host, log);
+  const supervisor = await Supervisor.create({
+    log,
+    denoPath: resolveDeno(env),
+    workerEntry: resolveWorkerEntry(env),
+    packagePath: config.package,
+    env: { ...Deno.env.toObject(), DENO_DIR: resolveDenoDir(env) },
+    onEffect: (child, call) => broker.handle(child, call),
+    onDropCallbacks: (child, ids) => broker.dropCallbacks(child, ids),
+    onExit: (child) => broker.childExited(child),
+  });
+  const system = new ProcessSystem({
+    supervisor,
+    broker,
+    policy: effective,
+    log,
+    stopTimeoutMs: config.stopTimeoutMs,
+  });
+  const runtime = new Runtime({ system, log, dev: config.dev, checkTarget });
+  return {
+    runtime,
+    shutdown: async () => {
+      runtime.beginShutdown();
+      await system.shutdown();
+      host.close();
+    },
+  };
+}
