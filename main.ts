@@ -42,7 +42,11 @@ async function main(): Promise<number> {
   }
 
   // Accept connections first and load the rest meanwhile: early requests wait for it.
-  let service!: Promise<Service>;
+  let startLoading!: () => void;
+  const service: Promise<Service> = new Promise<void>((resolve) => startLoading = resolve)
+    .then(() => import("./lib/service.ts"))
+    .then((m) => m.startService(config, policy, log));
+  let ready: Service | undefined; // set as soon as it loaded: later messages skip the promise
   let server: UnixServer;
   try {
     server = await UnixServer.listen({
@@ -50,9 +54,12 @@ async function main(): Promise<number> {
       log,
       peer: {
         onRequest: (method, params, context) =>
-          service.then((s) => s.runtime.handleRequest(method, params, context)),
+          ready
+            ? ready.runtime.handleRequest(method, params, context)
+            : service.then((s) => s.runtime.handleRequest(method, params, context)),
         onNotification: (method, params) => {
-          service.then((s) => s.runtime.handleNotification(method, params));
+          if (ready) ready.runtime.handleNotification(method, params);
+          else service.then((s) => s.runtime.handleNotification(method, params));
         },
         onNote: (note) => log.debug(note),
         maxLineBytes: config.maxLineBytes,
@@ -66,7 +73,8 @@ async function main(): Promise<number> {
     console.error(`error: ${message}`);
     return 1;
   }
-  service = import("./lib/service.ts").then((m) => m.startService(config, policy, log));
+  startLoading();
+  service.then((s) => ready = s, () => {});
   console.error(`listening on ${server.path}`);
 
   let running: Service;

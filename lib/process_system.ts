@@ -96,7 +96,7 @@ export class ProcessSystem implements System {
     await this.#runIn(child, { fn: "init", eventId, args: { kind } });
     this.#packageHost = child;
     child.exited.then((status) => {
-      if (this.#packageHost === child) {
+      if (this.#packageHost === child && !child.killRequested) {
         this.#options.log.warn("the package host exited", {
           code: status.code,
           signal: status.signal ?? undefined,

@@ -74,7 +74,9 @@ export class Runtime {
       return;
     }
     this.#dispatch("callback", params).catch((error) => {
-      this.#log.warn("callback notification rejected", { reason: String(error?.message ?? error) });
+      this.#log.debug("callback notification rejected", {
+        reason: String(error?.message ?? error),
+      });
     });
   };
 
@@ -86,6 +88,27 @@ export class Runtime {
   async #dispatch(method: Method, raw: unknown): Promise<unknown> {
     const params = parseParams(method, raw);
     this.#checkState(method);
+    try {
+      return await this.#handle(method, params);
+    } catch (error) {
+      throw this.#cancelledByShutdown(method, error);
+    }
+  }
+
+  /**
+   * A request in flight when exit or SIGTERM tears down has its child killed under it: it was
+   * cancelled (73), not a package failure (59 "killed by SIGKILL"). `exit`'s own errors stay.
+   */
+  #cancelledByShutdown(method: Method, error: unknown): unknown {
+    if (method === "exit" || (this.#state !== "exiting" && this.#state !== "gone")) return error;
+    if (error instanceof RpcError && error.code === ErrorKind.Cancelled) return error;
+    const reason = error instanceof Error ? error.message : String(error);
+    return new RpcError(ErrorKind.Cancelled, "The runtime is shutting down", {
+      details: `${method} was cancelled because the service container is exiting (${reason})`,
+    });
+  }
+
+  async #handle(method: Method, params: Params<Method>): Promise<unknown> {
     switch (method) {
       case "init":
         return await this.#init(params as Params<"init">);

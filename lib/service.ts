@@ -18,7 +18,7 @@ import { Supervisor } from "./supervisor.ts";
 /** The running service: the method handlers and how to stop everything. */
 export interface Service {
   runtime: Runtime;
-  /** Kills every child and closes the host connection. */
+  /** Stops main gracefully, kills every other child and closes the host connection. */
   shutdown(): Promise<void>;
 }
 
@@ -64,6 +64,8 @@ export async function startService(
     runtime,
     shutdown: async () => {
       runtime.beginShutdown();
+      // Like exit without uninit: main gets SIGTERM and its stop timeout first.
+      await system.stop();
       await system.shutdown();
       host.close();
     },

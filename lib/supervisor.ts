@@ -122,6 +122,7 @@ export class Child {
   #markFailed!: (error: Error) => void;
   #exitStatus: Deno.CommandStatus | undefined;
   #isReady = false;
+  #killRequested = false;
 
   /** Used by the supervisor only. */
   constructor(id: number, role: ChildRole, profile: Profile, process: Deno.ChildProcess) {
@@ -149,6 +150,11 @@ export class Child {
   /** True once the child has said hello and warmed up. */
   get isReady(): boolean {
     return this.#isReady && !this.hasExited;
+  }
+
+  /** True once the runtime decided to kill this child (its exit is not news). */
+  get killRequested(): boolean {
+    return this.#killRequested;
   }
 
   /** True once the process has exited. */
@@ -211,6 +217,7 @@ export class Child {
 
   /** SIGKILLs the child's whole process group and resolves when it is gone. */
   async kill(): Promise<void> {
+    this.#killRequested = true;
     // The child itself too: right after spawn it may not lead its group yet (setsid not run).
     this.signal("SIGKILL");
     signalGroup(this.pid, "SIGKILL");

@@ -1,0 +1,196 @@
+/**
+ * The dev host: a real effects server on a Unix socket (the runtime's
+ * `host.sock`), built on our `Peer`. It implements every effect with state
+ * kept in a JSON file, fires registered callbacks at the runtime's
+ * `service.sock` when their watched value changes, and logs one line per
+ * effect call.
+ */
+
+import { z } from "zod";
+import { ErrorKind } from "../error_codes.ts";
+import { JsonRpcCode, RpcError } from "../jsonrpc/errors.ts";
+import { Peer } from "../jsonrpc/peer.ts";
+import type { Logger } from "../log.ts";
+import { clearSocketPath } from "../server.ts";
+import { CallbackTable } from "./callback_table.ts";
+import type { EffectContext } from "./effects/define.ts";
+import { DEV_EFFECTS } from "./effects/index.ts";
+import { RuntimeLink } from "./runtime_link.ts";
+import type { StateStore } from "./state.ts";
+
+/** Options of `DevHost.listen`. */
+export interface DevHostOptions {
+  /** Where to listen (the runtime's `--host-socket`). */
+  socket: string;
+  /** The runtime's `service.sock`, where callbacks and host requests go. */
+  runtimeSocket: string;
+  /** The mount root (subcontainer filesystems are made under it). */
+  root: string;
+  store: StateStore;
+  log: Logger;
+}
+
+/** What every effect call carries besides its own params. */
+const envelope = z.looseObject({
+  eventId: z.string().optional(),
+  callback: z.number().int().nonnegative().nullable().optional(),
+});
+
+const SHORT_PARAMS_CHARS = 160;
+
+/** Params as one short JSON text for the log, without `eventId` and `callback`. */
+function shortParams(params: unknown): string {
+  let shown = params;
+  if (typeof params === "object" && params !== null && !Array.isArray(params)) {
+    const { eventId: _eventId, callback: _callback, ...rest } = params as Record<string, unknown>;
+    shown = rest;
+  }
+  const text = JSON.stringify(shown) ?? "undefined";
+  return text.length > SHORT_PARAMS_CHARS ? `${text.slice(0, SHORT_PARAMS_CHARS - 1)}…` : text;
+}
+
+/** A running dev host. */
+export class DevHost {
+  readonly socket: string;
+  readonly callbacks = new CallbackTable();
+  readonly store: StateStore;
+  readonly #options: DevHostOptions;
+  readonly #listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr>;
+  readonly #runtime: RuntimeLink;
+  readonly #peers = new Set<Peer>();
+  readonly #accepting: Promise<void>;
+  #closing = false;
+
+  private constructor(
+    listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr>,
+    options: DevHostOptions,
+  ) {
+    this.socket = options.socket;
+    this.store = options.store;
+    this.#options = options;
+    this.#listener = listener;
+    this.#runtime = new RuntimeLink(options.runtimeSocket, options.log);
+    this.#accepting = this.#accept();
+  }
+
+  /** Clears a stale socket file, listens on `options.socket` and starts serving. */
+  static async listen(options: DevHostOptions): Promise<DevHost> {
+    await Deno.mkdir(options.socket.slice(0, options.socket.lastIndexOf("/")) || "/", {
+      recursive: true,
+    });
+    await clearSocketPath(options.socket);
+    const listener = Deno.listen({ transport: "unix", path: options.socket });
+    await Deno.chmod(options.socket, 0o660);
+    return new DevHost(listener, options);
+  }
+
+  async #accept(): Promise<void> {
+    while (!this.#closing) {
+      let conn: Deno.UnixConn;
+      try {
+        conn = await this.#listener.accept();
+      } catch {
+        return; // closed
+      }
+      const peer = new Peer(conn, {
+        onRequest: (method, params) => this.handle(method, params),
+        onNote: (note) => this.#options.log.debug(note),
+        unexpectedErrorCode: ErrorKind.Unknown,
+      });
+      this.#peers.add(peer);
+      peer.closed.then(() => this.#peers.delete(peer));
+    }
+  }
+
+  /** Handles one effect call; resolves with its result or rejects with an `RpcError`. */
+  async handle(method: string, raw: unknown): Promise<unknown> {
+    const started = performance.now();
+    const params = envelope.safeParse(raw ?? {});
+    const event = params.success ? params.data.eventId ?? null : null;
+    const fields = (extra: Record<string, string | number>) => ({
+      event: event ?? "main",
+      ...(params.success && typeof params.data.callback === "number"
+        ? { callback: params.data.callback }
+        : {}),
+      ms: Math.round(performance.now() - started),
+      ...extra,
+    });
+    const line = `effect ${method} ${shortParams(raw)}`;
+    try {
+      const result = await this.#run(method, params);
+      this.#options.log.info(line, fields({}));
+      return result;
+    } catch (error) {
+      const rpc = error instanceof RpcError
+        ? error
+        : new RpcError(ErrorKind.Unknown, (error as Error).message ?? String(error));
+      const details = typeof rpc.data === "object" ? rpc.data?.details : rpc.data;
+      this.#options.log.warn(line, fields({ error: `${rpc.code} ${details ?? rpc.message}` }));
+      throw rpc;
+    }
+  }
+
+  async #run(
+    method: string,
+    params: z.ZodSafeParseResult<z.infer<typeof envelope>>,
+  ): Promise<unknown> {
+    const effect = DEV_EFFECTS.get(method);
+    if (!effect) {
+      throw new RpcError(JsonRpcCode.MethodNotFound, "Method not found", {
+        details: `the dev host implements no effect ${JSON.stringify(method)}`,
+      });
+    }
+    if (!params.success) {
+      throw new RpcError(JsonRpcCode.InvalidParams, "Invalid params", {
+        details: `${method}: params must be an object with an optional string eventId`,
+      });
+    }
+    const topics = new Set<string>();
+    let changed = false;
+    const context: EffectContext = {
+      state: this.store.state,
+      eventId: params.data.eventId ?? null,
+      root: this.#options.root,
+      callbacks: this.callbacks,
+      runtime: this.#runtime,
+      log: this.#options.log,
+      update: (...names) => {
+        changed = true;
+        for (const name of names) topics.add(name);
+      },
+    };
+    const outcome = await effect.handle(method, params.data, context);
+    const callback = params.data.callback;
+    if (typeof callback === "number" && outcome.topic !== undefined) {
+      this.callbacks.register(callback, outcome.topic);
+    }
+    if (changed) await this.store.save();
+    for (const topic of topics) this.#fire(topic);
+    return outcome.result;
+  }
+
+  /** Fires (once) every callback watching `topic`. */
+  #fire(topic: string): void {
+    for (const id of this.callbacks.take(topic)) {
+      this.#runtime.fireCallback(id).then((delivered) => {
+        if (delivered) this.#options.log.info(`callback ${id} fired`, { watched: topic });
+      });
+    }
+  }
+
+  /** Stops listening, closes every connection, waits for the last state write, unlinks the socket. */
+  async close(): Promise<void> {
+    if (this.#closing) return;
+    this.#closing = true;
+    try {
+      this.#listener.close();
+    } catch {
+      // already closed
+    }
+    await this.#accepting;
+    for (const peer of this.#peers) peer.close();
+    this.#runtime.close();
+    await this.store.save();
+    await Deno.remove(this.socket).catch(() => {});
+  }
+}

@@ -1,0 +1,112 @@
+/** Notifications, subcontainer filesystems, URL plugin registrations, SMTP and callbacks. */
+
+import { z } from "zod";
+import { json } from "../shapes.ts";
+import { defineEffect, type Effect } from "./define.ts";
+
+/** Notifications kept in the state file; older ones are dropped. */
+const MAX_NOTIFICATIONS = 100;
+
+const hostnameInfo = z.looseObject({
+  packageId: z.string(),
+  hostId: z.string(),
+  internalPort: z.number().int(),
+  hostname: z.string(),
+});
+
+/** The remaining effects by method name. */
+export const SYSTEM_EFFECTS: Record<string, Effect> = {
+  "clear-callbacks": defineEffect({
+    params: z.union([
+      z.object({ only: z.array(z.number().int()) }),
+      z.object({ except: z.array(z.number().int()) }),
+    ]),
+    run: (spec, { callbacks }) => {
+      callbacks.clear(spec);
+      return null;
+    },
+  }),
+  "notification.create": defineEffect({
+    params: z.object({
+      level: z.enum(["success", "info", "warning", "error"]),
+      title: z.string(),
+      message: z.string(),
+      data: z.string().nullable().optional(),
+    }),
+    run: (params, context) => {
+      const list = context.state.notifications;
+      list.push({
+        id: (list.at(-1)?.id ?? 0) + 1,
+        createdAt: new Date().toISOString(),
+        level: params.level,
+        title: params.title,
+        message: params.message,
+        data: params.data ?? null,
+      });
+      list.splice(0, Math.max(0, list.length - MAX_NOTIFICATIONS));
+      context.update();
+      return null;
+    },
+  }),
+  "subcontainer.create-fs": defineEffect({
+    params: z.object({ imageId: z.string().min(1), name: z.string().nullable().optional() }),
+    // An empty directory stands in for the image's root filesystem.
+    run: async ({ imageId, name }, context) => {
+      const guid = crypto.randomUUID();
+      const rootfs = `${context.root}/subcontainers/${guid}`;
+      await Deno.mkdir(rootfs, { recursive: true });
+      context.state.subcontainers[guid] = { imageId, name: name ?? null, rootfs };
+      context.update();
+      return [rootfs, guid];
+    },
+  }),
+  "subcontainer.destroy-fs": defineEffect({
+    params: z.object({ guid: z.string() }),
+    run: async ({ guid }, context) => {
+      const entry = context.state.subcontainers[guid];
+      if (!entry) return null;
+      await Deno.remove(entry.rootfs, { recursive: true }).catch(() => {});
+      delete context.state.subcontainers[guid];
+      context.update();
+      return null;
+    },
+  }),
+  "plugin.url.register": defineEffect({
+    params: z.object({ tableAction: z.string() }),
+    run: ({ tableAction }, context) => {
+      context.state.pluginUrls.tableAction = tableAction;
+      context.update();
+      return null;
+    },
+  }),
+  "plugin.url.export-url": defineEffect({
+    params: z.object({
+      hostnameInfo,
+      removeAction: z.string().nullable(),
+      overflowActions: z.array(z.string()),
+    }),
+    run: (params, context) => {
+      context.state.pluginUrls.urls.push(json.parse(params));
+      context.update();
+      return null;
+    },
+  }),
+  "plugin.url.clear-urls": defineEffect({
+    params: z.object({ except: z.array(hostnameInfo) }),
+    run: ({ except }, context) => {
+      const keep = new Set(except.map((info) => JSON.stringify(json.parse(info))));
+      context.state.pluginUrls.urls = context.state.pluginUrls.urls.filter((url) => {
+        const info = (url as { hostnameInfo?: unknown }).hostnameInfo;
+        return keep.has(JSON.stringify(info));
+      });
+      context.update();
+      return null;
+    },
+  }),
+  // No SMTP server is configured on the dev host.
+  "get-system-smtp": defineEffect({
+    params: z.object({}),
+    watch: () => "smtp",
+    run: () => null,
+  }),
+};

@@ -1,0 +1,16 @@
+/**
+ * Child entry: loads the package module and prints its `manifest` export (or
+ * why it could not) as one JSON line. Run by `readManifest` with read access
+ * to the package's directory only.
+ *
+ * argv: <package path>
+ */
+
+import { loadPackage } from "../worker/load_package.ts";
+
+try {
+  const module = await loadPackage(Deno.args[0]);
+  console.log(JSON.stringify({ manifest: module.manifest ?? null }));
+} catch (error) {
+  console.log(JSON.stringify({ error: error instanceof Error ? error.message : String(error) }));
+}
