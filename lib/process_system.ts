@@ -125,7 +125,15 @@ export class ProcessSystem implements System {
     const child = this.#spawn("main");
     const main: Main = {
       child,
-      started: this.#runIn(child, { fn: "main", eventId: null, args: {} }).then(() => {}),
+      started: this.#runIn(child, { fn: "main", eventId: null, args: {} }).then(
+        () => {},
+        (error) => {
+          if (!main.stopping) throw error;
+          throw new RpcError(ErrorKind.Cancelled, "Start was cancelled by stop", {
+            details: "stop was called while main was starting",
+          });
+        },
+      ),
     };
     this.#main = main;
     main.started.catch(() => {

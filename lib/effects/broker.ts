@@ -9,22 +9,10 @@ import { RpcError } from "../jsonrpc/errors.ts";
 import type { Logger } from "../log.ts";
 import { effectAllowed } from "../permissions.ts";
 import type { Child } from "../supervisor.ts";
-import { EFFECT_METHODS } from "../worker/effects.ts";
+import { CALLBACK_EFFECTS, EFFECT_METHODS } from "../worker/effects.ts";
 import type { EffectParams } from "../worker/channel.ts";
 import type { HostClient } from "./host_client.ts";
 
-/** Effects whose options may carry a callback function. */
-const CALLBACK_EFFECTS = new Set([
-  "get-container-ip",
-  "get-host-info",
-  "get-outbound-gateway",
-  "get-service-interface",
-  "get-service-manifest",
-  "get-ssl-certificate",
-  "get-status",
-  "get-system-smtp",
-  "list-service-interfaces",
-]);
 const KNOWN_EFFECTS = new Set<string>(EFFECT_METHODS);
 
 interface Registration {

@@ -180,7 +180,7 @@ const NO_ARGS = new Set([
 ]);
 
 /** Effects whose options may carry a `callback` function. */
-const WITH_CALLBACK = new Set([
+export const CALLBACK_EFFECTS: ReadonlySet<string> = new Set([
   "get-container-ip",
   "get-host-info",
   "get-outbound-gateway",
@@ -329,7 +329,7 @@ function build(shared: Shared, parent: Context | null, name: string): WorkerEffe
 
 function effect(ctx: Context, method: string): Effect {
   const noArgs = NO_ARGS.has(method);
-  const withCallback = WITH_CALLBACK.has(method);
+  const withCallback = CALLBACK_EFFECTS.has(method);
   const { transport, callbacks } = ctx.shared;
   return async (options?: unknown): Promise<unknown> => {
     const params = noArgs ? {} : toParams(method, options);
