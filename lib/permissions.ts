@@ -132,7 +132,9 @@ export function defaultProfiles(
       write: [],
       net: false,
       run: false,
-      env: false,
+      // Only LANG: the SDK's setupI18n reads it while the bundle loads, so without it no SDK
+      // package could load in the sandbox. The child's environment holds nothing else.
+      env: ["LANG"],
       effects: "read-only-no-secrets",
     },
   };

@@ -67,6 +67,7 @@ while IFS= read -r line; do
   esac
 done
 for g in $groups; do kill -s KILL -- "-$g" 2>/dev/null; done
+[ -n "$1" ] && rm -rf -- "$1"
 exit 0`;
 
 /** The reaper process: `track` a group when a child starts, `untrack` it when the group is gone. */
@@ -76,10 +77,10 @@ export class Reaper {
   #chain: Promise<void> = Promise.resolve();
   #closed = false;
 
-  /** Starts the watchdog shell in its own session. */
-  constructor() {
+  /** Starts the watchdog shell in its own session; it removes directory `leftover` when it ends. */
+  constructor(leftover: string) {
     this.#child = new Deno.Command("/bin/sh", {
-      args: ["-c", REAPER_SCRIPT],
+      args: ["-c", REAPER_SCRIPT, "reaper", leftover],
       stdin: "piped",
       stdout: "null",
       stderr: "null",

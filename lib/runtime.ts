@@ -167,7 +167,11 @@ export class Runtime {
 
   async #exit(params: Params<"exit">): Promise<null> {
     if (params.target !== null) {
-      const problem = this.#checkTarget(params.target);
+      // The Node runtime reads "" as null (uninstall: the package may delete its data); a
+      // malformed target must not do that, so only an explicit null means uninstall here.
+      const problem = params.target.trim() === ""
+        ? "an empty target is not a version or range (send null for an uninstall)"
+        : this.#checkTarget(params.target);
       if (problem !== null) {
         throw new RpcError(JsonRpcCode.InvalidParams, "Invalid params", {
           details: `exit: params.target: ${problem}`,

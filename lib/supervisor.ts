@@ -56,6 +56,10 @@ const effectSchema = z.object({
 const dropSchema = z.object({ ids: z.array(z.number().int().positive()).max(100_000) });
 
 const RECENT_OUTPUT_LINES = 20;
+/** How long a child whose channel closed may take to exit by itself. */
+const CHANNEL_CLOSE_GRACE_MS = 1000;
+/** How long an error report waits for a dead child's last output. */
+const OUTPUT_DRAIN_MS = 250;
 
 function isDirectory(path: string): boolean {
   try {
@@ -123,6 +127,7 @@ export class Child {
   #exitStatus: Deno.CommandStatus | undefined;
   #isReady = false;
   #killRequested = false;
+  #outputDone: Promise<unknown> = Promise.resolve();
 
   /** Used by the supervisor only. */
   constructor(id: number, role: ChildRole, profile: Profile, process: Deno.ChildProcess) {
@@ -195,8 +200,16 @@ export class Child {
     try {
       return await this.#peer!.request(RUN, params);
     } catch (error) {
-      if (error instanceof ConnectionClosedError) throw this.#exitError(await this.exited);
-      throw error;
+      if (!(error instanceof ConnectionClosedError)) throw error;
+      const status = await this.exited;
+      // Its last output (an uncaught error, say) may still be in the pipe.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        this.#outputDone,
+        new Promise((resolve) => timer = setTimeout(resolve, OUTPUT_DRAIN_MS)),
+      ]);
+      clearTimeout(timer);
+      throw this.#exitError(status);
     }
   }
 
@@ -225,6 +238,11 @@ export class Child {
     await killGroup(this.pid);
   }
 
+  /** Used by the supervisor: resolves when the child's stdout and stderr have been read to the end. */
+  set outputDone(done: Promise<unknown>) {
+    this.#outputDone = done;
+  }
+
   /** Remembers an output line for error reports. */
   noteOutput(line: string): void {
     this.recentOutput.push(line);
@@ -238,7 +256,7 @@ export class Supervisor {
   readonly #dir: string;
   readonly #socket: string;
   readonly #listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr>;
-  readonly #reaper = new Reaper();
+  readonly #reaper: Reaper;
   readonly #pending = new Map<string, Child>();
   readonly #children = new Set<Child>();
   /** Children start in the package's directory, or in / when it does not exist. */
@@ -250,6 +268,7 @@ export class Supervisor {
     this.#options = options;
     this.#dir = dir;
     this.#socket = `${dir}/channel.sock`;
+    this.#reaper = new Reaper(dir);
     const packageDir = options.packagePath.slice(0, options.packagePath.lastIndexOf("/")) || "/";
     this.#cwd = isDirectory(packageDir) ? packageDir : "/";
     this.#listener = Deno.listen({ transport: "unix", path: this.#socket });
@@ -299,14 +318,13 @@ export class Supervisor {
     this.#pending.set(token, child);
     this.#children.add(child);
     const childLog = log.with({ child: child.name });
-    for (
-      const [stream, name] of [[process.stdout, "stdout"], [process.stderr, "stderr"]] as const
-    ) {
+    const streams = [[process.stdout, "stdout"], [process.stderr, "stderr"]] as const;
+    child.outputDone = Promise.all(streams.map(([stream, name]) =>
       forwardLines(stream, (line) => {
         child.noteOutput(line);
         childLog.info(line, { stream: name });
-      });
-    }
+      })
+    ));
     childLog.debug("spawned", { pid: child.pid });
     child.exited.then(async (status) => {
       this.#pending.delete(token);
@@ -346,7 +364,12 @@ export class Supervisor {
           }
           this.#pending.delete(hello.data.token); // one-time
           child = found;
-          peer.closed.then(() => child!.signal("SIGKILL"));
+          // A child whose channel closed is useless; give it a moment to exit by itself first
+          // (a crashing Deno closes its sockets before it prints the error and exits).
+          peer.closed.then(() => {
+            const timer = setTimeout(() => child!.signal("SIGKILL"), CHANNEL_CLOSE_GRACE_MS);
+            child!.exited.then(() => clearTimeout(timer));
+          });
           child.acceptHello(peer, hello.data.loadError);
           return null;
         }

@@ -48,7 +48,7 @@ Deno.test("default profiles follow the table", () => {
     write: [],
     net: false,
     run: false,
-    env: false,
+    env: ["LANG"],
     effects: "read-only-no-secrets",
   });
   assert.deepEqual(defaultProfiles({ package: "/p", root: "/" }).run.write, ["/volumes"]);
@@ -81,6 +81,7 @@ Deno.test("denoPermissionArgs: exact argv of the default profiles", () => {
     `--allow-read=/pkg/dir,${SOCK}`,
     `--allow-write=${SOCK}`,
     sock,
+    "--allow-env=LANG",
   ]);
   assert.deepEqual(argv("init"), [
     "--no-prompt",

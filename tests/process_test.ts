@@ -174,6 +174,9 @@ Deno.test("an unparsable exit target is refused -32602 and the runtime keeps run
   try {
     const outcome = await rt.client.call("exit", { id: "x", target: ">>nonsense" });
     assert.equal(outcome.error?.code, -32602);
+    const empty = await rt.client.call("exit", { id: "x", target: "" });
+    assert.equal(empty.error?.code, -32602);
+    assert.match(empty.error?.data?.details ?? "", /send null for an uninstall/);
     assert.deepEqual(await rt.client.call("execute", runAction("noop")), { result: null });
   } finally {
     await rt.close();

@@ -148,11 +148,25 @@ async function run({ fn, eventId, args }: RunParams): Promise<unknown> {
     case "run": {
       const effects = effectsFor(eventId);
       try {
+        const target = action(args.actionId as string);
         const method = actionMethod(args.actionId as string, fn);
-        const options = fn === "getInput"
-          ? { effects, prefill: args.prefill ?? null }
-          : { effects, input: args.input ?? null };
-        return await method.call(action(args.actionId as string), options);
+        if (fn === "getInput") {
+          return await method.call(target, { effects, prefill: args.prefill ?? null });
+        }
+        // The SDK's run() validates its input against the spec its getInput() computed for the
+        // same eventId, kept in memory; the host ran that getInput in another child, so compute
+        // it again here first. Its failure is the run's to report, not this step's.
+        if (typeof target.getInput === "function") {
+          try {
+            await (target.getInput as (o: Record<string, unknown>) => unknown).call(target, {
+              effects,
+              prefill: null,
+            });
+          } catch (error) {
+            console.error(`getInput before run failed: ${error}`);
+          }
+        }
+        return await method.call(target, { effects, input: args.input ?? null });
       } finally {
         leaveContext(effects);
       }
