@@ -25,6 +25,11 @@ export interface ProcessSystemOptions {
   stopTimeoutMs: number;
 }
 
+/** How long the runtime must be free of calls before the pool refills (ms). */
+const QUIET_MS = 50;
+/** Stopped children kept for a quiet moment at most; beyond this they are killed at once. */
+const MAX_RETIRED = 16;
+
 /** Procedures running at once; more wait for a slot. */
 export const MAX_PROCEDURES = 16;
 
@@ -61,6 +66,9 @@ export class ProcessSystem implements System {
   #main: Main | undefined;
   /** Procedures running now. */
   #running = 0;
+  #fillTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Children that answered, stopped and waiting to be killed when calls pause. */
+  readonly #retired: Child[] = [];
   /** Procedures waiting for a free slot (FIFO). */
   readonly #waiting: (() => void)[] = [];
 
@@ -188,15 +196,27 @@ export class ProcessSystem implements System {
       await new Promise<void>((resolve) => this.#waiting.push(resolve));
     }
     this.#running++;
+    clearTimeout(this.#fillTimer);
     try {
       return await this.#execute(request);
     } finally {
       this.#running--;
       const next = this.#waiting.shift();
       if (next) next();
-      // Refill the pool once calls have stopped, after this answer is on its way.
-      else if (this.#running === 0) setTimeout(() => this.#pool.fill(), 0);
+      else if (this.#running === 0) this.#fillWhenQuiet();
     }
+  }
+
+  /**
+   * Refills the pool once no call has started or ended for QUIET_MS: spawning
+   * costs a core for about 100 ms, so it must not run beside a burst of calls.
+   */
+  #fillWhenQuiet(): void {
+    clearTimeout(this.#fillTimer);
+    this.#fillTimer = setTimeout(() => {
+      for (const child of this.#retired.splice(0)) child.kill();
+      this.#pool.fill();
+    }, QUIET_MS);
   }
 
   async #execute(request: ExecuteRequest): Promise<unknown> {
@@ -207,7 +227,7 @@ export class ProcessSystem implements System {
       try {
         return await child.run(call);
       } finally {
-        child.kill();
+        this.#retire(child);
       }
     }
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -228,8 +248,20 @@ export class ProcessSystem implements System {
       return outcome.value;
     } finally {
       clearTimeout(timer);
-      child.kill();
+      this.#retire(child);
     }
+  }
+
+  /**
+   * A child that answered never runs again: it is stopped (SIGSTOP to its whole
+   * group) at once and killed in the next quiet moment, because tearing down a
+   * process costs the kernel milliseconds of CPU that would otherwise land on
+   * the next call.
+   */
+  #retire(child: Child): void {
+    child.freeze();
+    this.#retired.push(child);
+    if (this.#retired.length > MAX_RETIRED) this.#retired.shift()!.kill();
   }
 
   /** Delivers the host's callback to the child that registered it. */
@@ -239,6 +271,8 @@ export class ProcessSystem implements System {
 
   /** Kills every child. */
   async shutdown(): Promise<void> {
+    clearTimeout(this.#fillTimer);
+    for (const child of this.#retired.splice(0)) child.kill();
     await this.#pool.drain();
     await this.#options.supervisor.shutdown();
   }

@@ -10,6 +10,7 @@ import { EffectsBroker } from "./effects/broker.ts";
 import { HostClient } from "./effects/host_client.ts";
 import { parseTarget } from "./exver.ts";
 import type { Logger } from "./log.ts";
+import { warmUpParams } from "./params.ts";
 import { defaultPolicy, type Policy } from "./policy.ts";
 import { ProcessSystem } from "./process_system.ts";
 import { Runtime } from "./runtime.ts";
@@ -60,6 +61,7 @@ export async function startService(
     stopTimeoutMs: config.stopTimeoutMs,
   });
   const runtime = new Runtime({ system, log, dev: config.dev, checkTarget });
+  warmUpParams();
   return {
     runtime,
     shutdown: async () => {

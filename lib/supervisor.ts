@@ -228,6 +228,13 @@ export class Child {
     }
   }
 
+  /** Stops the child's whole process group (SIGSTOP): nothing in it runs until it is killed. */
+  freeze(): void {
+    this.#killRequested = true;
+    this.signal("SIGSTOP");
+    signalGroup(this.pid, "SIGSTOP");
+  }
+
   /** SIGKILLs the child's whole process group and resolves when it is gone. */
   async kill(): Promise<void> {
     this.#killRequested = true;
