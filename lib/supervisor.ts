@@ -19,6 +19,7 @@ import {
   EFFECT,
   type EffectParams,
   HELLO,
+  PING,
   RUN,
   type RunParams,
   WARM,
@@ -380,6 +381,7 @@ export class Supervisor {
           child.acceptHello(peer, hello.data.loadError);
           return null;
         }
+        if (method === PING) return null;
         if (method !== EFFECT) throw new RpcError(-32601, `unknown channel method ${method}`);
         const params = effectSchema.safeParse(raw);
         if (!params.success) throw new RpcError(-32602, "Invalid effect call");

@@ -29,6 +29,9 @@ export interface EffectParams {
   callback: number | null;
 }
 
+/** Child → runtime request during warm-up: answered null, reaches nobody. */
+export const PING = "ping";
+
 /** Child → runtime notification: these child-local callback ids are dead. */
 export const DROP_CALLBACKS = "drop-callbacks";
 /** Params of `drop-callbacks`. */

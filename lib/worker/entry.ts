@@ -16,6 +16,7 @@ import {
   DROP_CALLBACKS,
   EFFECT,
   HELLO,
+  PING,
   RUN,
   type RunParams,
   WARM,
@@ -86,9 +87,11 @@ function effectsFor(eventId: string | null, constRetry?: () => void): WorkerEffe
 }
 
 /** Runs the code paths of a call once (effects object, error mapping) so the first real call is warm. */
-function warm(): null {
+async function warm(): Promise<null> {
   leaveContext(effectsFor("warm-up"));
   toWireError(new Error("warm-up"), profile);
+  // The effect path in this direction: request, answer, settle.
+  await peer.request(PING, {});
   return null;
 }
 
