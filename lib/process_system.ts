@@ -28,7 +28,7 @@ export interface ProcessSystemOptions {
 /** How long the runtime must be free of calls before the pool refills (ms). */
 const QUIET_MS = 50;
 /** Stopped children kept for a quiet moment at most; beyond this they are killed at once. */
-const MAX_RETIRED = 16;
+const MAX_RETIRED = 4;
 
 /** Procedures running at once; more wait for a slot. */
 export const MAX_PROCEDURES = 16;
