@@ -15,7 +15,8 @@ export interface Transport {
   close(): void;
 }
 
-const READ_BUFFER_BYTES = 64 * 1024;
+// Per connection: small enough that many idle connections cost little, large enough for bulk.
+const READ_BUFFER_BYTES = 16 * 1024;
 
 /** What a request handler is told about the request besides its params. */
 export interface RequestContext {
