@@ -9,9 +9,8 @@
 import { z } from "zod";
 import { ErrorKind } from "../error_codes.ts";
 import { JsonRpcCode, RpcError } from "../jsonrpc/errors.ts";
-import { Peer } from "../jsonrpc/peer.ts";
 import type { Logger } from "../log.ts";
-import { clearSocketPath } from "../server.ts";
+import { UnixServer } from "../server.ts";
 import { CallbackTable } from "./callback_table.ts";
 import type { EffectContext } from "./effects/define.ts";
 import { DEV_EFFECTS } from "./effects/index.ts";
@@ -55,51 +54,33 @@ export class DevHost {
   readonly callbacks = new CallbackTable();
   readonly store: StateStore;
   readonly #options: DevHostOptions;
-  readonly #listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr>;
+  readonly #server: UnixServer;
   readonly #runtime: RuntimeLink;
-  readonly #peers = new Set<Peer>();
-  readonly #accepting: Promise<void>;
   #closing = false;
 
-  private constructor(
-    listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr>,
-    options: DevHostOptions,
-  ) {
+  private constructor(server: UnixServer, options: DevHostOptions) {
     this.socket = options.socket;
     this.store = options.store;
     this.#options = options;
-    this.#listener = listener;
+    this.#server = server;
     this.#runtime = new RuntimeLink(options.runtimeSocket, options.log);
-    this.#accepting = this.#accept();
   }
 
   /** Clears a stale socket file, listens on `options.socket` and starts serving. */
   static async listen(options: DevHostOptions): Promise<DevHost> {
-    await Deno.mkdir(options.socket.slice(0, options.socket.lastIndexOf("/")) || "/", {
-      recursive: true,
-    });
-    await clearSocketPath(options.socket);
-    const listener = Deno.listen({ transport: "unix", path: options.socket });
-    await Deno.chmod(options.socket, 0o660);
-    return new DevHost(listener, options);
-  }
-
-  async #accept(): Promise<void> {
-    while (!this.#closing) {
-      let conn: Deno.UnixConn;
-      try {
-        conn = await this.#listener.accept();
-      } catch {
-        return; // closed
-      }
-      const peer = new Peer(conn, {
-        onRequest: (method, params) => this.handle(method, params),
-        onNote: (note) => this.#options.log.debug(note),
+    // Requests arrive through I/O, so never before `host` is set just below.
+    let host: DevHost | undefined;
+    const server = await UnixServer.listen({
+      path: options.socket,
+      log: options.log,
+      peer: {
+        onRequest: (method, params) => host!.handle(method, params),
+        onNote: (note) => options.log.debug(note),
         unexpectedErrorCode: ErrorKind.Unknown,
-      });
-      this.#peers.add(peer);
-      peer.closed.then(() => this.#peers.delete(peer));
-    }
+      },
+    });
+    host = new DevHost(server, options);
+    return host;
   }
 
   /** Handles one effect call; resolves with its result or rejects with an `RpcError`. */
@@ -182,15 +163,8 @@ export class DevHost {
   async close(): Promise<void> {
     if (this.#closing) return;
     this.#closing = true;
-    try {
-      this.#listener.close();
-    } catch {
-      // already closed
-    }
-    await this.#accepting;
-    for (const peer of this.#peers) peer.close();
+    await this.#server.close();
     this.#runtime.close();
     await this.store.save();
-    await Deno.remove(this.socket).catch(() => {});
   }
 }
