@@ -68,19 +68,19 @@ export class DevHost {
 
   /** Clears a stale socket file, listens on `options.socket` and starts serving. */
   static async listen(options: DevHostOptions): Promise<DevHost> {
-    // Requests arrive through I/O, so never before `host` is set just below.
-    let host: DevHost | undefined;
+    // Requests arrive through I/O, so never before `ref.host` is set just below.
+    const ref: { host?: DevHost } = {};
     const server = await UnixServer.listen({
       path: options.socket,
       log: options.log,
       peer: {
-        onRequest: (method, params) => host!.handle(method, params),
+        onRequest: (method, params) => ref.host!.handle(method, params),
         onNote: (note) => options.log.debug(note),
         unexpectedErrorCode: ErrorKind.Unknown,
       },
     });
-    host = new DevHost(server, options);
-    return host;
+    ref.host = new DevHost(server, options);
+    return ref.host;
   }
 
   /** Handles one effect call; resolves with its result or rejects with an `RpcError`. */
