@@ -95,11 +95,6 @@ export class UnixServer {
     return new UnixServer(listener, options);
   }
 
-  /** Number of open connections. */
-  get connections(): number {
-    return this.#peers.size;
-  }
-
   async #acceptLoop(): Promise<void> {
     const log = this.#options.log;
     while (!this.#closing) {

@@ -290,11 +290,6 @@ export class Supervisor {
     return new Supervisor(options, dir);
   }
 
-  /** Children alive now. */
-  get children(): ReadonlySet<Child> {
-    return this.#children;
-  }
-
   /** Spawns a child with `profile`; it loads the package and says hello (await `child.ready`). */
   spawn(role: ChildRole, profile: Profile): Child {
     if (this.#closing) throw new RpcError(ErrorKind.Cancelled, "The runtime is shutting down");

@@ -34,11 +34,6 @@ export class EffectsBroker {
     this.#log = log;
   }
 
-  /** Number of callbacks registered at the host and not yet fired or dropped. */
-  get registeredCallbacks(): number {
-    return this.#byGlobal.size;
-  }
-
   /** Handles one effect call of `child`. */
   handle(child: Child, call: EffectParams): Promise<unknown> {
     const { method } = call;

@@ -109,11 +109,6 @@ export class Peer {
     return this.#abort.signal;
   }
 
-  /** Number of requests of the other side being handled. */
-  get inFlight(): number {
-    return this.#inFlight;
-  }
-
   /** Sends a request and resolves with its result, or rejects with an `RpcError`. */
   request(method: string, params: unknown, options: RequestOptions = {}): Promise<unknown> {
     if (this.#isClosed) return Promise.reject(new ConnectionClosedError());

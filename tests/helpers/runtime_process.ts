@@ -51,6 +51,19 @@ export async function spawnRuntime(options: SpawnOptions = {}): Promise<RuntimeP
     stdout: "piped",
     stderr: "piped",
   }).spawn();
+  return await watchRuntime(child, root, { removeRoot: ownRoot, wait: !options.noWait });
+}
+
+/**
+ * Wraps a spawned runtime: collects its stderr lines, stops it with SIGTERM
+ * (removing `root` when `removeRoot`), and with `wait` resolves once it
+ * prints `listening on <socket>` (the socket is taken from that line).
+ */
+export async function watchRuntime(
+  child: Deno.ChildProcess,
+  root: string,
+  options: { removeRoot: boolean; wait: boolean },
+): Promise<RuntimeProcess> {
   const reader = new LineReader(child.stderr);
   child.stdout.cancel();
   const status = child.status;
@@ -71,13 +84,13 @@ export async function spawnRuntime(options: SpawnOptions = {}): Promise<RuntimeP
         }
         const result = await status;
         await reader.done;
-        if (ownRoot) await Deno.remove(root, { recursive: true }).catch(() => {});
+        if (options.removeRoot) await Deno.remove(root, { recursive: true }).catch(() => {});
         return result;
       })();
       return stopped;
     },
   };
-  if (!options.noWait) {
+  if (options.wait) {
     const line = await reader.waitFor(/^listening on /);
     if (line === null) {
       const { code } = await status;

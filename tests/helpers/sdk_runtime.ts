@@ -6,9 +6,13 @@
  */
 
 import { FakeHost } from "./fake_host.ts";
-import { LineReader } from "./line_reader.ts";
 import { RpcClient } from "./rpc_client.ts";
-import { type RuntimeProcess, spawnRuntime, startTaskFlags } from "./runtime_process.ts";
+import {
+  type RuntimeProcess,
+  spawnRuntime,
+  startTaskFlags,
+  watchRuntime,
+} from "./runtime_process.ts";
 import { installSdkHandlers, type SdkHostState } from "./sdk_host.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
@@ -103,39 +107,13 @@ async function spawnInNamespace(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const reader = new LineReader(child.stderr);
-  child.stdout.cancel();
-  let stopped: Promise<Deno.CommandStatus> | undefined;
-  const proc: RuntimeProcess = {
-    root,
-    socket: `${root}/rpc/service.sock`,
-    child,
-    stderr: reader.lines,
-    status: child.status,
-    waitForLog: (pattern) => reader.waitFor(pattern),
-    stop: () => {
-      stopped ??= (async () => {
-        try {
-          child.kill("SIGTERM");
-        } catch {
-          // already gone
-        }
-        const result = await child.status;
-        await reader.done;
-        return result;
-      })();
-      return stopped;
-    },
-  };
-  const line = await reader.waitFor(/^listening on /);
-  if (line === null) {
-    const { code } = await child.status;
-    throw new Error(`runtime exited with ${code} before listening:\n${reader.lines.join("\n")}`);
-  }
-  if (line !== `listening on ${MEDIA_STARTOS}/rpc/service.sock`) {
+  const proc = await watchRuntime(child, root, { removeRoot: false, wait: true });
+  if (proc.socket !== `${MEDIA_STARTOS}/rpc/service.sock`) {
     await proc.stop();
-    throw new Error(`unexpected socket inside the namespace: ${line}`);
+    throw new Error(`unexpected socket inside the namespace: ${proc.socket}`);
   }
+  // Seen from outside the namespace, the socket is under the temp root.
+  proc.socket = `${root}/rpc/service.sock`;
   return proc;
 }
 
