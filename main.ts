@@ -30,10 +30,11 @@ async function main(): Promise<number> {
   let policy: Policy | null = null;
   if (config.policy !== null) {
     const { loadPolicy } = await import("./lib/policy_file.ts");
-    const { PolicyError } = await import("./lib/policy.ts");
+    const { PolicyError, policyWarnings } = await import("./lib/policy.ts");
     try {
       const packageDir = config.package.slice(0, config.package.lastIndexOf("/")) || "/";
       policy = await loadPolicy(config.policy, { package: packageDir, root: config.root });
+      for (const warning of policyWarnings(policy)) log.warn(warning);
     } catch (error) {
       if (!(error instanceof PolicyError)) throw error;
       console.error(`error: ${error.message}`);

@@ -49,9 +49,36 @@ export interface Profile {
   run: boolean | string[];
   /** `false` = no env access and an empty environment, `true` = all, a list = those variables. */
   env: boolean | string[];
+  /** `false` = no system information, `true` = all, a list = those kinds (`uid`, `gid`, ...). */
+  sys: boolean | string[];
   /** The effects the child may call. */
   effects: EffectAccess;
+  /**
+   * The escape hatch: every Deno permission (`--allow-all`), the other grants ignored. Gives up
+   * this profile's narrowing entirely; the runtime warns at startup when a policy sets it.
+   */
+  all: boolean;
 }
+
+/** The kinds `--allow-sys=` accepts in Deno 2.9. */
+export const SYS_KINDS: readonly string[] = Object.freeze([
+  "hostname",
+  "osRelease",
+  "osUptime",
+  "loadavg",
+  "networkInterfaces",
+  "systemMemoryInfo",
+  "uid",
+  "gid",
+  "cpus",
+  "homedir",
+  "getegid",
+  "username",
+  "statfs",
+  "getPriority",
+  "setPriority",
+  "userInfo",
+]);
 
 /** Every profile name, in table order. */
 export const PROFILE_NAMES: readonly ProfileName[] = Object.freeze([
@@ -73,12 +100,33 @@ export const EFFECT_ACCESS_LEVELS: readonly EffectAccess[] = Object.freeze([
 /** Flags every child gets besides its grants: no prompts, no module downloads (see above). */
 export const BASE_CHILD_ARGS: readonly string[] = Object.freeze(["--no-prompt", "--cached-only"]);
 
+/** SubContainer copies the container's resolver configuration into each rootfs. */
+const RESOLV_CONF = "/etc/resolv.conf";
+
+/** The programs SubContainer runs: the container launcher and `mount` (rbind of /dev, /sys). */
+const CONTAINER_PROGRAMS: readonly string[] = Object.freeze(["start-container", "mount"]);
+
 /** Joins an absolute base path and a relative part, collapsing duplicate slashes. */
 function join(base: string, part: string): string {
   return `${base.replace(/\/+$/, "")}/${part}`.replace(/\/{2,}/g, "/");
 }
 
-/** Default profiles given the package dir and root (`package` is the module's DIRECTORY). */
+/**
+ * Default profiles given the package dir and root (`package` is the module's DIRECTORY).
+ *
+ * Each grant beyond DESIGN.md's table is there because start-sdk 2.0.9 needs it (README,
+ * "Permission profiles", lists them with the SDK function):
+ * - `sys: uid, gid` everywhere: FileHelper tests existence with `fs.access()`, which Deno 2.9
+ *   answers only with `--allow-sys=uid` (and throws outside the promise without it).
+ * - `${root}/subcontainers` writable, `/etc/resolv.conf` readable, `start-container` and `mount`
+ *   runnable for every profile that may use `SubContainer` (init, main, run, backup): it writes
+ *   mount points under the rootfs the host made there, copies resolv.conf into it, binds volumes
+ *   with `start-container bind-mount`, rbinds /dev and /sys with `mount`, and runs commands with
+ *   `start-container subcontainer launch|exec`.
+ * - `rsync` for init too: a restore (`init` kind `restore`) runs `Backups` restore from init.
+ * The reserved paths SubContainer and health checks touch (`mkdir /dev|/sys|/run`, reads of
+ * `/proc/net/*`) are served by the compat layer (lib/worker/compat.ts), not granted.
+ */
 export function defaultProfiles(
   vars: { package: string; root: string },
 ): Record<ProfileName, Profile> {
@@ -86,30 +134,39 @@ export function defaultProfiles(
   const root = vars.root;
   const volumes = join(root, "volumes");
   const backup = join(root, "backup");
+  const subcontainers = join(root, "subcontainers");
+  const sys = ["uid", "gid"];
+  /** What a profile that may run package code in a SubContainer needs. */
+  const container = {
+    read: [pkg, root, RESOLV_CONF],
+    net: false,
+    env: true,
+    sys,
+    effects: "all",
+    all: false,
+  } as const;
   return {
     init: {
-      read: [pkg, root],
-      write: [volumes],
-      net: false,
-      run: false,
-      env: true,
-      effects: "all",
+      ...container,
+      read: [...container.read],
+      write: [volumes, subcontainers],
+      run: [...CONTAINER_PROGRAMS, "rsync"],
+      sys: [...sys],
     },
     main: {
-      read: [pkg, root],
-      write: [volumes],
+      ...container,
+      read: [...container.read],
+      write: [volumes, subcontainers],
       net: true,
-      run: ["start-container", "mount"],
-      env: true,
-      effects: "all",
+      run: [...CONTAINER_PROGRAMS],
+      sys: [...sys],
     },
     run: {
-      read: [pkg, root],
-      write: [volumes],
-      net: false,
-      run: ["start-container", "mount"],
-      env: true,
-      effects: "all",
+      ...container,
+      read: [...container.read],
+      write: [volumes, subcontainers],
+      run: [...CONTAINER_PROGRAMS],
+      sys: [...sys],
     },
     getInput: {
       read: [pkg, volumes],
@@ -117,15 +174,16 @@ export function defaultProfiles(
       net: false,
       run: false,
       env: true,
+      sys: [...sys],
       effects: "read-only",
+      all: false,
     },
     backup: {
-      read: [pkg, root],
-      write: [volumes, backup],
-      net: false,
-      run: ["start-container", "mount", "rsync"],
-      env: true,
-      effects: "all",
+      ...container,
+      read: [...container.read],
+      write: [volumes, backup, subcontainers],
+      run: [...CONTAINER_PROGRAMS, "rsync"],
+      sys: [...sys],
     },
     sandbox: {
       read: [pkg],
@@ -135,7 +193,9 @@ export function defaultProfiles(
       // Only LANG: the SDK's setupI18n reads it while the bundle loads, so without it no SDK
       // package could load in the sandbox. The child's environment holds nothing else.
       env: ["LANG"],
+      sys: [...sys],
       effects: "read-only-no-secrets",
+      all: false,
     },
   };
 }
@@ -169,6 +229,8 @@ function unique(values: string[]): string[] {
 /** The --allow-* flags (plus --no-prompt) for a child with this profile that talks over the Unix socket `channel` (absolute path). */
 export function denoPermissionArgs(profile: Profile, channel: string): string[] {
   checkPath("channel", channel);
+  // The escape hatch: nothing narrowed, so the channel needs no grant of its own either.
+  if (profile.all) return [...BASE_CHILD_ARGS, "--allow-all"];
   for (const path of profile.read) checkPath("read", path);
   for (const path of profile.write) checkPath("write", path);
   const args = [...BASE_CHILD_ARGS];
@@ -199,6 +261,17 @@ export function denoPermissionArgs(profile: Profile, channel: string): string[] 
       if (name.includes("=")) throw new Error(`env entry ${JSON.stringify(name)} contains '='`);
     }
     if (profile.env.length > 0) args.push(`--allow-env=${unique(profile.env).join(",")}`);
+  }
+
+  if (profile.sys === true) {
+    args.push("--allow-sys");
+  } else if (profile.sys !== false) {
+    for (const kind of profile.sys) {
+      if (!SYS_KINDS.includes(kind)) {
+        throw new Error(`sys entry ${JSON.stringify(kind)} is unknown`);
+      }
+    }
+    if (profile.sys.length > 0) args.push(`--allow-sys=${unique(profile.sys).join(",")}`);
   }
   return args;
 }

@@ -8,6 +8,8 @@
  *   "profiles": {
  *     "run": { "net": ["api.example.com:443"], "run": ["start-container", "mount", "curl"] },
  *     "sandbox": { "read": ["${package}"] },
+ *     // the escape hatch: --allow-all for that profile (warned about at startup)
+ *     "main": { "all": true },
  *   },
  *   // warm children per profile (0..8); init and main must stay 0
  *   "pool": { "run": 2 },
@@ -23,6 +25,7 @@ import {
   type Profile,
   PROFILE_NAMES,
   type ProfileName,
+  SYS_KINDS,
 } from "./permissions.ts";
 
 /** The effective permission policy: a profile and a warm pool size per profile name. */
@@ -171,6 +174,16 @@ function policySchema(vars: PolicyVars) {
     net: grant(host, "hosts"),
     run: grant(program, "programs"),
     env: grant(envName, "variable names"),
+    sys: grant(
+      z.enum(SYS_KINDS as [string, ...string[]], {
+        error: (issue) =>
+          `${JSON.stringify(issue.input)}: not a kind Deno's --allow-sys knows (${
+            SYS_KINDS.join(", ")
+          })`,
+      }),
+      "system information kinds",
+    ),
+    all: z.boolean({ error: "expected true or false" }),
     effects: z.enum(EFFECT_ACCESS_LEVELS as [EffectAccess, ...EffectAccess[]], {
       error: `expected one of ${EFFECT_ACCESS_LEVELS.map((l) => JSON.stringify(l)).join(", ")}`,
     }),
@@ -267,6 +280,14 @@ export function validatePolicy(
   for (const name of PROFILE_NAMES) profiles[name] = { ...defaults[name], ...overrides[name] };
   const pool = { ...DEFAULT_POOL, ...parsed.data.pool };
   return { profiles, pool };
+}
+
+/** Warnings to log at startup: each profile the policy gives every permission (`"all": true`). */
+export function policyWarnings(policy: Policy): string[] {
+  return PROFILE_NAMES.filter((name) => policy.profiles[name].all).map((name) =>
+    `the policy gives the ${name} profile all permissions ("all": true): its package code runs ` +
+    "with --allow-all, unconfined by the profile's grants"
+  );
 }
 
 /** The policy when no file is given: the default profiles and pool sizes. */

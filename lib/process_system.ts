@@ -114,10 +114,16 @@ export class ProcessSystem implements System {
     this.#pool.start();
   }
 
-  /** Stops main, drains the pool and runs uninit with the target in the package host. */
-  async exit({ eventId, target }: { eventId: string; target: string | null }): Promise<void> {
+  /**
+   * Stops main, drains the pool and, when `uninit` is set, runs uninit with the target in the
+   * package host.
+   */
+  async exit(
+    { eventId, target, uninit }: { eventId: string; target: string | null; uninit: boolean },
+  ): Promise<void> {
     await this.stop();
     await this.#pool.drain();
+    if (!uninit) return;
     const host = this.#packageHost;
     if (!host || host.hasExited) {
       throw new RpcError(ErrorKind.Javascript, "The package host is not running", {
@@ -150,12 +156,15 @@ export class ProcessSystem implements System {
     child.exited.then((status) => {
       if (this.#main !== main) return;
       this.#main = undefined;
-      if (!main.stopping) {
-        this.#options.log.warn("main exited on its own", {
-          code: status.code,
-          signal: status.signal ?? undefined,
-        });
-      }
+      if (main.stopping) return;
+      // Nobody asked main to stop: say so with its last words, and tell the host, which then
+      // sees the service stopped and (while it is wanted running) sends start again.
+      this.#options.log.warn("main exited on its own", {
+        code: status.code,
+        signal: status.signal ?? undefined,
+        last_output: child.recentOutput.join("\n") || undefined,
+      });
+      this.#options.broker.reportMainStopped();
     });
     return main.started;
   }

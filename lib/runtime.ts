@@ -140,7 +140,9 @@ export class Runtime {
         details: `${method} refused: the service container is exiting`,
       });
     }
-    if (method === "init" || method === "eval") return;
+    // The host must always be able to stop main and tear the container down, even when init
+    // failed or never came: stop has nothing to stop then, exit skips uninit.
+    if (method === "init" || method === "eval" || method === "stop" || method === "exit") return;
     if (this.#state !== "initialized") {
       throw new RpcError(ErrorKind.Uninitialized, "The runtime is not initialized", {
         details: `${method} refused: send init first`,
@@ -178,9 +180,14 @@ export class Runtime {
         });
       }
     }
+    // uninit runs only for a package whose init succeeded (the Node runtime skips it too).
+    const uninit = this.#state === "initialized";
+    if (!uninit) {
+      this.#log.warn("exit without a successful init: uninit is skipped", { state: this.#state });
+    }
     this.#state = "exiting";
     try {
-      await this.#system.exit({ eventId: params.id, target: params.target });
+      await this.#system.exit({ eventId: params.id, target: params.target, uninit });
       return null;
     } finally {
       // Tear down after this answer has been queued (a macrotask runs after the answer's microtasks).

@@ -20,10 +20,13 @@ import {
   type EffectParams,
   HELLO,
   PING,
+  PROC_NET,
+  PROC_NET_FILES,
   RUN,
   type RunParams,
   WARM,
 } from "./worker/channel.ts";
+import { readProcNet } from "./proc_net.ts";
 
 /** What the supervisor needs to spawn children. */
 export interface SupervisorOptions {
@@ -54,6 +57,7 @@ const effectSchema = z.object({
   params: z.record(z.string(), z.unknown()),
   callback: z.number().int().positive().nullable(),
 });
+const procNetSchema = z.object({ file: z.enum(PROC_NET_FILES) });
 const dropSchema = z.object({ ids: z.array(z.number().int().positive()).max(100_000) });
 
 const RECENT_OUTPUT_LINES = 20;
@@ -377,6 +381,7 @@ export class Supervisor {
           return null;
         }
         if (method === PING) return null;
+        if (method === PROC_NET) return this.#procNet(child, raw);
         if (method !== EFFECT) throw new RpcError(-32601, `unknown channel method ${method}`);
         const params = effectSchema.safeParse(raw);
         if (!params.success) throw new RpcError(-32602, "Invalid effect call");
@@ -388,6 +393,18 @@ export class Supervisor {
         if (params.success) this.#options.onDropCallbacks(child, params.data.ids);
       },
     });
+  }
+
+  /** Serves a compat-layer read of `/proc/net/*` (what checkPortListening reads) to any profile but sandbox. */
+  #procNet(child: Child, raw: unknown): Promise<string> {
+    const params = procNetSchema.safeParse(raw);
+    if (!params.success) throw new RpcError(-32602, "Invalid proc-net call");
+    if (child.role === "sandbox") {
+      throw new RpcError(ErrorKind.Authorization, "Permission denied", {
+        details: `the sandbox profile does not allow this: reading /proc/net/${params.data.file}`,
+      });
+    }
+    return readProcNet(params.data.file);
   }
 
   /** Kills every child, stops listening, removes the channel directory and closes the reaper. */

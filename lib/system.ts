@@ -22,8 +22,11 @@ export interface ExecuteRequest {
 export interface System {
   /** Loads the package and runs its `init`. */
   init(request: { eventId: string; kind: InitKind }): Promise<void>;
-  /** Stops main and runs the package's `uninit` with the target (an ExVer string or null). */
-  exit(request: { eventId: string; target: string | null }): Promise<void>;
+  /**
+   * Stops main and, when `uninit` is set (init succeeded), runs the package's `uninit` with the
+   * target (an ExVer string or null).
+   */
+  exit(request: { eventId: string; target: string | null; uninit: boolean }): Promise<void>;
   /** Starts main unless it is running or starting. */
   start(): Promise<void>;
   /** Stops main; resolves when every process of it is gone. */

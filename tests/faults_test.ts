@@ -292,9 +292,9 @@ Deno.test("init that never resolves: other requests are answered, SIGTERM still 
     const other = await RpcClient.connect(rt.runtime.socket);
     try {
       const started = Date.now();
-      for (const method of ["start", "stop"]) {
-        assert.equal((await other.call(method)).error?.code, 40, method);
-      }
+      assert.equal((await other.call("start")).error?.code, 40);
+      // stop always works: there is no main to stop yet.
+      assert.deepEqual(await other.call("stop"), { result: null });
       assert.equal((await other.call("execute", runAction("noop"))).error?.code, 40);
       assert.equal((await other.call("eval", { script: "1" })).error?.code, -32601);
       assert.equal((await other.call("init", { id: "bad", kind: 5 })).error?.code, -32602);

@@ -30,18 +30,27 @@ Deno.test("default profiles follow the table", () => {
   const p = defaultProfiles(VARS);
   assert.deepEqual(Object.keys(p).sort(), [...PROFILE_NAMES].sort());
   assert.deepEqual(p.init, {
-    read: ["/pkg/dir", "/media/startos"],
-    write: ["/media/startos/volumes"],
+    read: ["/pkg/dir", "/media/startos", "/etc/resolv.conf"],
+    write: ["/media/startos/volumes", "/media/startos/subcontainers"],
     net: false,
-    run: false,
+    run: ["start-container", "mount", "rsync"],
     env: true,
+    sys: ["uid", "gid"],
     effects: "all",
+    all: false,
   });
   assert.equal(p.main.net, true);
   assert.deepEqual(p.main.run, ["start-container", "mount"]);
-  assert.deepEqual(p.backup.write, ["/media/startos/volumes", "/media/startos/backup"]);
+  assert.deepEqual(p.main.write, ["/media/startos/volumes", "/media/startos/subcontainers"]);
+  assert.deepEqual(p.run.write, p.main.write);
+  assert.deepEqual(p.backup.write, [
+    "/media/startos/volumes",
+    "/media/startos/backup",
+    "/media/startos/subcontainers",
+  ]);
   assert.deepEqual(p.backup.run, ["start-container", "mount", "rsync"]);
   assert.deepEqual(p.getInput.read, ["/pkg/dir", "/media/startos/volumes"]);
+  assert.deepEqual(p.getInput.sys, ["uid", "gid"]);
   assert.equal(p.getInput.effects, "read-only");
   assert.deepEqual(p.sandbox, {
     read: ["/pkg/dir"],
@@ -49,76 +58,98 @@ Deno.test("default profiles follow the table", () => {
     net: false,
     run: false,
     env: ["LANG"],
+    sys: ["uid", "gid"],
     effects: "read-only-no-secrets",
+    all: false,
   });
-  assert.deepEqual(defaultProfiles({ package: "/p", root: "/" }).run.write, ["/volumes"]);
+  assert.deepEqual(defaultProfiles({ package: "/p", root: "/" }).run.write, [
+    "/volumes",
+    "/subcontainers",
+  ]);
+  // Profiles share no arrays: a policy that edits one cannot change another.
+  p.main.read.push("/x");
+  assert.ok(!p.run.read.includes("/x"));
 });
 
 Deno.test("denoPermissionArgs: exact argv of the default profiles", () => {
   const p = defaultProfiles(VARS);
   const argv = (name: keyof typeof p) => denoPermissionArgs(p[name], SOCK);
   const sock = `--allow-net=unix:${SOCK}`;
+  const read = `--allow-read=/pkg/dir,/media/startos,/etc/resolv.conf,${SOCK}`;
+  const write = `--allow-write=/media/startos/volumes,/media/startos/subcontainers,${SOCK}`;
+  const sys = "--allow-sys=uid,gid";
+  const base = ["--no-prompt", "--cached-only"];
   assert.deepEqual(argv("run"), [
-    "--no-prompt",
-    "--cached-only",
-    `--allow-read=/pkg/dir,/media/startos,${SOCK}`,
-    `--allow-write=/media/startos/volumes,${SOCK}`,
+    ...base,
+    read,
+    write,
     sock,
     "--allow-run=start-container,mount",
     "--allow-env",
+    sys,
   ]);
   assert.deepEqual(argv("getInput"), [
-    "--no-prompt",
-    "--cached-only",
+    ...base,
     `--allow-read=/pkg/dir,/media/startos/volumes,${SOCK}`,
     `--allow-write=${SOCK}`,
     sock,
     "--allow-env",
+    sys,
   ]);
   assert.deepEqual(argv("sandbox"), [
-    "--no-prompt",
-    "--cached-only",
+    ...base,
     `--allow-read=/pkg/dir,${SOCK}`,
     `--allow-write=${SOCK}`,
     sock,
     "--allow-env=LANG",
+    sys,
   ]);
   assert.deepEqual(argv("init"), [
-    "--no-prompt",
-    "--cached-only",
-    `--allow-read=/pkg/dir,/media/startos,${SOCK}`,
-    `--allow-write=/media/startos/volumes,${SOCK}`,
-    sock,
-    "--allow-env",
-  ]);
-  assert.deepEqual(argv("main"), [
-    "--no-prompt",
-    "--cached-only",
-    `--allow-read=/pkg/dir,/media/startos,${SOCK}`,
-    `--allow-write=/media/startos/volumes,${SOCK}`,
-    "--allow-net",
-    "--allow-run=start-container,mount",
-    "--allow-env",
-  ]);
-  assert.deepEqual(argv("backup"), [
-    "--no-prompt",
-    "--cached-only",
-    `--allow-read=/pkg/dir,/media/startos,${SOCK}`,
-    `--allow-write=/media/startos/volumes,/media/startos/backup,${SOCK}`,
+    ...base,
+    read,
+    write,
     sock,
     "--allow-run=start-container,mount,rsync",
     "--allow-env",
+    sys,
+  ]);
+  assert.deepEqual(argv("main"), [
+    ...base,
+    read,
+    write,
+    "--allow-net",
+    "--allow-run=start-container,mount",
+    "--allow-env",
+    sys,
+  ]);
+  assert.deepEqual(argv("backup"), [
+    ...base,
+    read,
+    `--allow-write=/media/startos/volumes,/media/startos/backup,/media/startos/subcontainers,${SOCK}`,
+    sock,
+    "--allow-run=start-container,mount,rsync",
+    "--allow-env",
+    sys,
   ]);
   for (const name of PROFILE_NAMES) {
     for (const arg of argv(name)) {
       assert.ok(
         !["-A", "--allow-all", "--allow-ffi", "--allow-sys", "--allow-import"].some((bad) =>
-          arg === bad || arg.startsWith(`${bad}=`)
+          arg === bad || arg.startsWith(`${bad}=`) && bad !== "--allow-sys"
         ),
         `${name}: ${arg}`,
       );
     }
   }
+});
+
+Deno.test("denoPermissionArgs: all: true is --allow-all and nothing else", () => {
+  const p = defaultProfiles(VARS);
+  assert.deepEqual(denoPermissionArgs({ ...p.sandbox, all: true }, SOCK), [
+    "--no-prompt",
+    "--cached-only",
+    "--allow-all",
+  ]);
 });
 
 Deno.test("denoPermissionArgs: lists, booleans, dedupe and empty lists", () => {
@@ -128,7 +159,9 @@ Deno.test("denoPermissionArgs: lists, booleans, dedupe and empty lists", () => {
     net: ["api.example.com:443", "10.0.0.1"],
     run: true,
     env: ["HOME", "FOO_*"],
+    sys: true,
     effects: "all",
+    all: false,
   };
   assert.deepEqual(denoPermissionArgs(profile, SOCK), [
     "--no-prompt",
@@ -138,11 +171,16 @@ Deno.test("denoPermissionArgs: lists, booleans, dedupe and empty lists", () => {
     `--allow-net=unix:${SOCK},api.example.com:443,10.0.0.1`,
     "--allow-run",
     "--allow-env=HOME,FOO_*",
+    "--allow-sys",
   ]);
   // Deno refuses to start on `--allow-run=` / `--allow-env=`: empty lists mean no flag.
-  const none = denoPermissionArgs({ ...profile, net: [], run: [], env: [] }, SOCK);
+  const none = denoPermissionArgs({ ...profile, net: [], run: [], env: [], sys: [] }, SOCK);
   assert.ok(none.includes(`--allow-net=unix:${SOCK}`));
-  assert.ok(!none.some((arg) => arg.startsWith("--allow-run") || arg.startsWith("--allow-env")));
+  assert.ok(
+    !none.some((arg) =>
+      ["--allow-run", "--allow-env", "--allow-sys"].some((f) => arg.startsWith(f))
+    ),
+  );
 });
 
 Deno.test("denoPermissionArgs rejects what Deno's flags cannot express", () => {
@@ -155,6 +193,7 @@ Deno.test("denoPermissionArgs rejects what Deno's flags cannot express", () => {
   assert.throws(() => denoPermissionArgs({ ...base, run: [""] }, SOCK), /empty/);
   assert.throws(() => denoPermissionArgs({ ...base, net: ["a.com,b.com"] }, SOCK), /comma/);
   assert.throws(() => denoPermissionArgs({ ...base, env: ["A=B"] }, SOCK), /=/);
+  assert.throws(() => denoPermissionArgs({ ...base, sys: ["uidd"] }, SOCK), /unknown/);
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -108,6 +108,15 @@ export class EffectsBroker {
     this.#byChild.delete(child);
   }
 
+  /**
+   * Tells the host that main stopped without being asked (`set-main-status {status: "stopped"}`,
+   * what the SDK's `Daemons.term()` sends when main is stopped the normal way): start-core then
+   * clears the service's `started` time and, while the service is wanted running, sends `start`.
+   */
+  reportMainStopped(): void {
+    this.#host.callQuietly("set-main-status", { status: "stopped" });
+  }
+
   /** Delivers the host's `callback {id, args}`; unknown ids are ignored with a debug line. */
   deliver(globalId: number, args: unknown[]): void {
     const registration = this.#byGlobal.get(globalId);

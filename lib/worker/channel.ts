@@ -32,6 +32,17 @@ export interface EffectParams {
 /** Child → runtime request during warm-up: answered null, reaches nobody. */
 export const PING = "ping";
 
+/** Child → runtime request (compat layer): the text of `/proc/net/<file>`, which Deno reserves. */
+export const PROC_NET = "proc-net";
+/** The `/proc/net` files the compat layer serves (what checkPortListening reads). */
+export const PROC_NET_FILES = Object.freeze(["tcp", "tcp6", "udp", "udp6"] as const);
+/** One of `PROC_NET_FILES`. */
+export type ProcNetFile = (typeof PROC_NET_FILES)[number];
+/** Params of `proc-net`. */
+export interface ProcNetParams {
+  file: ProcNetFile;
+}
+
 /** Child → runtime notification: these child-local callback ids are dead. */
 export const DROP_CALLBACKS = "drop-callbacks";
 /** Params of `drop-callbacks`. */

@@ -17,10 +17,13 @@ import {
   EFFECT,
   HELLO,
   PING,
+  PROC_NET,
   RUN,
   type RunParams,
   WARM,
 } from "./channel.ts";
+import { installCompat } from "./compat.ts";
+import { installSpawnCheck } from "./spawn_check.ts";
 import { createEffects, leaveContext, type WorkerEffects } from "./effects.ts";
 import { CodedError, toWireError } from "./errors.ts";
 import { loadPackage, packageFunction, type PackageModule } from "./load_package.ts";
@@ -31,11 +34,9 @@ const conn = await Deno.connect({ transport: "unix", path: socket });
 
 let module: PackageModule | undefined;
 let loadError: ReturnType<typeof toWireError> | undefined;
-try {
-  module = await loadPackage(packagePath);
-} catch (error) {
-  loadError = toWireError(error, profile);
-}
+/** Resolves once the runtime accepted this child's hello: channel requests may follow it only. */
+let helloAccepted!: () => void;
+const accepted = new Promise<void>((resolve) => helloAccepted = resolve);
 
 const callbacks = new CallbackRegistry();
 /** Daemons of main, kept to be terminated on SIGTERM. */
@@ -61,6 +62,18 @@ const peer = new Peer(conn, {
 });
 // A child whose runtime is gone has nothing left to do.
 peer.closed.then(() => Deno.exit(0));
+
+// Before the package loads: serve the SDK's operations on reserved paths, and refuse forbidden
+// spawns with a NotCapable naming the program where Deno's sync spawns would hide it.
+installCompat({
+  procNet: (file) => accepted.then(() => peer.request(PROC_NET, { file })) as Promise<string>,
+});
+installSpawnCheck();
+try {
+  module = await loadPackage(packagePath);
+} catch (error) {
+  loadError = toWireError(error, profile);
+}
 
 const transport = {
   async call(method: string, params: Record<string, unknown>, callback: number | null) {
@@ -198,3 +211,4 @@ Deno.addSignalListener("SIGTERM", async () => {
 });
 
 await peer.request(HELLO, { token, ...(loadError ? { loadError } : {}) });
+helloAccepted();

@@ -27,15 +27,41 @@ function knownError(value: object): ErrorObject | undefined {
   if (Array.isArray(pair) && pair.length === 2 && typeof pair[1] === "string") {
     return { code: validCode(pair[0]) ? pair[0] : ErrorKind.Javascript, message: pair[1] };
   }
-  if (typeof record.error === "string") return { code: ErrorKind.Unknown, message: record.error };
+  if (typeof record.error === "string") {
+    // `{error, code}`: the convention the Node runtime answers with `code`.
+    return {
+      code: validCode(record.code) ? record.code : ErrorKind.Unknown,
+      message: record.error,
+    };
+  }
+  return undefined;
+}
+
+/** How deep `cause` chains are followed. */
+const MAX_CAUSE_DEPTH = 16;
+
+/** The first permission denial in `error`'s cause chain (the error itself included), if any. */
+function notCapableIn(error: unknown): Error | undefined {
+  let current = error;
+  for (let depth = 0; depth < MAX_CAUSE_DEPTH; depth++) {
+    if (typeof current !== "object" || current === null) return undefined;
+    if (
+      current instanceof Deno.errors.NotCapable ||
+      (current instanceof Error && current.name === "NotCapable")
+    ) {
+      return current;
+    }
+    current = (current as { cause?: unknown }).cause;
+  }
   return undefined;
 }
 
 /**
  * Maps a thrown value to an error object: a coded error keeps its code; a
- * permission denial is 34 naming the permission and the profile; an SDK known
- * error (`{error}` or `{errorCode: [code, message]}`) keeps its message and
- * code; anything else is 59 with the message and stack.
+ * permission denial anywhere in the `cause` chain is 34 naming the permission
+ * and the profile; a known error (`{error, code?}` or `{errorCode: [code,
+ * message]}`) keeps its message and code (1 when absent); anything else is 59
+ * with the message and stack.
  */
 export function toWireError(error: unknown, profile: string): ErrorObject {
   if (error instanceof CodedError) {
@@ -46,13 +72,15 @@ export function toWireError(error: unknown, profile: string): ErrorObject {
     if (error.data !== undefined) object.data = error.data;
     return object;
   }
-  if (error instanceof Deno.errors.NotCapable) {
+  const denied = notCapableIn(error);
+  if (denied) {
+    const context = denied === error ? "" : ` (while: ${(error as Error).message ?? error})`;
     return {
       code: ErrorKind.Authorization,
       message: "Permission denied",
       data: {
-        details: `the ${profile} profile does not allow this: ${error.message}`,
-        debug: error.stack,
+        details: `the ${profile} profile does not allow this: ${denied.message}${context}`,
+        debug: denied.stack,
       },
     };
   }

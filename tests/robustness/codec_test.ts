@@ -250,9 +250,9 @@ Deno.test("deep nesting, huge numbers, invalid UTF-8 and NUL bytes each get one 
       ["a lone surrogate escape", '{"id":7,"method":"\\ud800"}', -32601, /\\ud800/],
       [
         "a leading UTF-8 BOM (dropped by the decoder: the request is read)",
-        bytes(0xef, 0xbb, 0xbf, ...json('{"id":8,"method":"stop"}')),
+        bytes(0xef, 0xbb, 0xbf, ...json('{"id":8,"method":"start"}')),
         40,
-        /stop refused: send init first/,
+        /start refused: send init first/,
       ],
       ["jsonrpc 1.0", '{"jsonrpc":"1.0","id":9,"method":"stop"}', -32600, /jsonrpc must be "2\.0"/],
       ["method not a string", '{"id":10,"method":["stop"]}', -32600, /method must be a string/],
@@ -317,7 +317,7 @@ Deno.test("100 000 tiny lines are each answered, in bounded memory, while anothe
       // Written 1000 lines (and as many blank lines, never answered) per write.
       for (let start = 0; start < total; start += 1000) {
         let text = "";
-        for (let i = start; i < start + 1000; i++) text += `{"id":${i},"method":"stop"}\n\n`;
+        for (let i = start; i < start + 1000; i++) text += `{"id":${i},"method":"start"}\n\n`;
         await client.write(text);
       }
       assert.equal(await within(reading, 60_000, "100 000 answers"), total);

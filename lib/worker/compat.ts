@@ -1,0 +1,109 @@
+/**
+ * The compat layer: the few operations start-sdk performs on paths Deno 2.9 reserves for
+ * `--allow-all` (any path under /dev, /proc, /sys — even a read, even a recursive mkdir of a
+ * directory that exists), served without giving the child `--allow-all`.
+ *
+ * It replaces functions on Node's shared `fs/promises` object before the package loads: a
+ * CommonJS bundle (esbuild/ncc output, what packages ship) reads the property at every call, so it
+ * calls these. Everything not in the table below goes to Deno unchanged, so any other reserved
+ * path still fails with `NotCapable` (answered 34 naming the path and the profile). An ES-module
+ * package that imports `{ readFile }` by name binds Deno's function directly and is not served.
+ */
+
+import { Buffer } from "node:buffer";
+import { createRequire } from "node:module";
+import { PROC_NET_FILES, type ProcNetFile } from "./channel.ts";
+
+/** One operation the compat layer serves, with the start-sdk code that performs it. */
+export interface Interception {
+  /** The `fs/promises` function replaced. */
+  operation: "mkdir" | "readFile";
+  /** The exact paths served; any other path goes to Deno. */
+  paths: readonly string[];
+  /** How the call is served instead. */
+  served: string;
+  /** The start-sdk 2.0.9 function that performs it. */
+  sdk: string;
+}
+
+/** Host directories SubContainer rbinds into every rootfs (`run` only with `sharedRun`). */
+const SHARED_DIRS: readonly string[] = Object.freeze(["/dev", "/sys", "/run"]);
+
+/** The whole table: what is intercepted, how it is served, and which SDK code needs it. */
+export const INTERCEPTIONS: readonly Interception[] = Object.freeze([
+  {
+    operation: "mkdir",
+    paths: SHARED_DIRS,
+    served: "with {recursive: true}: succeeds without touching the path (it exists in every " +
+      "container; /dev and /sys are reserved by Deno, /run is outside every write grant)",
+    sdk: "SubContainer.of/eager/withTemp: `fs.mkdir('/dev'|'/sys'|'/run', {recursive: true})` " +
+      "before `mount --rbind` into the rootfs",
+  },
+  {
+    operation: "readFile",
+    paths: PROC_NET_FILES.map((file) => `/proc/net/${file}`),
+    served: "read by the runtime and answered over the child's channel (profiles other than " +
+      "sandbox)",
+    sdk: "healthCheck.checkPortListening: reads /proc/net/tcp, tcp6, udp, udp6",
+  },
+]);
+
+/** How the compat layer reaches the runtime. */
+export interface CompatChannel {
+  /** Resolves with the text of `/proc/net/<file>`, read by the runtime. */
+  procNet(file: ProcNetFile): Promise<string>;
+}
+
+type AnyFunction = (...args: unknown[]) => unknown;
+
+/** The path argument as a normalised string, or null when it is not a plain string path. */
+function plainPath(path: unknown): string | null {
+  if (typeof path !== "string" || !path.startsWith("/")) return null;
+  const trimmed = path.replace(/\/+$/, "");
+  return trimmed === "" ? "/" : trimmed.replace(/\/{2,}/g, "/");
+}
+
+/** Whether mkdir options ask for a recursive mkdir. */
+function isRecursive(options: unknown): boolean {
+  return typeof options === "object" && options !== null &&
+    (options as { recursive?: unknown }).recursive === true;
+}
+
+/** The encoding readFile options ask for, or null for a Buffer. */
+function encodingOf(options: unknown): BufferEncoding | null {
+  if (typeof options === "string") return options as BufferEncoding;
+  if (typeof options === "object" && options !== null) {
+    const encoding = (options as { encoding?: unknown }).encoding;
+    if (typeof encoding === "string") return encoding as BufferEncoding;
+  }
+  return null;
+}
+
+/** Installs the table's interceptions on Node's `fs/promises`; call before the package loads. */
+export function installCompat(channel: CompatChannel): void {
+  const require = createRequire(import.meta.url);
+  const fsp = require("node:fs/promises") as Record<string, AnyFunction>;
+  const mkdir = fsp.mkdir;
+  const readFile = fsp.readFile;
+  const procNet = new Map<string, ProcNetFile>(
+    PROC_NET_FILES.map((file) => [`/proc/net/${file}`, file]),
+  );
+
+  fsp.mkdir = function (this: unknown, ...args: unknown[]) {
+    const path = plainPath(args[0]);
+    if (path !== null && SHARED_DIRS.includes(path) && isRecursive(args[1])) {
+      // A recursive mkdir of an existing directory creates nothing and resolves undefined.
+      return Promise.resolve(undefined);
+    }
+    return mkdir.apply(this, args);
+  };
+
+  fsp.readFile = function (this: unknown, ...args: unknown[]) {
+    const file = procNet.get(plainPath(args[0]) ?? "");
+    if (file === undefined) return readFile.apply(this, args);
+    const encoding = encodingOf(args[1]);
+    return channel.procNet(file).then((text) =>
+      encoding === null ? Buffer.from(text) : Buffer.from(text).toString(encoding)
+    );
+  };
+}
