@@ -11,13 +11,16 @@
  *     // the escape hatch: --allow-all for that profile (warned about at startup)
  *     "main": { "all": true },
  *   },
- *   // warm children per profile (0..8); init and main must stay 0
+ *   // warm children per profile (0..8, default 0); init and main must stay 0
  *   "pool": { "run": 2 },
+ *   // how procedure children are reused (defaults shown); "reuse": false = a fresh child per call
+ *   "children": { "reuse": true, "maxPerProfile": 4, "idleMs": 5000, "maxCalls": 1000, "maxAgeMs": 600000 },
  * }
  * ```
  */
 
 import { z } from "zod";
+import { DEFAULT_REUSE, type ReuseLimits } from "./child_pool.ts";
 import {
   defaultProfiles,
   EFFECT_ACCESS_LEVELS,
@@ -28,10 +31,11 @@ import {
   SYS_KINDS,
 } from "./permissions.ts";
 
-/** The effective permission policy: a profile and a warm pool size per profile name. */
+/** The effective permission policy: a profile and a warm pool size per profile name, and how procedure children are reused. */
 export interface Policy {
   profiles: Record<ProfileName, Profile>;
   pool: Record<ProfileName, number>;
+  children: ReuseLimits;
 }
 
 /** Variables substituted into policy paths: `${package}` (module directory) and `${root}`. */
@@ -57,14 +61,14 @@ export class PolicyError extends Error {
   }
 }
 
-/** Warm children kept ready per profile when the policy does not say otherwise. */
+/** Warm children kept ready per profile when the policy does not say otherwise: none. */
 export const DEFAULT_POOL: Readonly<Record<ProfileName, number>> = Object.freeze({
   init: 0,
   main: 0,
-  run: 1,
-  getInput: 1,
+  run: 0,
+  getInput: 0,
   backup: 0,
-  sandbox: 1,
+  sandbox: 0,
 });
 
 /** The largest pool size a policy may ask for. */
@@ -202,9 +206,20 @@ function policySchema(vars: PolicyVars) {
   const poolShape = Object.fromEntries(
     PROFILE_NAMES.map((name) => [name, SINGLETONS.includes(name) ? singletonPool : poolSize]),
   );
+  const whole = (min: number, max: number) =>
+    z.number({ error: "expected a whole number" }).int({ error: "expected a whole number" })
+      .min(min, { error: `must be ${min}..${max}` }).max(max, { error: `must be ${min}..${max}` });
+  const children = z.strictObject({
+    reuse: z.boolean({ error: "expected true or false" }),
+    maxPerProfile: whole(1, 64),
+    idleMs: whole(0, 86_400_000),
+    maxCalls: whole(1, 1_000_000_000),
+    maxAgeMs: whole(0, 86_400_000 * 365),
+  }, { error: "expected an object" }).partial();
   return z.strictObject({
     profiles: z.strictObject(profileShape, { error: "expected an object" }).partial(),
     pool: z.strictObject(poolShape, { error: "expected an object" }).partial(),
+    children,
   }, { error: "expected an object" }).partial();
 }
 
@@ -279,7 +294,8 @@ export function validatePolicy(
   const profiles = {} as Record<ProfileName, Profile>;
   for (const name of PROFILE_NAMES) profiles[name] = { ...defaults[name], ...overrides[name] };
   const pool = { ...DEFAULT_POOL, ...parsed.data.pool };
-  return { profiles, pool };
+  const children = { ...DEFAULT_REUSE, ...parsed.data.children };
+  return { profiles, pool, children };
 }
 
 /** Warnings to log at startup: each profile the policy gives every permission (`"all": true`). */

@@ -8,12 +8,19 @@ import { RpcError } from "./jsonrpc/errors.ts";
 import type { Logger } from "./log.ts";
 import type { ProfileName } from "./permissions.ts";
 import type { Policy } from "./policy.ts";
-import { WarmPool } from "./pool.ts";
+import { ChildPool } from "./child_pool.ts";
 import type { Procedure } from "./procedures.ts";
 import type { EffectsBroker } from "./effects/broker.ts";
 import type { Child, Supervisor } from "./supervisor.ts";
 import type { ExecuteRequest, InitKind, System } from "./system.ts";
 import type { RunParams } from "./worker/channel.ts";
+
+/** The error a call gets when exit or the runtime's shutdown takes its child away. */
+function cancelled(why: "exit" | "shutdown"): RpcError {
+  return new RpcError(ErrorKind.Cancelled, "The runtime is shutting down", {
+    details: `the call was cancelled by ${why === "exit" ? "exit" : "the runtime's shutdown"}`,
+  });
+}
 
 /** Options of `ProcessSystem`. */
 export interface ProcessSystemOptions {
@@ -24,14 +31,6 @@ export interface ProcessSystemOptions {
   /** Grace period between SIGTERM and SIGKILL when stopping main (ms). */
   stopTimeoutMs: number;
 }
-
-/** How long the runtime must be free of calls before the pool refills (ms). */
-const QUIET_MS = 50;
-/** Stopped children kept for a quiet moment at most; beyond this they are killed at once. */
-const MAX_RETIRED = 4;
-
-/** Procedures running at once; more wait for a slot. */
-export const MAX_PROCEDURES = 16;
 
 interface Main {
   child: Child;
@@ -61,24 +60,17 @@ function callOf(procedure: Procedure, input: unknown, eventId: string): RunParam
 /** Runs package code in children. */
 export class ProcessSystem implements System {
   readonly #options: ProcessSystemOptions;
-  readonly #pool: WarmPool;
+  readonly #pool: ChildPool;
   #packageHost: Child | undefined;
   #main: Main | undefined;
-  /** Procedures running now. */
-  #running = 0;
-  #fillTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Children that answered, stopped and waiting to be killed when calls pause. */
-  readonly #retired: Child[] = [];
-  /** Procedures waiting for a free slot (FIFO). */
-  readonly #waiting: (() => void)[] = [];
 
   /** Creates the system; nothing is spawned before `init`. */
   constructor(options: ProcessSystemOptions) {
     this.#options = options;
-    this.#pool = new WarmPool({
-      sizes: options.policy.pool,
+    this.#pool = new ChildPool({
       spawn: (profile) => this.#spawn(profile),
-      busy: () => this.#running > 0,
+      limits: options.policy.children,
+      warm: options.policy.pool,
       log: options.log,
     });
   }
@@ -111,7 +103,7 @@ export class ProcessSystem implements System {
         });
       }
     });
-    this.#pool.start();
+    this.#pool.prewarm();
   }
 
   /**
@@ -122,7 +114,7 @@ export class ProcessSystem implements System {
     { eventId, target, uninit }: { eventId: string; target: string | null; uninit: boolean },
   ): Promise<void> {
     await this.stop();
-    await this.#pool.drain();
+    await this.#pool.close(cancelled("exit"));
     if (!uninit) return;
     const host = this.#packageHost;
     if (!host || host.hasExited) {
@@ -196,81 +188,54 @@ export class ProcessSystem implements System {
   }
 
   /**
-   * Runs one procedure in a child of its own, enforcing the timeout. At most
-   * MAX_PROCEDURES run at once (each child costs tens of MB); later calls
-   * queue, so a burst cannot exhaust the container's memory.
+   * Runs one procedure in a child of its profile (reused while healthy; see ChildPool), killing
+   * the child and everything it spawned when the timeout expires. The timeout counts from the
+   * call's arrival: time spent waiting for a free child counts against it.
    */
   async execute(request: ExecuteRequest): Promise<unknown> {
-    if (this.#running >= MAX_PROCEDURES) {
-      await new Promise<void>((resolve) => this.#waiting.push(resolve));
-    }
-    this.#running++;
-    clearTimeout(this.#fillTimer);
-    try {
-      return await this.#execute(request);
-    } finally {
-      this.#running--;
-      const next = this.#waiting.shift();
-      if (next) next();
-      else if (this.#running === 0) this.#fillWhenQuiet();
-    }
-  }
-
-  /**
-   * Refills the pool once no call has started or ended for QUIET_MS: spawning
-   * costs a core for about 100 ms, so it must not run beside a burst of calls.
-   */
-  #fillWhenQuiet(): void {
-    clearTimeout(this.#fillTimer);
-    this.#fillTimer = setTimeout(() => {
-      for (const child of this.#retired.splice(0)) child.kill();
-      this.#pool.fill();
-    }, QUIET_MS);
-  }
-
-  async #execute(request: ExecuteRequest): Promise<unknown> {
     const profile = profileOf(request.procedure, request.sandbox);
-    const child = this.#pool.take(profile) ?? this.#spawn(profile);
     const call = callOf(request.procedure, request.input, request.eventId);
-    if (request.timeoutMs === null) {
-      try {
-        return await child.run(call);
-      } finally {
-        this.#retire(child);
-      }
-    }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const expired = new Promise<"timeout">((resolve) =>
-      timer = setTimeout(() => resolve("timeout"), request.timeoutMs!)
-    );
-    const work = child.run(call);
-    work.catch(() => {});
+    const signal = request.timeoutMs === null ? undefined : AbortSignal.timeout(request.timeoutMs);
+    const timedOut = () =>
+      new RpcError(ErrorKind.Timeout, "The procedure timed out", {
+        details:
+          `${request.eventId} was stopped after ${request.timeoutMs} ms; its processes were killed`,
+      });
+    let child: Child;
     try {
+      child = await this.#pool.acquire(profile, signal);
+    } catch (error) {
+      if (signal?.aborted && error === signal.reason) {
+        throw new RpcError(ErrorKind.Timeout, "The procedure timed out", {
+          details: `${request.eventId} waited ${request.timeoutMs} ms for a free ${profile} ` +
+            "child and never ran",
+        });
+      }
+      throw error;
+    }
+    let healthy = false;
+    try {
+      const work = child.run(call);
+      if (!signal) {
+        const value = await work;
+        healthy = true;
+        return value;
+      }
+      work.catch(() => {});
+      const expired = new Promise<"timeout">((resolve) =>
+        signal.addEventListener("abort", () => resolve("timeout"), { once: true })
+      );
       const outcome = await Promise.race([work.then((value) => ({ value })), expired]);
       if (outcome === "timeout") {
         await child.kill();
-        throw new RpcError(ErrorKind.Timeout, "The procedure timed out", {
-          details:
-            `${request.eventId} was stopped after ${request.timeoutMs} ms; its processes were killed`,
-        });
+        throw timedOut();
       }
+      healthy = true;
       return outcome.value;
     } finally {
-      clearTimeout(timer);
-      this.#retire(child);
+      // A child that failed in any way (an error answer included) never serves again.
+      this.#pool.release(profile, child, healthy);
     }
-  }
-
-  /**
-   * A child that answered never runs again: it is stopped (SIGSTOP to its whole
-   * group) at once and killed in the next quiet moment, because tearing down a
-   * process costs the kernel milliseconds of CPU that would otherwise land on
-   * the next call.
-   */
-  #retire(child: Child): void {
-    child.freeze();
-    this.#retired.push(child);
-    if (this.#retired.length > MAX_RETIRED) this.#retired.shift()!.kill();
   }
 
   /** Delivers the host's callback to the child that registered it. */
@@ -280,9 +245,7 @@ export class ProcessSystem implements System {
 
   /** Kills every child. */
   async shutdown(): Promise<void> {
-    clearTimeout(this.#fillTimer);
-    for (const child of this.#retired.splice(0)) child.kill();
-    await this.#pool.drain();
+    await this.#pool.close(cancelled("shutdown"));
     await this.#options.supervisor.shutdown();
   }
 }

@@ -118,6 +118,8 @@ export class Child {
   readonly role: ChildRole;
   readonly profile: Profile;
   readonly pid: number;
+  /** When the child was spawned (ms since the epoch). */
+  readonly spawnedAt = Date.now();
   /** Resolves when the child has said hello; rejects with its load error or when it dies first. */
   readonly ready: Promise<void>;
   /** Resolves with the exit status once the process has exited. */
@@ -231,13 +233,6 @@ export class Child {
     } catch {
       // exited meanwhile
     }
-  }
-
-  /** Stops the child's whole process group (SIGSTOP): nothing in it runs until it is killed. */
-  freeze(): void {
-    this.#killRequested = true;
-    this.signal("SIGSTOP");
-    signalGroup(this.pid, "SIGSTOP");
   }
 
   /** SIGKILLs the child's whole process group and resolves when it is gone. */

@@ -6,7 +6,7 @@ import {
   type Profile,
   PROFILE_NAMES,
 } from "../lib/permissions.ts";
-import { PolicyError } from "../lib/policy.ts";
+import { PolicyError, policyWarnings } from "../lib/policy.ts";
 import { loadPolicy, parsePolicy } from "../lib/policy_file.ts";
 
 const VARS = { package: "/pkg/dir", root: "/media/startos" };
@@ -237,7 +237,15 @@ Deno.test("effectAllowed: read-only, secrets, all", () => {
 Deno.test("parsePolicy: empty object gives the defaults and default pools", () => {
   const policy = parsePolicy("{}", "p.jsonc", VARS);
   assert.deepEqual(policy.profiles, defaultProfiles(VARS));
-  assert.deepEqual(policy.pool, { init: 0, main: 0, run: 1, getInput: 1, backup: 0, sandbox: 1 });
+  // Nothing idle by default: no warm children; children are reused while healthy.
+  assert.deepEqual(policy.pool, { init: 0, main: 0, run: 0, getInput: 0, backup: 0, sandbox: 0 });
+  assert.deepEqual(policy.children, {
+    reuse: true,
+    maxPerProfile: 4,
+    idleMs: 5000,
+    maxCalls: 1000,
+    maxAgeMs: 600000,
+  });
 });
 
 Deno.test("parsePolicy: comments, trailing commas and partial overrides", () => {
@@ -250,6 +258,7 @@ Deno.test("parsePolicy: comments, trailing commas and partial overrides", () => 
       "getInput": { "effects": "read-only-no-secrets", "env": ["LANG"] },
     },
     "pool": { "run": 2, },
+    "children": { "reuse": false, "idleMs": 100 },
   }`;
   const policy = parsePolicy(text, "p.jsonc", VARS);
   const defaults = defaultProfiles(VARS);
@@ -268,7 +277,38 @@ Deno.test("parsePolicy: comments, trailing commas and partial overrides", () => 
     env: ["LANG"],
   });
   assert.deepEqual(policy.profiles.main, defaults.main);
-  assert.deepEqual(policy.pool, { init: 0, main: 0, run: 2, getInput: 1, backup: 0, sandbox: 1 });
+  assert.deepEqual(policy.pool, { init: 0, main: 0, run: 2, getInput: 0, backup: 0, sandbox: 0 });
+  assert.deepEqual(policy.children, {
+    reuse: false,
+    maxPerProfile: 4,
+    idleMs: 100,
+    maxCalls: 1000,
+    maxAgeMs: 600000,
+  });
+});
+
+Deno.test("parsePolicy: sys, all and children are checked; all: true is warned about", () => {
+  const text = `{
+    "profiles": { "run": { "sys": ["uid", "uidd"], "all": 1 }, "main": { "all": true } },
+    "children": { "reuse": "yes", "maxPerProfile": 0, "idleMs": -1, "extra": 1 },
+  }`;
+  assert.deepEqual(policyProblems(() => parsePolicy(text, "f", VARS)), [
+    `f: profiles.run.sys[1]: "uidd": not a kind Deno's --allow-sys knows (hostname, osRelease, ` +
+    "osUptime, loadavg, networkInterfaces, systemMemoryInfo, uid, gid, cpus, homedir, getegid, " +
+    "username, statfs, getPriority, setPriority, userInfo)",
+    "f: profiles.run.all: expected true or false",
+    "f: children.reuse: expected true or false",
+    "f: children.maxPerProfile: must be 1..64",
+    "f: children.idleMs: must be 0..86400000",
+    "f: children.extra: unknown key",
+  ]);
+  const policy = parsePolicy(`{"profiles": {"main": {"all": true}}}`, "f", VARS);
+  assert.equal(policy.profiles.main.all, true);
+  assert.deepEqual(policyWarnings(policy), [
+    `the policy gives the main profile all permissions ("all": true): its package code runs ` +
+    "with --allow-all, unconfined by the profile's grants",
+  ]);
+  assert.deepEqual(policyWarnings(parsePolicy("{}", "f", VARS)), []);
 });
 
 Deno.test("parsePolicy: unknown keys and unknown profiles name the key path", () => {

@@ -36,6 +36,32 @@ export function namespaceUnavailable(): string | null {
   return null;
 }
 
+/**
+ * Why an overlay cannot be mounted inside a private mount namespace here, or null when it can
+ * (tried once in a throwaway namespace on a throwaway tmpfs).
+ */
+export function overlayUnavailable(): string | null {
+  const missing = namespaceUnavailable();
+  if (missing) return missing;
+  const dir = Deno.makeTempDirSync({ prefix: "startos-overlay-probe-" });
+  try {
+    const script = 'set -e; mount -t tmpfs tmpfs "$0"; mkdir "$0/l" "$0/u" "$0/w" "$0/m"; ' +
+      'mount -t overlay overlay -o lowerdir="$0/l",upperdir="$0/u",workdir="$0/w" "$0/m"';
+    const { success, stderr } = new Deno.Command("/usr/bin/unshare", {
+      args: ["--mount", "--propagation", "private", "sh", "-c", script, dir],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).outputSync();
+    if (success) return null;
+    return `cannot mount an overlay in a mount namespace: ${
+      new TextDecoder().decode(stderr).trim()
+    }`;
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+}
+
 /** Whether `program` is found on PATH. */
 export function onPath(program: string): boolean {
   for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
@@ -74,17 +100,42 @@ export interface SdkRuntimeOptions {
   policy?: string;
   /** Initial host state (e.g. a stored data version). */
   hostState?: Partial<SdkHostState>;
+  /**
+   * A directory whose files are overlaid onto /usr/bin inside the namespace (e.g. the fakes of
+   * `fake_container.ts`); needs `mediaStartos`.
+   */
+  fakeBin?: string;
+  /** Runs once the root is built, before the runtime starts (e.g. to add images/). */
+  prepareRoot?: (root: string) => Promise<void>;
 }
 
-/** Spawns main.ts inside `unshare --mount` with `root` bind-mounted on /media/startos. */
+/**
+ * Spawns main.ts inside `unshare --mount` with `root` bind-mounted on /media/startos and, with
+ * `fakeBin`, that directory's files overlaid onto /usr/bin (for the runtime and its children only).
+ */
 async function spawnInNamespace(
   root: string,
   args: string[],
   env: Record<string, string>,
+  fakeBin?: string,
 ): Promise<RuntimeProcess> {
   const flags = await startTaskFlags();
-  const script = "mount -t tmpfs -o size=1m,mode=0755 tmpfs /media && mkdir /media/startos && " +
-    'mount --bind "$0" /media/startos && exec "$@"';
+  // With `fakeBin`, its files are laid over /usr/bin with an overlay whose upper layer lives on
+  // the namespace's tmpfs (after the tmpfs and bind are made: this script uses the real mount).
+  const script = [
+    "set -e",
+    "root=$0 fakes=$1; shift",
+    "mount -t tmpfs -o size=1m,mode=0755 tmpfs /media",
+    "mkdir /media/startos",
+    'mount --bind "$root" /media/startos',
+    'if [ -n "$fakes" ]; then',
+    "  mkdir /media/.usr-bin /media/.usr-bin/upper /media/.usr-bin/work",
+    '  cp "$fakes"/* /media/.usr-bin/upper/',
+    "  mount -t overlay overlay -o lowerdir=/usr/bin,upperdir=/media/.usr-bin/upper," +
+    "workdir=/media/.usr-bin/work /usr/bin",
+    "fi",
+    'exec "$@"',
+  ].join("\n");
   const child = new Deno.Command("/usr/bin/unshare", {
     args: [
       "--mount",
@@ -94,6 +145,7 @@ async function spawnInNamespace(
       "-c",
       script,
       root,
+      fakeBin ?? "",
       Deno.execPath(),
       "run",
       ...flags,
@@ -119,30 +171,43 @@ async function spawnInNamespace(
 
 /** Builds a root (volumes/main with a file, assets, backup), a believable host, and the runtime. */
 export async function startSdkRuntime(options: SdkRuntimeOptions): Promise<SdkRuntime> {
+  if (options.fakeBin !== undefined && !options.mediaStartos) {
+    throw new Error("fakeBin needs mediaStartos (the overlay is made inside the namespace)");
+  }
   const root = await Deno.makeTempDir({ prefix: "startos-sdk-" });
   for (const dir of ["rpc", "volumes/main", "assets", "backup"]) {
     await Deno.mkdir(`${root}/${dir}`, { recursive: true });
   }
   await Deno.writeTextFile(`${root}/volumes/main/greeting.txt`, "hello from the volume");
+  const rootSeenByRuntime = options.mediaStartos ? MEDIA_STARTOS : root;
   const host = FakeHost.listen(`${root}/rpc/host.sock`);
-  const state = installSdkHandlers(host, options.hostState);
+  const state = installSdkHandlers(host, options.hostState, { root, rootSeenByRuntime });
   const args = ["--package", options.package, ...(options.args ?? [])];
-  if (options.policy !== undefined) {
-    await Deno.writeTextFile(`${root}/policy.jsonc`, options.policy);
-    args.push("--policy", `${options.mediaStartos ? MEDIA_STARTOS : root}/policy.jsonc`);
-  }
   const env = { ...Deno.env.toObject(), ...options.env };
   let runtime: RuntimeProcess;
   try {
+    if (options.policy !== undefined) {
+      await Deno.writeTextFile(`${root}/policy.jsonc`, options.policy);
+      args.push("--policy", `${rootSeenByRuntime}/policy.jsonc`);
+    }
+    await options.prepareRoot?.(root);
     runtime = options.mediaStartos
-      ? await spawnInNamespace(root, args, env)
+      ? await spawnInNamespace(root, args, env, options.fakeBin)
       : await spawnRuntime({ root, args, env });
   } catch (error) {
     host.close();
     await Deno.remove(root, { recursive: true });
     throw error;
   }
-  const client = await RpcClient.connect(runtime.socket);
+  let client: RpcClient;
+  try {
+    client = await RpcClient.connect(runtime.socket);
+  } catch (error) {
+    await runtime.stop();
+    host.close();
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+    throw error;
+  }
   return {
     root,
     host,

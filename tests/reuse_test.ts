@@ -1,0 +1,126 @@
+/**
+ * Procedure children are reused per permission profile: one child serves one call at a time, is
+ * reused while healthy, never serves another profile, is retired after any failure and after the
+ * idle time, and calls beyond the per-profile cap wait in order with their timeout running.
+ */
+
+import assert from "node:assert/strict";
+import {
+  fixture,
+  type PackageRuntime,
+  processExists,
+  runAction,
+  startPackageRuntime,
+} from "./helpers/package_runtime.ts";
+import { within } from "./helpers/sdk_within.ts";
+
+const FAULTS = fixture("faults");
+
+async function withFaults(
+  policy: string | undefined,
+  body: (rt: PackageRuntime) => Promise<void>,
+  args: string[] = [],
+): Promise<void> {
+  const rt = await startPackageRuntime({ package: FAULTS, policy, args });
+  try {
+    await body(rt);
+  } finally {
+    await rt.close();
+  }
+}
+
+/** The pid of the child that served `pid` as `procedure` (run or getInput, execute or sandbox). */
+async function servedBy(
+  rt: PackageRuntime,
+  how: { method?: "execute" | "sandbox"; procedure?: "run" | "getInput"; wait?: number } = {},
+  timeout: number | null = 30_000,
+): Promise<number> {
+  const procedure = how.procedure ?? "run";
+  const outcome = await rt.client.call(how.method ?? "execute", {
+    id: `call-${crypto.randomUUID()}`,
+    procedure: `/actions/pid/${procedure}`,
+    input: procedure === "run" ? { input: how.wait ?? null } : { prefill: null },
+    timeout,
+  });
+  assert.equal(typeof outcome.result, "number", JSON.stringify(outcome));
+  return outcome.result as number;
+}
+
+Deno.test("a healthy child serves the next call of its profile, and only of its profile", async () => {
+  await withFaults(undefined, async (rt) => {
+    const first = await servedBy(rt);
+    assert.equal(await servedBy(rt), first);
+    assert.equal(await servedBy(rt), first);
+    const getInput = await servedBy(rt, { procedure: "getInput" });
+    const sandbox = await servedBy(rt, { method: "sandbox" });
+    assert.equal(new Set([first, getInput, sandbox]).size, 3, "one child per profile");
+    assert.equal(await servedBy(rt, { procedure: "getInput" }), getInput);
+    assert.equal(await servedBy(rt, { method: "sandbox" }), sandbox);
+    assert.equal(await servedBy(rt), first);
+  });
+});
+
+Deno.test("a child that failed never serves again: error answer, crash, timeout", async () => {
+  await withFaults(undefined, async (rt) => {
+    for (const failing of ["known-code", "denied-cause", "exit-mid"]) {
+      const before = await servedBy(rt);
+      assert.ok((await rt.client.call("execute", runAction(failing))).error, failing);
+      const after = await servedBy(rt);
+      assert.notEqual(after, before, `${failing}: the failed child served again`);
+      assert.equal(processExists(before), false, `${failing}: the failed child is still alive`);
+    }
+    const before = await servedBy(rt);
+    const slow = await rt.client.call("execute", runAction("pid", 10_000, "slow", 200));
+    assert.equal(slow.error?.code, 71);
+    assert.notEqual(await servedBy(rt), before);
+    assert.equal(processExists(before), false);
+  });
+});
+
+Deno.test("an idle child is retired after the idle time; the next call starts a new one", async () => {
+  const policy = `{ "children": { "idleMs": 200 } }`;
+  await withFaults(policy, async (rt) => {
+    const first = await servedBy(rt);
+    const retired = await within(
+      rt.runtime.waitForLog(/idle child retired/),
+      5_000,
+      "idle retirement",
+    );
+    assert.match(retired ?? "", /child=run#\d+/);
+    assert.equal(processExists(first), false);
+    assert.notEqual(await servedBy(rt), first);
+  }, ["--log-level", "debug"]);
+});
+
+Deno.test("beyond the per-profile cap calls wait in order, and a queued call's timeout runs from its arrival", async () => {
+  const policy = `{ "children": { "maxPerProfile": 1 } }`;
+  await withFaults(policy, async (rt) => {
+    const first = await servedBy(rt);
+    const order: string[] = [];
+    const busy = servedBy(rt, { wait: 400 }).then((pid) => (order.push("busy"), pid));
+    // Queued behind the busy call: 100 ms is over long before a child is free.
+    const expired = rt.client.call("execute", runAction("pid", null, "queued-timeout", 100));
+    const queued = ["a", "b", "c"].map((name) =>
+      servedBy(rt).then((pid) => (order.push(name), pid))
+    );
+    const timedOut = await expired;
+    assert.equal(timedOut.error?.code, 71);
+    assert.match(
+      timedOut.error?.data?.details ?? "",
+      /waited 100 ms for a free run child and never ran/,
+    );
+    const pids = await Promise.all([busy, ...queued]);
+    assert.deepEqual(order, ["busy", "a", "b", "c"]);
+    assert.deepEqual(new Set(pids), new Set([first]), "one child served them all, one at a time");
+  });
+});
+
+Deno.test("per-call isolation: with reuse off every call gets a fresh child, killed after it", async () => {
+  const policy = `{ "children": { "reuse": false } }`;
+  await withFaults(policy, async (rt) => {
+    const first = await servedBy(rt);
+    const second = await servedBy(rt);
+    assert.notEqual(second, first);
+    assert.equal(processExists(first), false);
+  });
+});
