@@ -1,11 +1,11 @@
 /** CLI entry point: flags/env → config → serve the host until exit or a signal. */
 
-import { parseArgs, USAGE } from "./lib/config.ts";
-import { ErrorKind } from "./lib/error_codes.ts";
+import { parseArgs, USAGE } from "./lib/cli/config.ts";
+import { ErrorKind } from "./lib/protocol/error_codes.ts";
 import { createLogger } from "./lib/log.ts";
-import type { Policy } from "./lib/policy.ts";
-import { ListenError, UnixServer } from "./lib/server.ts";
-import type { Service } from "./lib/service.ts";
+import type { Policy } from "./lib/policy/policy.ts";
+import { ListenError, UnixServer } from "./lib/jsonrpc/unix_server.ts";
+import type { Service } from "./lib/service/service.ts";
 
 async function main(): Promise<number> {
   // Listen for signals first, so a SIGTERM during startup is an orderly exit too.
@@ -29,8 +29,8 @@ async function main(): Promise<number> {
   // A policy file is read and validated before listening: its mistakes are startup errors.
   let policy: Policy | null = null;
   if (config.policy !== null) {
-    const { loadPolicy } = await import("./lib/policy_file.ts");
-    const { PolicyError, policyWarnings } = await import("./lib/policy.ts");
+    const { loadPolicy } = await import("./lib/policy/policy_file.ts");
+    const { PolicyError, policyWarnings } = await import("./lib/policy/policy.ts");
     try {
       const packageDir = config.package.slice(0, config.package.lastIndexOf("/")) || "/";
       policy = await loadPolicy(config.policy, { package: packageDir, root: config.root });
@@ -45,7 +45,7 @@ async function main(): Promise<number> {
   // Accept connections first and load the rest meanwhile: early requests wait for it.
   let startLoading!: () => void;
   const service: Promise<Service> = new Promise<void>((resolve) => startLoading = resolve)
-    .then(() => import("./lib/service.ts"))
+    .then(() => import("./lib/service/service.ts"))
     .then((m) => m.startService(config, policy, log));
   let ready: Service | undefined; // set as soon as it loaded: later messages skip the promise
   let server: UnixServer;

@@ -5,7 +5,7 @@
  * failed parse counts as one string), as they are for the runtime's `exit` target.
  */
 import * as sdk from "@start9labs/start-sdk";
-import { ExtendedVersion, parseTarget, VersionRange } from "../lib/exver.ts";
+import { ExtendedVersion, parseTarget, VersionRange } from "../lib/exver/exver.ts";
 import { EMVER_CORPUS, RANGE_CORPUS, VERSION_CORPUS } from "../tests/exver_corpus.ts";
 
 type Parse = (s: string) => unknown;

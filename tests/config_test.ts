@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseArgs } from "../lib/config.ts";
+import { parseArgs } from "../lib/cli/config.ts";
 import { startTaskFlags } from "./helpers/runtime_process.ts";
 
 const noEnv = () => undefined;

@@ -7,7 +7,7 @@ import { DEV_EFFECTS } from "../lib/dev/effects/index.ts";
 import { parseRpcArgs } from "../lib/dev/rpc_args.ts";
 import { flagsOfStartTask, startTaskFlags } from "../lib/dev/start_flags.ts";
 import { emptyState, StateFileError, StateStore } from "../lib/dev/state.ts";
-import { EFFECT_METHODS } from "../lib/worker/effects.ts";
+import { EFFECT_METHODS } from "../lib/protocol/effects.ts";
 import { compileArgs, failureSentence } from "../scripts/compile.ts";
 import { processesMentioning, REPO, socketsUnder, startDev } from "./helpers/dev_process.ts";
 import { freePort, rpc, rpcResult } from "./helpers/dev_rpc.ts";

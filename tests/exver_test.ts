@@ -13,7 +13,7 @@ import {
   Version,
   VersionRange,
   type VersionRangeLike,
-} from "../lib/exver.ts";
+} from "../lib/exver/exver.ts";
 import { EMVER_CORPUS, RANGE_CORPUS, VERSION_CORPUS } from "./exver_corpus.ts";
 
 type SdkExtendedVersion = sdk.ExtendedVersion;

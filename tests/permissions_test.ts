@@ -5,9 +5,9 @@ import {
   effectAllowed,
   type Profile,
   PROFILE_NAMES,
-} from "../lib/permissions.ts";
-import { PolicyError, policyWarnings } from "../lib/policy.ts";
-import { loadPolicy, parsePolicy } from "../lib/policy_file.ts";
+} from "../lib/policy/permissions.ts";
+import { PolicyError, policyWarnings } from "../lib/policy/policy.ts";
+import { loadPolicy, parsePolicy } from "../lib/policy/policy_file.ts";
 
 const VARS = { package: "/pkg/dir", root: "/media/startos" };
 const SOCK = "/run/rt/worker.sock";

@@ -3,12 +3,12 @@ import { StartSdk, type T } from "@start9labs/start-sdk";
 import { CallbackRegistry } from "../lib/worker/callbacks.ts";
 import {
   createEffects,
-  EFFECT_METHODS,
   type EffectsOptions,
   type EffectsTransport,
   leaveContext,
   type WorkerEffects,
 } from "../lib/worker/effects.ts";
+import { EFFECT_METHODS } from "../lib/protocol/effects.ts";
 
 interface Call {
   method: string;

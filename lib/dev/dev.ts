@@ -7,7 +7,7 @@
  */
 
 import { createLogger, type Logger } from "../log.ts";
-import { ListenError } from "../server.ts";
+import { ListenError } from "../jsonrpc/unix_server.ts";
 import { DEV_USAGE, type DevOptions, parseDevArgs } from "./dev_args.ts";
 import { DevHost } from "./dev_host.ts";
 import { type PackageManifest, readManifest } from "./package_manifest.ts";

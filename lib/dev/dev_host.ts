@@ -7,10 +7,10 @@
  */
 
 import { z } from "zod";
-import { ErrorKind } from "../error_codes.ts";
+import { ErrorKind } from "../protocol/error_codes.ts";
 import { JsonRpcCode, RpcError } from "../jsonrpc/errors.ts";
 import type { Logger } from "../log.ts";
-import { UnixServer } from "../server.ts";
+import { UnixServer } from "../jsonrpc/unix_server.ts";
 import { CallbackTable } from "./callback_table.ts";
 import type { EffectContext } from "./effects/define.ts";
 import { DEV_EFFECTS } from "./effects/index.ts";

@@ -5,7 +5,7 @@
  */
 
 import { z } from "zod";
-import { resolveDenoDir } from "../child_binary.ts";
+import { resolveDenoDir } from "../process/child_binary.ts";
 import { json } from "./shapes.ts";
 
 /** What the dev host needs from a manifest. */

@@ -7,7 +7,7 @@
 import { encodeRequest } from "../jsonrpc/codec.ts";
 import { type ErrorObject, JsonRpcCode } from "../jsonrpc/errors.ts";
 import { classify, type ResponseMessage } from "../jsonrpc/messages.ts";
-import { ErrorKind } from "../error_codes.ts";
+import { ErrorKind } from "../protocol/error_codes.ts";
 import { DEFAULT_SOCKET, parseRpcArgs, type RpcRequest } from "./rpc_args.ts";
 
 const REQUEST_ID = 1;

@@ -6,7 +6,7 @@
  * runtime restarts.
  */
 
-import { ErrorKind } from "../error_codes.ts";
+import { ErrorKind } from "../protocol/error_codes.ts";
 import { RpcError } from "../jsonrpc/errors.ts";
 import { Peer } from "../jsonrpc/peer.ts";
 import type { Logger } from "../log.ts";

@@ -4,7 +4,7 @@
  * for its `listening on` line.
  */
 
-import { forwardLines } from "../output_lines.ts";
+import { forwardLines } from "../process/output_lines.ts";
 import { REPO_ROOT, startTaskFlags } from "./start_flags.ts";
 
 /** Options of `startRuntime`. */

@@ -4,13 +4,13 @@
  * forwards to the host; routes the host's callbacks back to their child.
  */
 
-import { ErrorKind } from "../error_codes.ts";
+import { ErrorKind } from "../protocol/error_codes.ts";
 import { RpcError } from "../jsonrpc/errors.ts";
 import type { Logger } from "../log.ts";
-import { effectAllowed } from "../permissions.ts";
-import type { Child } from "../supervisor.ts";
-import { CALLBACK_EFFECTS, EFFECT_METHODS } from "../worker/effects.ts";
-import type { EffectParams } from "../worker/channel.ts";
+import { effectAllowed } from "../policy/permissions.ts";
+import type { Child } from "../process/supervisor.ts";
+import { CALLBACK_EFFECTS, EFFECT_METHODS } from "../protocol/effects.ts";
+import type { EffectParams } from "../protocol/channel.ts";
 import type { HostClient } from "./host_client.ts";
 
 const KNOWN_EFFECTS = new Set<string>(EFFECT_METHODS);

@@ -1,6 +1,6 @@
 /** One persistent, pipelined JSON-RPC connection to the host's `host.sock`, reconnected on demand. */
 
-import { ErrorKind } from "../error_codes.ts";
+import { ErrorKind } from "../protocol/error_codes.ts";
 import { ConnectionClosedError, RpcError } from "../jsonrpc/errors.ts";
 import { Peer } from "../jsonrpc/peer.ts";
 import type { Logger } from "../log.ts";

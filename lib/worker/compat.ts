@@ -12,7 +12,7 @@
 
 import { Buffer } from "node:buffer";
 import { createRequire } from "node:module";
-import { PROC_NET_FILES, type ProcNetFile } from "./channel.ts";
+import { PROC_NET_FILES, type ProcNetFile } from "../protocol/channel.ts";
 
 /** One operation the compat layer serves, with the start-sdk code that performs it. */
 export interface Interception {

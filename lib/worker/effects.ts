@@ -4,6 +4,7 @@
  * @module
  */
 import { type CallbackFn, CallbackRegistry, isThenable } from "./callbacks.ts";
+import { CALLBACK_EFFECTS, EFFECT_TREE, NO_ARGS, wireName } from "../protocol/effects.ts";
 
 /** How effects leave this process. */
 export interface EffectsTransport {
@@ -127,80 +128,6 @@ export interface WorkerEffects {
   getSystemSmtp: Effect;
 }
 
-/** Effect names (camelCase) by group path ("" = top level). */
-const TREE: ReadonlyArray<readonly [string, readonly string[]]> = [
-  ["", [
-    "bind",
-    "bindRange",
-    "checkDependencies",
-    "clearBindings",
-    "clearCallbacks",
-    "clearServiceInterfaces",
-    "exportRangeServiceInterface",
-    "exportServiceInterface",
-    "getContainerIp",
-    "getDataVersion",
-    "getDependencies",
-    "getHostInfo",
-    "getInstalledPackages",
-    "getOsIp",
-    "getOutboundGateway",
-    "getServiceInterface",
-    "getServiceManifest",
-    "getServicePortForward",
-    "getSslCertificate",
-    "getSslKey",
-    "getStatus",
-    "getSystemSmtp",
-    "listServiceInterfaces",
-    "mount",
-    "restart",
-    "setBackupProgress",
-    "setDataVersion",
-    "setDependencies",
-    "setHealth",
-    "setInitProgress",
-    "setMainStatus",
-    "shutdown",
-  ]],
-  ["action", ["export", "clear", "getInput", "run", "createTask", "clearTasks"]],
-  ["notification", ["create"]],
-  ["subcontainer", ["createFs", "destroyFs"]],
-  ["plugin.url", ["register", "exportUrl", "clearUrls"]],
-];
-
-/** Effects the SDK types without an argument: always sent with `{}`. */
-const NO_ARGS = new Set([
-  "restart",
-  "shutdown",
-  "get-dependencies",
-  "get-installed-packages",
-  "get-os-ip",
-  "get-data-version",
-]);
-
-/** Effects whose options may carry a `callback` function. */
-export const CALLBACK_EFFECTS: ReadonlySet<string> = new Set([
-  "get-container-ip",
-  "get-host-info",
-  "get-outbound-gateway",
-  "get-service-interface",
-  "get-service-manifest",
-  "get-ssl-certificate",
-  "get-status",
-  "get-system-smtp",
-  "list-service-interfaces",
-]);
-
-const kebab = (name: string): string => name.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase());
-const wireName = (group: string, name: string): string =>
-  group === "" ? kebab(name) : `${group}.${kebab(name)}`;
-
-/** Every effect method name this object can send, for tests and allowlists. */
-export const EFFECT_METHODS: readonly string[] = Object.freeze(
-  TREE.flatMap(([group, names]) => names.map((name) => wireName(group, name))),
-);
-
 interface Shared {
   readonly transport: EffectsTransport;
   readonly callbacks: CallbackRegistry;
@@ -315,7 +242,7 @@ function build(shared: Shared, parent: Context | null, name: string): WorkerEffe
   };
   Object.defineProperty(obj, "eventId", { value: shared.eventId, enumerable: true });
   Object.defineProperty(obj, "isInContext", { get: () => ctx.inContext, enumerable: true });
-  for (const [group, names] of TREE) {
+  for (const [group, names] of EFFECT_TREE) {
     let target = obj;
     for (const segment of group === "" ? [] : group.split(".")) {
       target = (target[segment] ??= {}) as Record<string, unknown>;

@@ -5,10 +5,10 @@
  * argv: <channel socket> <one-time token> <profile> <package path>
  */
 
-import { ErrorKind } from "../error_codes.ts";
+import { ErrorKind } from "../protocol/error_codes.ts";
 import { RpcError } from "../jsonrpc/errors.ts";
 import { Peer } from "../jsonrpc/peer.ts";
-import { parseTarget } from "../exver.ts";
+import { parseTarget } from "../exver/exver.ts";
 import { CallbackRegistry } from "./callbacks.ts";
 import {
   CALLBACK,
@@ -21,7 +21,7 @@ import {
   RUN,
   type RunParams,
   WARM,
-} from "./channel.ts";
+} from "../protocol/channel.ts";
 import { installCompat } from "./compat.ts";
 import { installSpawnCheck } from "./spawn_check.ts";
 import { createEffects, leaveContext, type WorkerEffects } from "./effects.ts";

@@ -1,6 +1,6 @@
 /** Turns whatever package code threw into a wire error object (runs inside a child). */
 
-import { ErrorKind } from "../error_codes.ts";
+import { ErrorKind } from "../protocol/error_codes.ts";
 import type { ErrorObject } from "../jsonrpc/errors.ts";
 
 /** An error with a wire code, raised by the worker itself or received from the runtime. */

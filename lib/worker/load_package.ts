@@ -1,7 +1,7 @@
 /** Loads the package module inside a child: a CommonJS bundle or an ES module. */
 
 import { createRequire } from "node:module";
-import { ErrorKind } from "../error_codes.ts";
+import { ErrorKind } from "../protocol/error_codes.ts";
 import { CodedError } from "./errors.ts";
 
 /** The loaded module's exports. */

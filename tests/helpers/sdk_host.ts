@@ -1,6 +1,6 @@
 /** Test helper: FakeHost handlers answering the effects an SDK package needs with believable values. */
 
-import { ErrorKind } from "../../lib/error_codes.ts";
+import { ErrorKind } from "../../lib/protocol/error_codes.ts";
 import { type FakeHost, RpcError } from "./fake_host.ts";
 
 /** What the believable host remembers between effects. */

@@ -3,7 +3,7 @@
 import { z } from "zod";
 import { JsonRpcCode, RpcError } from "../../jsonrpc/errors.ts";
 import type { Logger } from "../../log.ts";
-import { describeIssues } from "../../params.ts";
+import { describeIssues } from "../../protocol/params.ts";
 import type { CallbackTable } from "../callback_table.ts";
 import type { RuntimeLink } from "../runtime_link.ts";
 import type { DevState } from "../state.ts";

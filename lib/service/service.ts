@@ -4,17 +4,17 @@
  * listens, so the socket accepts connections while it loads (requests wait).
  */
 
-import { resolveDeno, resolveDenoDir, resolveWorkerEntry } from "./child_binary.ts";
-import type { Config } from "./config.ts";
-import { EffectsBroker } from "./effects/broker.ts";
-import { HostClient } from "./effects/host_client.ts";
-import { parseTarget } from "./exver.ts";
-import type { Logger } from "./log.ts";
-import { warmUpParams } from "./params.ts";
-import { defaultPolicy, type Policy } from "./policy.ts";
-import { ProcessSystem } from "./process_system.ts";
+import { resolveDeno, resolveDenoDir, resolveWorkerEntry } from "../process/child_binary.ts";
+import type { Config } from "../cli/config.ts";
+import { EffectsBroker } from "../effects/broker.ts";
+import { HostClient } from "../effects/host_client.ts";
+import { parseTarget } from "../exver/exver.ts";
+import type { Logger } from "../log.ts";
+import { warmUpParams } from "../protocol/params.ts";
+import { defaultPolicy, type Policy } from "../policy/policy.ts";
+import { ProcessSystem } from "../process/process_system.ts";
 import { Runtime } from "./runtime.ts";
-import { Supervisor } from "./supervisor.ts";
+import { Supervisor } from "../process/supervisor.ts";
 
 /** The running service: the method handlers and how to stop everything. */
 export interface Service {

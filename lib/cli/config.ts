@@ -1,7 +1,7 @@
 /** Command-line flags and environment variables → the runtime's configuration. */
 
-import { DEFAULT_MAX_LINE_BYTES } from "./jsonrpc/framing.ts";
-import type { LogFormat, LogLevel } from "./log.ts";
+import { DEFAULT_MAX_LINE_BYTES } from "../jsonrpc/framing.ts";
+import type { LogFormat, LogLevel } from "../log.ts";
 
 /** Everything the runtime needs to know at startup. */
 export interface Config {

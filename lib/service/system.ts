@@ -1,6 +1,6 @@
 /** The narrow interface through which the runtime reaches package code. */
 
-import type { Procedure } from "./procedures.ts";
+import type { Procedure } from "../protocol/procedures.ts";
 
 /** Why `init` runs. */
 export type InitKind = "install" | "update" | "restore" | null;

@@ -1,7 +1,7 @@
 /** Zod schemas of the eight methods' params, built once, and their validation. */
 
 import { z } from "zod";
-import { JsonRpcCode, RpcError } from "./jsonrpc/errors.ts";
+import { JsonRpcCode, RpcError } from "../jsonrpc/errors.ts";
 import { PROCEDURE_INPUT } from "./procedures.ts";
 
 const noParams = z.union([z.object({}), z.null(), z.undefined()]).transform(() => ({}));

@@ -1,7 +1,7 @@
 /** The Unix-socket JSON-RPC server: one `Peer` per connection. */
 
-import { Peer, type PeerOptions } from "./jsonrpc/peer.ts";
-import type { Logger } from "./log.ts";
+import { Peer, type PeerOptions } from "./peer.ts";
+import type { Logger } from "../log.ts";
 
 /** Raised when the socket path cannot be used; the message is meant for the operator. */
 export class ListenError extends Error {

@@ -3,17 +3,17 @@
  * package host (init … exit), main, and one child per procedure call.
  */
 
-import { ErrorKind } from "./error_codes.ts";
-import { RpcError } from "./jsonrpc/errors.ts";
-import type { Logger } from "./log.ts";
-import type { ProfileName } from "./permissions.ts";
-import type { Policy } from "./policy.ts";
+import { ErrorKind } from "../protocol/error_codes.ts";
+import { RpcError } from "../jsonrpc/errors.ts";
+import type { Logger } from "../log.ts";
+import type { ProfileName } from "../policy/permissions.ts";
+import type { Policy } from "../policy/policy.ts";
 import { ChildPool } from "./child_pool.ts";
-import type { Procedure } from "./procedures.ts";
-import type { EffectsBroker } from "./effects/broker.ts";
+import type { Procedure } from "../protocol/procedures.ts";
+import type { EffectsBroker } from "../effects/broker.ts";
 import type { Child, Supervisor } from "./supervisor.ts";
-import type { ExecuteRequest, InitKind, System } from "./system.ts";
-import type { RunParams } from "./worker/channel.ts";
+import type { ExecuteRequest, InitKind, System } from "../service/system.ts";
+import type { RunParams } from "../protocol/channel.ts";
 
 /** The error a call gets when exit or the runtime's shutdown takes its child away. */
 function cancelled(why: "exit" | "shutdown"): RpcError {

@@ -1,12 +1,12 @@
 /** The lifecycle state machine and the handlers of the eight methods. */
 
-import { ErrorKind } from "./error_codes.ts";
-import { JsonRpcCode, RpcError } from "./jsonrpc/errors.ts";
-import type { RequestContext } from "./jsonrpc/peer.ts";
-import type { Logger } from "./log.ts";
-import { type Method, PARAMS, type Params, parseParams } from "./params.ts";
-import { parseProcedure, PROCEDURE_INPUT } from "./procedures.ts";
-import { describeIssues } from "./params.ts";
+import { ErrorKind } from "../protocol/error_codes.ts";
+import { JsonRpcCode, RpcError } from "../jsonrpc/errors.ts";
+import type { RequestContext } from "../jsonrpc/peer.ts";
+import type { Logger } from "../log.ts";
+import { type Method, PARAMS, type Params, parseParams } from "../protocol/params.ts";
+import { parseProcedure, PROCEDURE_INPUT } from "../protocol/procedures.ts";
+import { describeIssues } from "../protocol/params.ts";
 import type { System } from "./system.ts";
 import { evaluate } from "./dev_eval.ts";
 

@@ -4,7 +4,7 @@
  * share the container's network namespace: what it reads is what the child would have read.
  */
 
-import type { ProcNetFile } from "./worker/channel.ts";
+import type { ProcNetFile } from "../protocol/channel.ts";
 
 /** The text of `/proc/net/<file>`; rejects when it cannot be read. */
 export async function readProcNet(file: ProcNetFile): Promise<string> {

@@ -5,12 +5,12 @@
  */
 
 import { z } from "zod";
-import { ErrorKind } from "./error_codes.ts";
-import { ConnectionClosedError, RpcError } from "./jsonrpc/errors.ts";
-import { Peer } from "./jsonrpc/peer.ts";
-import type { Logger } from "./log.ts";
+import { ErrorKind } from "../protocol/error_codes.ts";
+import { ConnectionClosedError, RpcError } from "../jsonrpc/errors.ts";
+import { Peer } from "../jsonrpc/peer.ts";
+import type { Logger } from "../log.ts";
 import { forwardLines } from "./output_lines.ts";
-import { denoPermissionArgs, type Profile } from "./permissions.ts";
+import { denoPermissionArgs, type Profile } from "../policy/permissions.ts";
 import { killGroup, Reaper, signalGroup } from "./process_tree.ts";
 import {
   CALLBACK,
@@ -25,7 +25,7 @@ import {
   RUN,
   type RunParams,
   WARM,
-} from "./worker/channel.ts";
+} from "../protocol/channel.ts";
 import { readProcNet } from "./proc_net.ts";
 
 /** What the supervisor needs to spawn children. */

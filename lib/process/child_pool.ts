@@ -7,32 +7,10 @@
  * the policy asks for warm children.
  */
 
-import type { Logger } from "./log.ts";
-import type { ProfileName } from "./permissions.ts";
+import type { Logger } from "../log.ts";
+import type { ProfileName } from "../policy/permissions.ts";
+import type { ReuseLimits } from "../policy/policy.ts";
 import type { Child } from "./supervisor.ts";
-
-/** How procedure children are reused; the policy's `children` key. */
-export interface ReuseLimits {
-  /** False: a fresh child per call, killed after it (per-call isolation). */
-  reuse: boolean;
-  /** Children of one profile alive at once; more calls wait. */
-  maxPerProfile: number;
-  /** An idle child is retired after this long (ms). */
-  idleMs: number;
-  /** A child is retired after serving this many calls. */
-  maxCalls: number;
-  /** A child is retired at its first release after this age (ms). */
-  maxAgeMs: number;
-}
-
-/** The defaults: reuse, 4 children per profile, retired after 5 s idle, 1000 calls or 10 min. */
-export const DEFAULT_REUSE: Readonly<ReuseLimits> = Object.freeze({
-  reuse: true,
-  maxPerProfile: 4,
-  idleMs: 5_000,
-  maxCalls: 1_000,
-  maxAgeMs: 600_000,
-});
 
 /** Options of `ChildPool`. */
 export interface ChildPoolOptions {

@@ -28,7 +28,7 @@ export function resolveDeno(env: (name: string) => string | undefined): string {
 
 /** The worker entry: `STARTOS_WORKER_ENTRY`, else lib/worker/entry.ts beside this file. */
 export function resolveWorkerEntry(env: (name: string) => string | undefined): string {
-  return env("STARTOS_WORKER_ENTRY") || new URL("./worker/entry.ts", import.meta.url).pathname;
+  return env("STARTOS_WORKER_ENTRY") || new URL("../worker/entry.ts", import.meta.url).pathname;
 }
 
 /** Deno's module cache directory, passed to children so they start from the warm cache. */

@@ -1,7 +1,7 @@
 /** The `eval` method of `--dev` mode: runs a script and answers its JSON-safe value. */
 
-import { ErrorKind } from "./error_codes.ts";
-import { RpcError } from "./jsonrpc/errors.ts";
+import { ErrorKind } from "../protocol/error_codes.ts";
+import { RpcError } from "../jsonrpc/errors.ts";
 
 /** Converts a value to what JSON can carry: BigInt → string, undefined → null; cycles are refused. */
 export function toJsonSafe(value: unknown): unknown {
