@@ -1,5 +1,6 @@
 /** Test helper: a runtime running a fixture package against a fake host, on a fresh temp root. */
 
+import { isolationPolicy } from "./isolation.ts";
 import { FakeHost } from "./fake_host.ts";
 import { RpcClient } from "./rpc_client.ts";
 import { type RuntimeProcess, spawnRuntime } from "./runtime_process.ts";
@@ -44,8 +45,9 @@ export async function startPackageRuntime(
   await Deno.writeTextFile(`${root}/volumes/main/data.txt`, "volume data");
   const host = FakeHost.listen(`${root}/rpc/host.sock`);
   const args = ["--package", options.package ?? fixture("basic"), ...(options.args ?? [])];
-  if (options.policy !== undefined) {
-    await Deno.writeTextFile(`${root}/policy.jsonc`, options.policy);
+  const policy = isolationPolicy(options.policy);
+  if (policy !== undefined) {
+    await Deno.writeTextFile(`${root}/policy.jsonc`, policy);
     args.push("--policy", `${root}/policy.jsonc`);
   }
   let runtime: RuntimeProcess;

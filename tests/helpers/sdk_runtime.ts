@@ -5,6 +5,7 @@
  * mounts a tmpfs on /media first, and everything mounted there disappears with the runtime.
  */
 
+import { isolationPolicy } from "./isolation.ts";
 import { FakeHost } from "./fake_host.ts";
 import { RpcClient } from "./rpc_client.ts";
 import {
@@ -186,8 +187,9 @@ export async function startSdkRuntime(options: SdkRuntimeOptions): Promise<SdkRu
   const env = { ...Deno.env.toObject(), ...options.env };
   let runtime: RuntimeProcess;
   try {
-    if (options.policy !== undefined) {
-      await Deno.writeTextFile(`${root}/policy.jsonc`, options.policy);
+    const policy = isolationPolicy(options.policy);
+    if (policy !== undefined) {
+      await Deno.writeTextFile(`${root}/policy.jsonc`, policy);
       args.push("--policy", `${rootSeenByRuntime}/policy.jsonc`);
     }
     await options.prepareRoot?.(root);
