@@ -374,7 +374,7 @@ Deno.test("exit during a running action: exit answers, the action is cancelled 7
     }
     const outcome = await within(action, 5000, "the action's answer");
     assert.equal(outcome.error?.code, 73, JSON.stringify(outcome));
-    assert.match(outcome.error?.data?.details ?? "", /execute was cancelled/);
+    assert.match(outcome.error?.data?.details ?? "", /execute slow-1 was cancelled/);
     assert.equal((await rt.runtime.status).code, 0);
     assert.ok(pids.every((pid) => !processExists(pid)));
     assert.deepEqual(rt.host.callsOf("set-data-version").at(-1)?.params, {

@@ -107,7 +107,7 @@ Deno.test("beyond the per-profile cap calls wait in order, and a queued call's t
     assert.equal(timedOut.error?.code, 71);
     assert.match(
       timedOut.error?.data?.details ?? "",
-      /waited 100 ms for a free run child and never ran/,
+      /execute queued-timeout waited 100 ms for a free child and never ran/,
     );
     const pids = await Promise.all([busy, ...queued]);
     assert.deepEqual(order, ["busy", "a", "b", "c"]);

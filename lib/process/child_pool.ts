@@ -10,7 +10,7 @@
 import type { Logger } from "../log.ts";
 import type { ProfileName } from "../policy/permissions.ts";
 import type { ReuseLimits } from "../policy/policy.ts";
-import type { Child } from "./supervisor.ts";
+import type { ChildHandle as Child } from "./child_handle.ts";
 
 /** Options of `ChildPool`. */
 export interface ChildPoolOptions {
@@ -178,8 +178,7 @@ export class ChildPool {
       const index = state.idle.indexOf(child);
       if (index === -1) return;
       state.idle.splice(index, 1);
-      this.#options.log.debug("idle child retired", { child: child.name });
-      child.kill();
+      child.kill().then(() => this.#options.log.debug("idle child retired", { child: child.name }));
     }, this.#options.limits.idleMs);
     this.#idleTimers.set(child, timer);
   }

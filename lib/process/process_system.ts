@@ -1,42 +1,59 @@
 /**
- * The `System` that runs package code in permission-scoped children: the
- * package host (init … exit), main, and one child per procedure call.
+ * The `System` that runs package code in permission-scoped children: the package host (init …
+ * exit), main (start … stop) and procedure children, reused per profile (see ChildPool).
+ *
+ * Every wait is bounded by an `AbortSignal` whose reason is a `Cancelled` (timeout, stop, exit,
+ * shutdown); `cancelError` turns that reason into the answer, so why a call ended is never
+ * guessed afterwards.
  */
 
-import { ErrorKind } from "../protocol/error_codes.ts";
-import { RpcError } from "../jsonrpc/errors.ts";
+import { abortable, timeoutSignal } from "../async/abortable.ts";
 import type { Logger } from "../log.ts";
 import type { ProfileName } from "../policy/permissions.ts";
 import type { Policy } from "../policy/policy.ts";
-import { ChildPool } from "./child_pool.ts";
-import type { Procedure } from "../protocol/procedures.ts";
-import type { EffectsBroker } from "../effects/broker.ts";
-import type { Child, Supervisor } from "./supervisor.ts";
-import type { ExecuteRequest, InitKind, System } from "../service/system.ts";
 import type { RunParams } from "../protocol/channel.ts";
-
-/** The error a call gets when exit or the runtime's shutdown takes its child away. */
-function cancelled(why: "exit" | "shutdown"): RpcError {
-  return new RpcError(ErrorKind.Cancelled, "The runtime is shutting down", {
-    details: `the call was cancelled by ${why === "exit" ? "exit" : "the runtime's shutdown"}`,
-  });
-}
+import {
+  cancelError,
+  Cancelled,
+  type CancelReason,
+  cancelReason,
+  packageFailure,
+} from "../protocol/errors.ts";
+import type { Procedure } from "../protocol/procedures.ts";
+import type { ExecuteRequest, InitKind, System } from "../service/system.ts";
+import { transition, type TransitionTable } from "../state_machine.ts";
+import type { ChildHandle } from "./child_handle.ts";
+import { ChildPool } from "./child_pool.ts";
 
 /** Options of `ProcessSystem`. */
 export interface ProcessSystemOptions {
-  supervisor: Supervisor;
-  broker: EffectsBroker;
+  /** Spawns a child with the policy's profile of that name. */
+  spawn(profile: ProfileName): ChildHandle;
+  /** Tells the host that main stopped without being asked (`set-main-status stopped`). */
+  reportMainStopped(): void;
+  /** Delivers the host's `callback` to the child that registered it. */
+  deliverCallback(id: number, args: unknown[]): void;
+  /** Kills every child there is (after the system's own teardown). */
+  killAll(): Promise<void>;
   policy: Policy;
   log: Logger;
   /** Grace period between SIGTERM and SIGKILL when stopping main (ms). */
   stopTimeoutMs: number;
 }
 
-interface Main {
-  child: Child;
-  started: Promise<void>;
-  stopping?: Promise<void>;
-}
+/** Main's lifecycle: one main at most, started, running, or being stopped. */
+type MainState =
+  | { kind: "none" }
+  | { kind: "starting"; child: ChildHandle; started: Promise<void>; stop: AbortController }
+  | { kind: "running"; child: ChildHandle }
+  | { kind: "stopping"; child: ChildHandle; stopped: Promise<void> };
+
+const MAIN_TRANSITIONS: TransitionTable<MainState["kind"]> = {
+  none: ["starting"],
+  starting: ["running", "stopping", "none"],
+  running: ["stopping", "none"],
+  stopping: ["none"],
+};
 
 function profileOf(procedure: Procedure, sandbox: boolean): ProfileName {
   return sandbox ? "sandbox" : procedure.kind;
@@ -61,42 +78,69 @@ function callOf(procedure: Procedure, input: unknown, eventId: string): RunParam
 export class ProcessSystem implements System {
   readonly #options: ProcessSystemOptions;
   readonly #pool: ChildPool;
-  #packageHost: Child | undefined;
-  #main: Main | undefined;
+  /** Aborted (with exit's or shutdown's reason) when the container is torn down. */
+  readonly #teardown = new AbortController();
+  #packageHost: ChildHandle | undefined;
+  #main: MainState = { kind: "none" };
+  /** Calls running now; the teardown waits for them to be answered (they end fast once aborted). */
+  readonly #inFlight = new Set<Promise<unknown>>();
 
   /** Creates the system; nothing is spawned before `init`. */
   constructor(options: ProcessSystemOptions) {
     this.#options = options;
     this.#pool = new ChildPool({
-      spawn: (profile) => this.#spawn(profile),
+      spawn: (profile) => options.spawn(profile),
       limits: options.policy.children,
       warm: options.policy.pool,
       log: options.log,
     });
   }
 
-  #spawn(profile: ProfileName): Child {
-    return this.#options.supervisor.spawn(profile, this.#options.policy.profiles[profile]);
+  #setMain(next: MainState): void {
+    transition("main", MAIN_TRANSITIONS, this.#main.kind, next.kind);
+    this.#main = next;
   }
 
-  /** Runs `params` in `child`, killing the child's tree if it fails. */
-  async #runIn(child: Child, params: RunParams): Promise<unknown> {
-    try {
-      return await child.run(params);
-    } catch (error) {
+  /**
+   * Runs `params` in `child` until it answers or `signal` aborts; on any failure the child is
+   * killed with its tree. A cancellation is answered by its reason (71 or 73), not as the
+   * child's death it caused.
+   */
+  #runIn(
+    child: ChildHandle,
+    params: RunParams,
+    signal: AbortSignal,
+    what: string,
+  ): Promise<unknown> {
+    const work = abortable(child.run(params), signal).catch(async (error) => {
       await child.kill();
-      throw error;
-    }
+      const reason = cancelReason(signal);
+      throw reason ? cancelError(reason, what) : error;
+    });
+    return this.#track(work);
   }
 
-  /** Spawns the package host and runs the package's init in it. */
+  /** Keeps `work` in the in-flight set until it settles. */
+  #track<T>(work: Promise<T>): Promise<T> {
+    this.#inFlight.add(work);
+    const forget = () => this.#inFlight.delete(work);
+    work.then(forget, forget);
+    return work;
+  }
+
+  /** Spawns the package host (replacing one from a failed init) and runs the package's init in it. */
   async init({ eventId, kind }: { eventId: string; kind: InitKind }): Promise<void> {
     if (this.#packageHost && !this.#packageHost.hasExited) await this.#packageHost.kill();
-    const child = this.#spawn("init");
-    await this.#runIn(child, { fn: "init", eventId, args: { kind } });
+    const child = this.#options.spawn("init");
     this.#packageHost = child;
+    await this.#runIn(
+      child,
+      { fn: "init", eventId, args: { kind } },
+      this.#teardown.signal,
+      "init",
+    );
     child.exited.then((status) => {
-      if (this.#packageHost === child && !child.killRequested) {
+      if (this.#packageHost === child && !this.#teardown.signal.aborted) {
         this.#options.log.warn("the package host exited", {
           code: status.code,
           signal: status.signal ?? undefined,
@@ -107,48 +151,65 @@ export class ProcessSystem implements System {
   }
 
   /**
-   * Stops main, drains the pool and, when `uninit` is set, runs uninit with the target in the
-   * package host.
+   * Stops main, closes the pool (waiting calls are cancelled 73) and, when `uninit` is set, runs
+   * uninit with the target in the package host.
    */
   async exit(
     { eventId, target, uninit }: { eventId: string; target: string | null; uninit: boolean },
   ): Promise<void> {
     await this.stop();
-    await this.#pool.close(cancelled("exit"));
+    await this.#pool.close(new Cancelled({ kind: "exit" }));
     if (!uninit) return;
     const host = this.#packageHost;
     if (!host || host.hasExited) {
-      throw new RpcError(ErrorKind.Javascript, "The package host is not running", {
-        details: "uninit cannot run because the package host process has exited",
-      });
+      throw packageFailure(
+        "The package host is not running",
+        "uninit cannot run because the package host process has exited",
+      );
     }
-    await this.#runIn(host, { fn: "uninit", eventId, args: { target } });
+    // exit itself is not cancelled by the teardown it starts: uninit runs to its end.
+    await this.#runIn(
+      host,
+      { fn: "uninit", eventId, args: { target } },
+      new AbortController().signal,
+      "uninit",
+    );
   }
 
-  /** Starts main unless it is running or starting. */
+  /** Starts main unless it is starting or running (then joins that start). */
   start(): Promise<void> {
-    if (this.#main && !this.#main.stopping) return this.#main.started;
-    const child = this.#spawn("main");
-    const main: Main = {
-      child,
-      started: this.#runIn(child, { fn: "main", eventId: null, args: {} }).then(
-        () => {},
-        (error) => {
-          if (!main.stopping) throw error;
-          throw new RpcError(ErrorKind.Cancelled, "Start was cancelled by stop", {
-            details: "stop was called while main was starting",
-          });
-        },
-      ),
-    };
-    this.#main = main;
-    main.started.catch(() => {
-      if (this.#main === main) this.#main = undefined;
-    });
+    const current = this.#main;
+    if (current.kind === "starting") return current.started;
+    if (current.kind === "running") return Promise.resolve();
+    // A main being stopped finishes stopping first; the new one starts after.
+    const before = current.kind === "stopping" ? current.stopped : Promise.resolve();
+    return before.then(() => this.#startMain());
+  }
+
+  #startMain(): Promise<void> {
+    if (this.#main.kind !== "none") return this.start();
+    const child = this.#options.spawn("main");
+    const stop = new AbortController();
+    const signal = AbortSignal.any([stop.signal, this.#teardown.signal]);
+    const isStarting = () => this.#main.kind === "starting" && this.#main.child === child;
+    const started = abortable(child.run({ fn: "main", eventId: null, args: {} }), signal).then(
+      () => {
+        if (isStarting()) this.#setMain({ kind: "running", child });
+      },
+      async (error) => {
+        const reason = cancelReason(signal);
+        // Cancelled by stop: stop's SIGTERM lets the daemons built so far terminate cleanly.
+        if (reason?.kind !== "stop") await child.kill();
+        if (isStarting()) this.#setMain({ kind: "none" });
+        throw reason ? cancelError(reason, "main") : error;
+      },
+    );
+    this.#track(started);
+    this.#setMain({ kind: "starting", child, started, stop });
     child.exited.then((status) => {
-      if (this.#main !== main) return;
-      this.#main = undefined;
-      if (main.stopping) return;
+      const now = this.#main;
+      if (now.kind !== "running" || now.child !== child) return;
+      this.#setMain({ kind: "none" });
       // Nobody asked main to stop: say so with its last words, and tell the host, which then
       // sees the service stopped and (while it is wanted running) sends start again.
       this.#options.log.warn("main exited on its own", {
@@ -156,35 +217,38 @@ export class ProcessSystem implements System {
         signal: status.signal ?? undefined,
         last_output: child.recentOutput.join("\n") || undefined,
       });
-      this.#options.broker.reportMainStopped();
+      this.#options.reportMainStopped();
     });
-    return main.started;
+    return started;
   }
 
-  /** SIGTERM to main, SIGKILL of its whole group after the stop timeout; resolves when all of it is gone. */
+  /**
+   * SIGTERM to main, SIGKILL of its whole tree after the stop timeout; resolves when all of it
+   * is gone. A start in progress is cancelled (73).
+   */
   stop(): Promise<void> {
-    const main = this.#main;
-    if (!main) return Promise.resolve();
-    main.stopping ??= (async () => {
-      const { child } = main;
+    const current = this.#main;
+    if (current.kind === "none") return Promise.resolve();
+    if (current.kind === "stopping") return current.stopped;
+    if (current.kind === "starting") current.stop.abort(new Cancelled({ kind: "stop" }));
+    const { child } = current;
+    const stopped = (async () => {
       child.signal("SIGTERM");
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timedOut = await Promise.race([
-        child.exited.then(() => false),
-        new Promise<boolean>((resolve) =>
-          timer = setTimeout(() => resolve(true), this.#options.stopTimeoutMs)
-        ),
-      ]);
-      clearTimeout(timer);
-      if (timedOut) {
+      const grace = timeoutSignal(this.#options.stopTimeoutMs, () => "grace over");
+      try {
+        await abortable(child.exited, grace.signal);
+      } catch {
         this.#options.log.warn("main ignored SIGTERM; killing its process group", {
           child: child.name,
         });
+      } finally {
+        grace.clear();
       }
       await child.kill();
-      if (this.#main === main) this.#main = undefined;
+      this.#setMain({ kind: "none" });
     })();
-    return main.stopping;
+    this.#setMain({ kind: "stopping", child, stopped });
+    return stopped;
   }
 
   /**
@@ -195,44 +259,32 @@ export class ProcessSystem implements System {
   async execute(request: ExecuteRequest): Promise<unknown> {
     const profile = profileOf(request.procedure, request.sandbox);
     const call = callOf(request.procedure, request.input, request.eventId);
-    const signal = request.timeoutMs === null ? undefined : AbortSignal.timeout(request.timeoutMs);
-    const timedOut = () =>
-      new RpcError(ErrorKind.Timeout, "The procedure timed out", {
-        details:
-          `${request.eventId} was stopped after ${request.timeoutMs} ms; its processes were killed`,
-      });
-    let child: Child;
+    const what = `${request.sandbox ? "sandbox" : "execute"} ${request.eventId}`;
+    let running = false;
+    const timeout = request.timeoutMs === null ? undefined : timeoutSignal(
+      request.timeoutMs,
+      () => new Cancelled({ kind: "timeout", ms: request.timeoutMs!, queued: !running }),
+    );
+    const signal = timeout
+      ? AbortSignal.any([timeout.signal, this.#teardown.signal])
+      : this.#teardown.signal;
+    let child: ChildHandle;
     try {
       child = await this.#pool.acquire(profile, signal);
     } catch (error) {
-      if (signal?.aborted && error === signal.reason) {
-        throw new RpcError(ErrorKind.Timeout, "The procedure timed out", {
-          details: `${request.eventId} waited ${request.timeoutMs} ms for a free ${profile} ` +
-            "child and never ran",
-        });
-      }
-      throw error;
+      timeout?.clear();
+      const reason = cancelReason(signal) ??
+        (error instanceof Cancelled ? error.reason : undefined);
+      throw reason ? cancelError(reason, what) : error;
     }
+    running = true;
     let healthy = false;
     try {
-      const work = child.run(call);
-      if (!signal) {
-        const value = await work;
-        healthy = true;
-        return value;
-      }
-      work.catch(() => {});
-      const expired = new Promise<"timeout">((resolve) =>
-        signal.addEventListener("abort", () => resolve("timeout"), { once: true })
-      );
-      const outcome = await Promise.race([work.then((value) => ({ value })), expired]);
-      if (outcome === "timeout") {
-        await child.kill();
-        throw timedOut();
-      }
+      const value = await this.#runIn(child, call, signal, what);
       healthy = true;
-      return outcome.value;
+      return value;
     } finally {
+      timeout?.clear();
       // A child that failed in any way (an error answer included) never serves again.
       this.#pool.release(profile, child, healthy);
     }
@@ -240,12 +292,16 @@ export class ProcessSystem implements System {
 
   /** Delivers the host's callback to the child that registered it. */
   callback(id: number, args: unknown[]): void {
-    this.#options.broker.deliver(id, args);
+    this.#options.deliverCallback(id, args);
   }
 
-  /** Kills every child. */
-  async shutdown(): Promise<void> {
-    await this.#pool.close(cancelled("shutdown"));
-    await this.#options.supervisor.shutdown();
+  /** Cancels everything in flight with `reason`, kills every child. */
+  async shutdown(reason: CancelReason = { kind: "shutdown" }): Promise<void> {
+    const cancelled = new Cancelled(reason);
+    if (!this.#teardown.signal.aborted) this.#teardown.abort(cancelled);
+    await this.#pool.close(cancelled);
+    await this.#options.killAll();
+    // Every call still running was aborted above: let each be answered (73) before the socket goes.
+    await Promise.allSettled([...this.#inFlight]);
   }
 }

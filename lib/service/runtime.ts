@@ -1,17 +1,45 @@
-/** The lifecycle state machine and the handlers of the eight methods. */
+/**
+ * The service's lifecycle and the handlers of the eight methods.
+ *
+ * Lifecycle (transitions in `RUNTIME_TRANSITIONS`, every move checked):
+ * `fresh → initializing → initialized → exiting → gone`; a failed init goes back to `fresh`
+ * (init can be retried); exit may come in any state before `exiting` (the host must always be
+ * able to tear the container down); SIGTERM moves any state to `gone`.
+ *
+ * A request whose connection closes before its answer keeps running to its end: the host's own
+ * timeout only abandons its wait, and an action half done and killed because a socket dropped is
+ * worse than one that finishes. The answer is then dropped by the Peer.
+ */
 
-import { ErrorKind } from "../protocol/error_codes.ts";
-import { JsonRpcCode, RpcError } from "../jsonrpc/errors.ts";
 import type { RequestContext } from "../jsonrpc/peer.ts";
 import type { Logger } from "../log.ts";
-import { type Method, PARAMS, type Params, parseParams } from "../protocol/params.ts";
+import { cancelError, invalidParams, methodNotFound, uninitialized } from "../protocol/errors.ts";
+import {
+  describeIssues,
+  type Method,
+  PARAMS,
+  type Params,
+  parseParams,
+} from "../protocol/params.ts";
 import { parseProcedure, PROCEDURE_INPUT } from "../protocol/procedures.ts";
-import { describeIssues } from "../protocol/params.ts";
-import type { System } from "./system.ts";
+import { transition, type TransitionTable } from "../state_machine.ts";
 import { evaluate } from "./dev_eval.ts";
+import type { System } from "./system.ts";
 
-/** Lifecycle states: fresh → initializing → initialized → exiting → gone. */
+/** Lifecycle states of the service. */
 export type State = "fresh" | "initializing" | "initialized" | "exiting" | "gone";
+
+/** The allowed moves between lifecycle states. */
+export const RUNTIME_TRANSITIONS: TransitionTable<State> = {
+  fresh: ["initializing", "exiting", "gone"],
+  initializing: ["initialized", "fresh", "exiting", "gone"],
+  initialized: ["exiting", "gone"],
+  exiting: ["gone"],
+  gone: [],
+};
+
+/** Methods that work in every state before the teardown: the host can always stop and exit. */
+const ALWAYS: readonly Method[] = ["init", "eval", "stop", "exit"];
 
 /** Options of `Runtime`. */
 export interface RuntimeOptions {
@@ -55,14 +83,16 @@ export class Runtime {
     return this.#state;
   }
 
+  #moveTo(next: State): void {
+    this.#state = transition("runtime", RUNTIME_TRANSITIONS, this.#state, next);
+  }
+
   /** Request handler for a `Peer`. */
   handleRequest = (method: string, params: unknown, _context: RequestContext): Promise<unknown> => {
     if (!isMethod(method)) {
-      throw new RpcError(JsonRpcCode.MethodNotFound, "Method not found", {
-        details: `unknown method ${JSON.stringify(method)}; this runtime serves ${
-          METHODS.join(", ")
-        }`,
-      });
+      throw methodNotFound(
+        `unknown method ${JSON.stringify(method)}; this runtime serves ${METHODS.join(", ")}`,
+      );
     }
     return this.#dispatch(method, params);
   };
@@ -82,30 +112,16 @@ export class Runtime {
 
   /** Marks the runtime as going away (SIGTERM): every later request is answered 73. */
   beginShutdown(): void {
-    this.#state = "gone";
+    if (this.#state !== "gone") this.#moveTo("gone");
   }
 
   async #dispatch(method: Method, raw: unknown): Promise<unknown> {
     const params = parseParams(method, raw);
-    this.#checkState(method);
-    try {
-      return await this.#handle(method, params);
-    } catch (error) {
-      throw this.#cancelledByShutdown(method, error);
+    if (this.#state === "exiting" || this.#state === "gone") {
+      throw cancelError({ kind: "exit" }, method);
     }
-  }
-
-  /**
-   * A request in flight when exit or SIGTERM tears down has its child killed under it: it was
-   * cancelled (73), not a package failure (59 "killed by SIGKILL"). `exit`'s own errors stay.
-   */
-  #cancelledByShutdown(method: Method, error: unknown): unknown {
-    if (method === "exit" || (this.#state !== "exiting" && this.#state !== "gone")) return error;
-    if (error instanceof RpcError && error.code === ErrorKind.Cancelled) return error;
-    const reason = error instanceof Error ? error.message : String(error);
-    return new RpcError(ErrorKind.Cancelled, "The runtime is shutting down", {
-      details: `${method} was cancelled because the service container is exiting (${reason})`,
-    });
+    if (this.#state !== "initialized" && !ALWAYS.includes(method)) throw uninitialized(method);
+    return await this.#handle(method, params);
   }
 
   async #handle(method: Method, params: Params<Method>): Promise<unknown> {
@@ -134,33 +150,17 @@ export class Runtime {
     }
   }
 
-  #checkState(method: Method): void {
-    if (this.#state === "exiting" || this.#state === "gone") {
-      throw new RpcError(ErrorKind.Cancelled, "The runtime is shutting down", {
-        details: `${method} refused: the service container is exiting`,
-      });
-    }
-    // The host must always be able to stop main and tear the container down, even when init
-    // failed or never came: stop has nothing to stop then, exit skips uninit.
-    if (method === "init" || method === "eval" || method === "stop" || method === "exit") return;
-    if (this.#state !== "initialized") {
-      throw new RpcError(ErrorKind.Uninitialized, "The runtime is not initialized", {
-        details: `${method} refused: send init first`,
-      });
-    }
-  }
-
   #init(params: Params<"init">): Promise<null> {
     if (this.#state === "initialized") return Promise.resolve(null);
     if (this.#initializing) return this.#initializing;
-    this.#state = "initializing";
+    this.#moveTo("initializing");
     this.#initializing = this.#system.init({ eventId: params.id, kind: params.kind }).then(
       () => {
-        if (this.#state === "initializing") this.#state = "initialized";
+        if (this.#state === "initializing") this.#moveTo("initialized");
         return null;
       },
       (error) => {
-        if (this.#state === "initializing") this.#state = "fresh";
+        if (this.#state === "initializing") this.#moveTo("fresh");
         throw error;
       },
     ).finally(() => this.#initializing = undefined);
@@ -174,18 +174,14 @@ export class Runtime {
       const problem = params.target.trim() === ""
         ? "an empty target is not a version or range (send null for an uninstall)"
         : this.#checkTarget(params.target);
-      if (problem !== null) {
-        throw new RpcError(JsonRpcCode.InvalidParams, "Invalid params", {
-          details: `exit: params.target: ${problem}`,
-        });
-      }
+      if (problem !== null) throw invalidParams(`exit: params.target: ${problem}`);
     }
     // uninit runs only for a package whose init succeeded (the Node runtime skips it too).
     const uninit = this.#state === "initialized";
     if (!uninit) {
       this.#log.warn("exit without a successful init: uninit is skipped", { state: this.#state });
     }
-    this.#state = "exiting";
+    this.#moveTo("exiting");
     try {
       await this.#system.exit({ eventId: params.id, target: params.target, uninit });
       return null;
@@ -197,18 +193,14 @@ export class Runtime {
 
   #execute(params: Params<"execute">, sandbox: boolean): Promise<unknown> {
     const procedure = parseProcedure(params.procedure);
-    if (typeof procedure === "string") {
-      throw new RpcError(JsonRpcCode.InvalidParams, "Invalid params", {
-        details: `params.procedure: ${procedure}`,
-      });
-    }
+    if (typeof procedure === "string") throw invalidParams(`params.procedure: ${procedure}`);
     const input = PROCEDURE_INPUT[procedure.kind].safeParse(params.input);
     if (!input.success) {
-      throw new RpcError(JsonRpcCode.InvalidParams, "Invalid params", {
-        details: `input of ${params.procedure}: ${
+      throw invalidParams(
+        `input of ${params.procedure}: ${
           describeIssues(input.error).replaceAll("params", "input")
         }`,
-      });
+      );
     }
     return this.#system.execute({
       eventId: params.id,
@@ -221,9 +213,7 @@ export class Runtime {
 
   #eval(params: Params<"eval">): Promise<unknown> {
     if (!this.#dev) {
-      throw new RpcError(JsonRpcCode.MethodNotFound, "Method not found", {
-        details: "eval is disabled; start the runtime with --dev to enable it",
-      });
+      throw methodNotFound("eval is disabled; start the runtime with --dev to enable it");
     }
     return evaluate(params.script);
   }

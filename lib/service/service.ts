@@ -54,8 +54,10 @@ export async function startService(
     onExit: (child) => broker.childExited(child),
   });
   const system = new ProcessSystem({
-    supervisor,
-    broker,
+    spawn: (profile) => supervisor.spawn(profile, effective.profiles[profile]),
+    reportMainStopped: () => broker.reportMainStopped(),
+    deliverCallback: (id, args) => broker.deliver(id, args),
+    killAll: () => supervisor.shutdown(),
     policy: effective,
     log,
     stopTimeoutMs: config.stopTimeoutMs,

@@ -110,8 +110,9 @@ if [ $# -eq 0 ]; then
   [ "$mode" = launch ] || refuse "exec: no command"
   waiter=
   trap '[ -n "$waiter" ] && kill "$waiter" 2>/dev/null; note leader-exit "$rootfs"; exit 0' TERM
-  mkdir -p "$rootfs/proc/1" || refuse "launch: cannot create $rootfs/proc/1"
+  # Noted before proc/1 exists: the SDK may stop the leader as soon as it sees proc/1.
   note leader "$rootfs"
+  mkdir -p "$rootfs/proc/1" || refuse "launch: cannot create $rootfs/proc/1"
   # A waiter that ends by itself within a second should the leader be SIGKILLed.
   tail -f --pid="$$" /dev/null &
   waiter=$!

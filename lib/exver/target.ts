@@ -1,0 +1,31 @@
+/**
+ * Exit targets: parsing the `exit` target string the way the StartOS Node runtime does.
+ */
+
+import { ExVerSyntaxError, friendlyOf, listOf } from "./errors.ts";
+import { tryParseExtendedVersion, tryParseRange } from "./parser.ts";
+import type { VersionRange } from "./range.ts";
+import type { ExtendedVersion } from "./version.ts";
+
+/** Parses an `exit` target as the Node runtime does: null, else version, else normalized range. */
+export function parseTarget(s: string | null): ExtendedVersion | VersionRange | null {
+  if (!s) return null;
+  const version = tryParseExtendedVersion(s);
+  if (version.ok) return version.value;
+  const range = tryParseRange(s, false);
+  if (range.ok) return range.value.normalize();
+  const e = range.error;
+  const v = version.error;
+  throw new ExVerSyntaxError(
+    s,
+    "version range",
+    e.offset,
+    e.expected,
+    [],
+    `Invalid exit target ${JSON.stringify(s)}: it is neither an extended version (expected ${
+      listOf(friendlyOf(v.expected))
+    } at position ${v.offset}) nor a version range (expected ${
+      listOf(friendlyOf(e.expected))
+    } at position ${e.offset})`,
+  );
+}

@@ -1,0 +1,157 @@
+/**
+ * The `Version` and `ExtendedVersion` classes (SDK-shaped), and the upstream increments that
+ * define the `^` and `~` range operators.
+ */
+
+import { compareExtended, compareVersions, orderingToSort } from "./compare.ts";
+import { extendedVersionToString, versionToString } from "./format.ts";
+import { tryParseEmver, tryParseExtendedVersion, tryParseVersion, unwrap } from "./parser.ts";
+import { satisfiesRange } from "./satisfies.ts";
+import type { ExtendedVersionLike, Ordering, VersionLike, VersionRangeLike } from "./types.ts";
+
+/** A version number: numeric components plus optional pre-release identifiers (`1.2.3-beta.1`). */
+export class Version {
+  /** Numeric components, e.g. `[1, 2, 3]`. */
+  number: number[];
+  /** Pre-release identifiers, e.g. `["beta", 1]`. */
+  prerelease: (string | number)[];
+
+  /** Creates a version from its components. */
+  constructor(number: number[], prerelease: (string | number)[]) {
+    this.number = number;
+    this.prerelease = prerelease;
+  }
+
+  /** Prints the version, e.g. `1.2.3` or `1.0.0-beta.1`. */
+  toString(): string {
+    return versionToString(this);
+  }
+
+  /** Compares with another version (semver-like precedence, SDK semantics). */
+  compare(other: VersionLike): Ordering {
+    return compareVersions(this, other);
+  }
+
+  /** Compares for `Array.prototype.sort`: -1, 0 or 1. */
+  compareForSort(other: VersionLike): -1 | 0 | 1 {
+    return orderingToSort(compareVersions(this, other));
+  }
+
+  /** Parses a bare version such as `1.2.3-beta.1`; throws `ExVerSyntaxError`. */
+  static parse(version: string): Version {
+    return unwrap(tryParseVersion(version));
+  }
+
+  /** Whether this version, taken as unflavored with downstream `0`, satisfies the range. */
+  satisfies(versionRange: VersionRangeLike): boolean {
+    return satisfiesRange(new ExtendedVersion(null, this, new Version([0], [])), versionRange);
+  }
+}
+
+/** An extended version `#flavor:upstream:downstream` (the flavor is optional). */
+export class ExtendedVersion {
+  /** Flavor, or `null` when unflavored. */
+  flavor: string | null;
+  /** Upstream version. */
+  upstream: Version;
+  /** Downstream (packaging) version. */
+  downstream: Version;
+
+  /** Creates an extended version from its parts. */
+  constructor(flavor: string | null, upstream: Version, downstream: Version) {
+    this.flavor = flavor;
+    this.upstream = upstream;
+    this.downstream = downstream;
+  }
+
+  /** Prints the version, e.g. `#bitcoin:1.2.3:0` or `1.0.0:1`. */
+  toString(): string {
+    return extendedVersionToString(this);
+  }
+
+  /** Compares with another version; `null` when the flavors differ. */
+  compare(other: ExtendedVersionLike): Ordering | null {
+    return compareExtended(this, other);
+  }
+
+  /** Flavor-first comparison; SDK quirk: a smaller flavor is not detected and yields `null`. */
+  compareLexicographic(other: ExtendedVersionLike): Ordering | null {
+    if ((this.flavor || "") > (other.flavor || "")) return "greater";
+    return compareExtended(this, other);
+  }
+
+  /** Compares for sorting: -1, 0 or 1, and `undefined` where `compareLexicographic` is `null`. */
+  compareForSort(other: ExtendedVersionLike): -1 | 0 | 1 | undefined {
+    const o = this.compareLexicographic(other);
+    return o === null ? undefined : orderingToSort(o);
+  }
+
+  /** Whether this is strictly greater than `other` (false for other flavors). */
+  greaterThan(other: ExtendedVersionLike): boolean {
+    return compareExtended(this, other) === "greater";
+  }
+
+  /** Whether this is greater than or equal to `other` (false for other flavors). */
+  greaterThanOrEqual(other: ExtendedVersionLike): boolean {
+    const c = compareExtended(this, other);
+    return c === "greater" || c === "equal";
+  }
+
+  /** Whether this equals `other` (same flavor, upstream and downstream precedence). */
+  equals(other: ExtendedVersionLike): boolean {
+    return compareExtended(this, other) === "equal";
+  }
+
+  /** Whether this is strictly less than `other` (false for other flavors). */
+  lessThan(other: ExtendedVersionLike): boolean {
+    return compareExtended(this, other) === "less";
+  }
+
+  /** Whether this is less than or equal to `other` (false for other flavors). */
+  lessThanOrEqual(other: ExtendedVersionLike): boolean {
+    const c = compareExtended(this, other);
+    return c === "less" || c === "equal";
+  }
+
+  /** Parses `[#flavor:]upstream:downstream`; throws `ExVerSyntaxError`. */
+  static parse(extendedVersion: string): ExtendedVersion {
+    return unwrap(tryParseExtendedVersion(extendedVersion));
+  }
+
+  /** Parses a legacy emver version `a.b.c[.d]` (`d` becomes the downstream); throws. */
+  static parseEmver(extendedVersion: string): ExtendedVersion {
+    return unwrap(tryParseEmver(extendedVersion));
+  }
+
+  /** The next major upstream (first non-zero component + 1, rest zeroed), downstream `0`. */
+  incrementMajor(): ExtendedVersion {
+    return increment(this, "major");
+  }
+
+  /** The next minor upstream (component after the first non-zero + 1), downstream `0`. */
+  incrementMinor(): ExtendedVersion {
+    return increment(this, "minor");
+  }
+
+  /** Whether this version satisfies the range (ours or the SDK's). */
+  satisfies(versionRange: VersionRangeLike): boolean {
+    return satisfiesRange(this, versionRange);
+  }
+}
+
+/** `v` as our `Version` (itself when it already is one, else a copy). */
+export function toVersion(v: VersionLike): Version {
+  return v instanceof Version ? v : new Version([...v.number], [...v.prerelease]);
+}
+
+/**
+ * The next `major` (first non-zero upstream component + 1) or `minor` (the component after it
+ * + 1) upstream of `v`, with later components zeroed, no pre-release and downstream `0`.
+ */
+export function increment(v: ExtendedVersionLike, part: "major" | "minor"): ExtendedVersion {
+  const numbers = v.upstream.number;
+  const major = numbers.findIndex((n) => n !== 0);
+  const at = part === "minor" && major !== -1 ? major + 1 : major;
+  const next = numbers.map((n, i) => (i > at ? 0 : i === at ? n + 1 : n));
+  return new ExtendedVersion(v.flavor, new Version(next, []), new Version([0], []));
+}

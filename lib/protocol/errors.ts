@@ -1,0 +1,86 @@
+/**
+ * The errors the runtime answers with, one named constructor each, so every site says what
+ * happened and the code and message of each kind are written once. Codes are the host's
+ * `ErrorKind` (positive) or JSON-RPC's own (negative); see the README's error table.
+ */
+
+import { JsonRpcCode, RpcError } from "../jsonrpc/errors.ts";
+import { ErrorKind } from "./error_codes.ts";
+
+/** -32601: no such method; `details` says what is served instead. */
+export function methodNotFound(details: string): RpcError {
+  return new RpcError(JsonRpcCode.MethodNotFound, "Method not found", { details });
+}
+
+/** -32602: the params (or a procedure's input) are wrong; `details` names the field. */
+export function invalidParams(details: string): RpcError {
+  return new RpcError(JsonRpcCode.InvalidParams, "Invalid params", { details });
+}
+
+/** 40: the method needs a successful init first. */
+export function uninitialized(method: string): RpcError {
+  return new RpcError(ErrorKind.Uninitialized, "The runtime is not initialized", {
+    details: `${method} refused: send init first`,
+  });
+}
+
+/** 34: the profile does not allow what was attempted. */
+export function permissionDenied(profile: string, what: string): RpcError {
+  return new RpcError(ErrorKind.Authorization, "Permission denied", {
+    details: `the ${profile} profile does not allow this: ${what}`,
+  });
+}
+
+/** 59: a package-side failure the runtime itself detected. */
+export function packageFailure(message: string, details: string, debug?: string): RpcError {
+  return new RpcError(ErrorKind.Javascript, message, debug ? { details, debug } : { details });
+}
+
+/**
+ * Why a call was cut short. Every timeout, stop and shutdown aborts an `AbortSignal` with one of
+ * these as its reason; `cancelError` turns the reason into the answer.
+ */
+export type CancelReason =
+  | { kind: "timeout"; ms: number; queued: boolean }
+  | { kind: "stop" }
+  | { kind: "exit" }
+  | { kind: "shutdown" };
+
+/** A reason as an `Error`, so it can be an `AbortSignal`'s reason and still be matched. */
+export class Cancelled extends Error {
+  /** Why. */
+  readonly reason: CancelReason;
+
+  /** Wraps `reason`. */
+  constructor(reason: CancelReason) {
+    super(`cancelled: ${reason.kind}`);
+    this.name = "Cancelled";
+    this.reason = reason;
+  }
+}
+
+/** The `CancelReason` a signal was aborted with, or undefined when it is not aborted by one. */
+export function cancelReason(signal: AbortSignal | undefined): CancelReason | undefined {
+  return signal?.aborted && signal.reason instanceof Cancelled ? signal.reason.reason : undefined;
+}
+
+/** The one mapping of a cancellation to its answer: a timeout is 71, everything else 73. */
+export function cancelError(reason: CancelReason, what: string): RpcError {
+  switch (reason.kind) {
+    case "timeout":
+      return new RpcError(ErrorKind.Timeout, "The procedure timed out", {
+        details: reason.queued
+          ? `${what} waited ${reason.ms} ms for a free child and never ran`
+          : `${what} was stopped after ${reason.ms} ms; its processes were killed`,
+      });
+    case "stop":
+      return new RpcError(ErrorKind.Cancelled, "Start was cancelled by stop", {
+        details: `stop was called while ${what} was starting`,
+      });
+    case "exit":
+    case "shutdown":
+      return new RpcError(ErrorKind.Cancelled, "The runtime is shutting down", {
+        details: `${what} was cancelled because the service container is exiting`,
+      });
+  }
+}
