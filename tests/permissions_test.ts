@@ -38,8 +38,21 @@ Deno.test("default profiles follow the table", () => {
     sys: ["uid", "gid"],
     effects: "all",
     all: false,
+    heapMb: 512,
   });
-  assert.equal(p.main.net, true);
+  // TCP/UDP anywhere by address, service names, and no Unix socket (bare --allow-net covers all).
+  assert.deepEqual(p.main.net, [
+    "0.0.0.0/0",
+    "[::]",
+    "[::1]",
+    "localhost",
+    "*.startos",
+    "*.embassy",
+    "*.local",
+    "*.onion",
+  ]);
+  assert.equal(p.main.heapMb, 512);
+  assert.equal(p.run.heapMb, 256);
   assert.deepEqual(p.main.run, ["start-container", "mount"]);
   assert.deepEqual(p.main.write, ["/media/startos/volumes", "/media/startos/subcontainers"]);
   assert.deepEqual(p.run.write, p.main.write);
@@ -61,6 +74,7 @@ Deno.test("default profiles follow the table", () => {
     sys: ["uid", "gid"],
     effects: "read-only-no-secrets",
     all: false,
+    heapMb: 256,
   });
   assert.deepEqual(defaultProfiles({ package: "/p", root: "/" }).run.write, [
     "/volumes",
@@ -117,7 +131,7 @@ Deno.test("denoPermissionArgs: exact argv of the default profiles", () => {
     ...base,
     read,
     write,
-    "--allow-net",
+    `--allow-net=unix:${SOCK},0.0.0.0/0,[::],[::1],localhost,*.startos,*.embassy,*.local,*.onion`,
     "--allow-run=start-container,mount",
     "--allow-env",
     sys,
@@ -162,6 +176,7 @@ Deno.test("denoPermissionArgs: lists, booleans, dedupe and empty lists", () => {
     sys: true,
     effects: "all",
     all: false,
+    heapMb: 256,
   };
   assert.deepEqual(denoPermissionArgs(profile, SOCK), [
     "--no-prompt",

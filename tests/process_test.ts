@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { RpcError } from "../lib/jsonrpc/errors.ts";
 import { FakeHost } from "./helpers/fake_host.ts";
-import { processExists, runAction, startPackageRuntime } from "./helpers/package_runtime.ts";
+import {
+  childOf,
+  leaderPid,
+  processExists,
+  runAction,
+  startPackageRuntime,
+} from "./helpers/package_runtime.ts";
 
 /** Waits until `check` holds, polling an external condition no event tells us about (bounded). */
 async function eventually(check: () => boolean, limitMs: number, what: string): Promise<void> {
@@ -106,7 +112,7 @@ Deno.test("a callback registered in init fires once in the package host", async 
 });
 
 Deno.test("a busy-looping action with timeout 500 is answered 71 and its process is gone", async () => {
-  const rt = await startPackageRuntime();
+  const rt = await startPackageRuntime({ args: ["--log-level", "debug"] });
   try {
     const started = Date.now();
     const outcome = await rt.client.call("execute", runAction("busy", null, "busy-1", 500));
@@ -114,8 +120,7 @@ Deno.test("a busy-looping action with timeout 500 is answered 71 and its process
     assert.equal(outcome.error?.code, 71);
     assert.ok(elapsed < 3000, `answered after ${elapsed} ms`);
     const line = await rt.runtime.waitForLog(/busy pid \d+/);
-    const pid = Number(line!.match(/busy pid (\d+)/)![1]);
-    assert.equal(processExists(pid), false);
+    assert.equal(processExists(leaderPid(rt.runtime.stderr, childOf(line))), false);
     assert.deepEqual(await rt.client.call("execute", runAction("noop")), { result: null });
   } finally {
     await rt.close();

@@ -6,7 +6,9 @@
 
 import assert from "node:assert/strict";
 import {
+  childOf,
   fixture,
+  leaderPid,
   type PackageRuntime,
   processExists,
   runAction,
@@ -19,9 +21,8 @@ const FAULTS = fixture("faults");
 async function withFaults(
   policy: string | undefined,
   body: (rt: PackageRuntime) => Promise<void>,
-  args: string[] = [],
 ): Promise<void> {
-  const rt = await startPackageRuntime({ package: FAULTS, policy, args });
+  const rt = await startPackageRuntime({ package: FAULTS, policy, args: ["--log-level", "debug"] });
   try {
     await body(rt);
   } finally {
@@ -29,12 +30,18 @@ async function withFaults(
   }
 }
 
-/** The pid of the child that served `pid` as `procedure` (run or getInput, execute or sandbox). */
+/** Whether any process of the child whose identity is `identity` is still alive. */
+function alive(rt: PackageRuntime, identity: string): boolean {
+  const line = rt.runtime.stderr.find((l) => l.includes(`identity ${identity}`)) ?? null;
+  return processExists(leaderPid(rt.runtime.stderr, childOf(line)));
+}
+
+/** The identity of the child that served `pid` as `procedure` (run or getInput, execute or sandbox). */
 async function servedBy(
   rt: PackageRuntime,
   how: { method?: "execute" | "sandbox"; procedure?: "run" | "getInput"; wait?: number } = {},
   timeout: number | null = 30_000,
-): Promise<number> {
+): Promise<string> {
   const procedure = how.procedure ?? "run";
   const outcome = await rt.client.call(how.method ?? "execute", {
     id: `call-${crypto.randomUUID()}`,
@@ -42,8 +49,8 @@ async function servedBy(
     input: procedure === "run" ? { input: how.wait ?? null } : { prefill: null },
     timeout,
   });
-  assert.equal(typeof outcome.result, "number", JSON.stringify(outcome));
-  return outcome.result as number;
+  assert.equal(typeof outcome.result, "string", JSON.stringify(outcome));
+  return outcome.result as string;
 }
 
 Deno.test("a healthy child serves the next call of its profile, and only of its profile", async () => {
@@ -67,13 +74,13 @@ Deno.test("a child that failed never serves again: error answer, crash, timeout"
       assert.ok((await rt.client.call("execute", runAction(failing))).error, failing);
       const after = await servedBy(rt);
       assert.notEqual(after, before, `${failing}: the failed child served again`);
-      assert.equal(processExists(before), false, `${failing}: the failed child is still alive`);
+      assert.equal(alive(rt, before), false, `${failing}: the failed child is still alive`);
     }
     const before = await servedBy(rt);
     const slow = await rt.client.call("execute", runAction("pid", 10_000, "slow", 200));
     assert.equal(slow.error?.code, 71);
     assert.notEqual(await servedBy(rt), before);
-    assert.equal(processExists(before), false);
+    assert.equal(alive(rt, before), false);
   });
 });
 
@@ -87,9 +94,9 @@ Deno.test("an idle child is retired after the idle time; the next call starts a 
       "idle retirement",
     );
     assert.match(retired ?? "", /child=run#\d+/);
-    assert.equal(processExists(first), false);
+    assert.equal(alive(rt, first), false);
     assert.notEqual(await servedBy(rt), first);
-  }, ["--log-level", "debug"]);
+  });
 });
 
 Deno.test("beyond the per-profile cap calls wait in order, and a queued call's timeout runs from its arrival", async () => {
@@ -121,6 +128,6 @@ Deno.test("per-call isolation: with reuse off every call gets a fresh child, kil
     const first = await servedBy(rt);
     const second = await servedBy(rt);
     assert.notEqual(second, first);
-    assert.equal(processExists(first), false);
+    assert.equal(alive(rt, first), false);
   });
 });

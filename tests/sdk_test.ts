@@ -5,7 +5,13 @@
 
 import assert from "node:assert/strict";
 import { bundlePackage } from "./helpers/bundle.ts";
-import { fixture, processExists, runAction } from "./helpers/package_runtime.ts";
+import {
+  childOf,
+  fixture,
+  leaderPid,
+  processExists,
+  runAction,
+} from "./helpers/package_runtime.ts";
 import {
   namespaceUnavailable,
   onPath,
@@ -243,7 +249,8 @@ Deno.test("SDK uninit with a null target (uninstall) clears the data version wit
 
 Deno.test("SDK main starts its daemon, reports health at the host and stops", async () => {
   const port = freePort();
-  await withSdk({ env: { SDK_HELLO_PORT: String(port) } }, async (rt) => {
+  const options = { env: { SDK_HELLO_PORT: String(port) }, args: ["--log-level", "debug"] };
+  await withSdk(options, async (rt) => {
     await init(rt);
     assert.deepEqual(await rt.client.call("start"), { result: null });
     const line = await within(
@@ -251,7 +258,8 @@ Deno.test("SDK main starts its daemon, reports health at the host and stops", as
       10_000,
       "daemon start",
     );
-    const pid = Number(line!.match(/pid (\d+)/)![1]);
+    // Every process of main (its PID namespace) is gone once its group leader is.
+    const pid = leaderPid(rt.runtime.stderr, childOf(line));
     // The SDK first reports "starting", then the ready check's result.
     const ready = await within(
       rt.host.waitFor("set-health", (p) => p.id === "webui" && p.result === "success"),

@@ -7,35 +7,53 @@
 import { ErrorKind } from "../protocol/error_codes.ts";
 import { RpcError } from "../jsonrpc/errors.ts";
 import type { Logger } from "../log.ts";
-import { effectAllowed } from "../policy/permissions.ts";
-import type { Child } from "../process/supervisor.ts";
+import { type EffectAccess, effectAllowed } from "../policy/permissions.ts";
 import { CALLBACK_EFFECTS, EFFECT_METHODS } from "../protocol/effects.ts";
-import type { EffectParams } from "../protocol/channel.ts";
-import type { HostClient } from "./host_client.ts";
+import type { ChildRole, EffectParams } from "../protocol/channel.ts";
 
 const KNOWN_EFFECTS = new Set<string>(EFFECT_METHODS);
 
+/** What the broker uses of a child (the supervisor's `Child` is one). */
+export interface BrokerChild {
+  /** A short name for logs: `run#3`. */
+  readonly name: string;
+  readonly role: ChildRole;
+  readonly profile: { readonly effects: EffectAccess };
+  /** The host procedure id the child currently works for, added to its effects as `eventId`. */
+  readonly eventId: string | null;
+  /** Delivers a fired callback (child-local id). */
+  callback(localId: number, args: unknown[]): void;
+}
+
+/** What the broker uses of the host connection (`HostClient` is one). */
+export interface HostEffects {
+  /** Sends one effect and resolves with the host's result. */
+  call(method: string, params: Record<string, unknown>): Promise<unknown>;
+  /** Sends a best-effort call, logging instead of throwing. */
+  callQuietly(method: string, params: Record<string, unknown>): void;
+}
+
 interface Registration {
-  child: Child;
+  child: BrokerChild;
   localId: number;
 }
 
 /** Forwards effects from children to the host. */
 export class EffectsBroker {
-  readonly #host: HostClient;
+  readonly #host: HostEffects;
   readonly #log: Logger;
   readonly #byGlobal = new Map<number, Registration>();
-  readonly #byChild = new Map<Child, Map<number, number>>();
+  readonly #byChild = new Map<BrokerChild, Map<number, number>>();
   #nextId = 1;
 
   /** Creates a broker that forwards through `host`. */
-  constructor(host: HostClient, log: Logger) {
+  constructor(host: HostEffects, log: Logger) {
     this.#host = host;
     this.#log = log;
   }
 
   /** Handles one effect call of `child`. */
-  handle(child: Child, call: EffectParams): Promise<unknown> {
+  handle(child: BrokerChild, call: EffectParams): Promise<unknown> {
     const { method } = call;
     if (!KNOWN_EFFECTS.has(method)) {
       throw new RpcError(ErrorKind.NotFound, "Unknown effect", {
@@ -62,7 +80,7 @@ export class EffectsBroker {
     return this.#host.call(method, params);
   }
 
-  #register(child: Child, localId: number): number {
+  #register(child: BrokerChild, localId: number): number {
     const globalId = this.#nextId++;
     this.#byGlobal.set(globalId, { child, localId });
     let own = this.#byChild.get(child);
@@ -72,7 +90,7 @@ export class EffectsBroker {
   }
 
   /** `clear-callbacks` from package code speaks of its own (child-local) ids: translate them. */
-  #clearOwn(child: Child, params: Record<string, unknown>): Promise<unknown> {
+  #clearOwn(child: BrokerChild, params: Record<string, unknown>): Promise<unknown> {
     const own = this.#byChild.get(child) ?? new Map<number, number>();
     const listed = (key: string) =>
       Array.isArray(params[key])
@@ -86,7 +104,7 @@ export class EffectsBroker {
   }
 
   /** The child says these local ids are dead: forget them and tell the host. */
-  dropCallbacks(child: Child, localIds: number[]): void {
+  dropCallbacks(child: BrokerChild, localIds: number[]): void {
     const own = this.#byChild.get(child);
     if (!own) return;
     const globals: number[] = [];
@@ -101,7 +119,7 @@ export class EffectsBroker {
   }
 
   /** The child is gone: drop every callback it still had registered. */
-  childExited(child: Child): void {
+  childExited(child: BrokerChild): void {
     const own = this.#byChild.get(child);
     if (!own) return;
     this.dropCallbacks(child, [...own.keys()]);

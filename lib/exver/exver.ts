@@ -11,8 +11,8 @@
  * SDK's observable behaviour, quirks included (see the notes marked "SDK quirk"); the
  * differential tests in `tests/exver_test.ts` check that.
  *
- * Modules: `types.ts` (shapes), `errors.ts` (expectations, `ExVerSyntaxError`), `scanner.ts` and
- * `parser.ts` (recursive descent following the SDK's PEG grammar), `compare.ts` (precedence),
+ * Modules: `types.ts` (shapes), `errors.ts` (expectations, `ExVerSyntaxError`), `parser.ts`
+ * (recursive descent following the SDK's PEG grammar), `compare.ts` (precedence),
  * `format.ts` (printing), `version.ts` (`Version`, `ExtendedVersion`), `satisfies.ts`
  * (membership), `tables.ts` and `algebra.ts` (truth tables), `normalize.ts` (minterms),
  * `range.ts` (`VersionRange`), `target.ts` (`parseTarget`). The classes and the parser import

@@ -1,21 +1,28 @@
 /**
  * The ExVer grammar: hand-written recursive descent following the SDK's PEG grammar, including
  * its ordered choice, backtracking and furthest-failure error reporting, building `Version`,
- * `ExtendedVersion` and `VersionRange` objects. The lexical layer is in `scanner.ts`.
+ * `ExtendedVersion` and `VersionRange` objects.
  */
 
 import {
+  type ExVerGrammar,
+  type ExVerSyntaxError,
+  syntaxErrorAt,
   X_AND,
   X_BANG,
   X_CARET,
   X_COLON,
   X_DASH,
+  X_DIGIT,
   X_DOT,
+  X_END,
   X_EQ,
   X_GE,
   X_GT,
   X_HASH,
   X_LE,
+  X_LETTER,
+  X_LOWER,
   X_LPAREN,
   X_LT,
   X_NE,
@@ -23,12 +30,16 @@ import {
   X_RPAREN,
   X_STAR,
   X_TILDE,
+  X_WS,
 } from "./errors.ts";
-import { type ParseResult, Scanner } from "./scanner.ts";
 import type { CmpOp } from "./types.ts";
 import { ExtendedVersion, Version } from "./version.ts";
 import { VersionRange } from "./range.ts";
 
+const C_TAB = 9;
+const C_LF = 10;
+const C_CR = 13;
+const C_SPACE = 32;
 const C_BANG = 33;
 const C_HASH = 35;
 const C_AMP = 38;
@@ -37,16 +48,142 @@ const C_RPAREN = 41;
 const C_STAR = 42;
 const C_DASH = 45;
 const C_DOT = 46;
+const C_0 = 48;
+const C_9 = 57;
 const C_COLON = 58;
 const C_LT = 60;
 const C_EQ = 61;
 const C_GT = 62;
+const C_UPPER_A = 65;
+const C_UPPER_Z = 90;
 const C_CARET = 94;
+const C_LOWER_A = 97;
+const C_LOWER_Z = 122;
 const C_PIPE = 124;
 const C_TILDE = 126;
 
-/** The grammar rules, one method per rule, over one string. */
-export class Parser extends Scanner {
+/**
+ * One parse of one string, one method per grammar rule. Every rule returns `undefined` on
+ * failure and leaves `pos` where it started, like PEG rules; `fail` records the furthest failure
+ * position and what was expected there, exactly where the SDK's generated parser records it, so
+ * error offsets agree. (One class on purpose: splitting it into a lexer base class measured
+ * slower.)
+ */
+class Parser {
+  /** The input. */
+  readonly src: string;
+  /** Current offset into `src`. */
+  pos = 0;
+  /** Furthest offset at which something was expected. */
+  failPos = 0;
+  /** The expectation flags (from `errors.ts`) recorded at `failPos`. */
+  failMask = 0;
+
+  /** Starts a parse of `src` at offset 0. */
+  constructor(src: string) {
+    this.src = src;
+  }
+
+  /** The UTF-16 code unit at `at` (`NaN` past the end). */
+  code(at: number): number {
+    return this.src.charCodeAt(at);
+  }
+
+  /** Records that `bit` was expected at the current position. */
+  fail(bit: number): void {
+    if (this.pos < this.failPos) return;
+    if (this.pos > this.failPos) {
+      this.failPos = this.pos;
+      this.failMask = 0;
+    }
+    this.failMask |= bit;
+  }
+
+  /** Consumes the character `c` if it comes next; otherwise records `bit` as expected here. */
+  lit(c: number, bit: number): boolean {
+    if (this.src.charCodeAt(this.pos) === c) {
+      this.pos++;
+      return true;
+    }
+    this.fail(bit);
+    return false;
+  }
+
+  /** Advances `n` code units and returns `value`. */
+  take<T>(n: number, value: T): T {
+    this.pos += n;
+    return value;
+  }
+
+  /** Runs a start rule and requires it to consume the whole input. */
+  run<T>(rule: () => T | undefined, grammar: ExVerGrammar): ParseResult<T> {
+    const value = rule();
+    if (value !== undefined && this.pos === this.src.length) return { ok: true, value };
+    if (value !== undefined) this.fail(X_END);
+    return { ok: false, error: syntaxErrorAt(this.src, grammar, this.failPos, this.failMask) };
+  }
+
+  /** `_ = [ \t\n\r]*` (reported as "whitespace"). */
+  ws(): void {
+    const s = this.src;
+    let p = this.pos;
+    for (;;) {
+      const c = s.charCodeAt(p);
+      if (c === C_SPACE || c === C_TAB || c === C_LF || c === C_CR) p++;
+      else break;
+    }
+    this.pos = p;
+    this.fail(X_WS);
+  }
+
+  /** `Digit = [0-9]+`, valued like `parseInt(text, 10)`. */
+  digit(): number | undefined {
+    const s = this.src;
+    const start = this.pos;
+    let p = start;
+    let n = 0;
+    for (;;) {
+      const c = s.charCodeAt(p);
+      if (c >= C_0 && c <= C_9) {
+        n = n * 10 + (c - C_0);
+        p++;
+      } else break;
+    }
+    this.pos = p;
+    this.fail(X_DIGIT);
+    if (p === start) return undefined;
+    // Up to 15 digits the running value is exact; beyond that round exactly as parseInt does.
+    return p - start <= 15 ? n : parseInt(s.slice(start, p), 10);
+  }
+
+  /** `FlavorString = [a-z]*`. */
+  lowers(): string {
+    return this.word(false);
+  }
+
+  /** `String = [a-zA-Z]+`. */
+  letters(): string | undefined {
+    const word = this.word(true);
+    return word === "" ? undefined : word;
+  }
+
+  /** `[a-z]*`, or `[a-zA-Z]*` with `upper`; records the matching expectation. */
+  word(upper: boolean): string {
+    const s = this.src;
+    const start = this.pos;
+    let p = start;
+    for (;;) {
+      const c = s.charCodeAt(p);
+      if ((c >= C_LOWER_A && c <= C_LOWER_Z) || (upper && c >= C_UPPER_A && c <= C_UPPER_Z)) p++;
+      else break;
+    }
+    this.pos = p;
+    this.fail(upper ? X_LETTER : X_LOWER);
+    return s.slice(start, p);
+  }
+
+  // Grammar rules
+
   /** `VersionNumber = Digit ("." Digit)*`. */
   versionNumber(): number[] | undefined {
     const first = this.digit();
@@ -307,6 +444,9 @@ export function tryParseRange(s: string, emver: boolean): ParseResult<VersionRan
   const p = new Parser(s);
   return p.run(() => p.range(emver), emver ? "emver version range" : "version range");
 }
+
+/** A parse outcome: the value, or the error describing the furthest failure. */
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: ExVerSyntaxError };
 
 /** The parsed value, or throws the parse's `ExVerSyntaxError`. */
 export function unwrap<T>(r: ParseResult<T>): T {

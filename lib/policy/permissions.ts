@@ -58,6 +58,8 @@ export interface Profile {
    * this profile's narrowing entirely; the runtime warns at startup when a policy sets it.
    */
   all: boolean;
+  /** The child's JavaScript heap limit (MB): past it the child dies with "out of memory". */
+  heapMb: number;
 }
 
 /** The kinds `--allow-sys=` accepts in Deno 2.9. */
@@ -100,6 +102,26 @@ export const EFFECT_ACCESS_LEVELS: readonly EffectAccess[] = Object.freeze([
 /** Flags every child gets besides its grants: no prompts, no module downloads (see above). */
 export const BASE_CHILD_ARGS: readonly string[] = Object.freeze(["--no-prompt", "--cached-only"]);
 
+/**
+ * Main's network: TCP and UDP to and from any IPv4 address, IPv6's any and loopback addresses,
+ * `localhost`, and the names StartOS gives services (`*.startos`, `*.embassy`, `*.local`,
+ * `*.onion`) — and no Unix socket. Bare `--allow-net` would cover every `unix:` path, so a
+ * symlink planted in a volume would reach host.sock and service.sock. Deno 2.9 cannot express an
+ * IPv6 range (`::/0` is refused) and matches names as names, so other IPv6 addresses and public
+ * host names must be listed in the policy (`"net": [...]`); `"net": true` gives back bare
+ * `--allow-net`, Unix sockets included.
+ */
+export const MAIN_NET: readonly string[] = Object.freeze([
+  "0.0.0.0/0",
+  "[::]",
+  "[::1]",
+  "localhost",
+  "*.startos",
+  "*.embassy",
+  "*.local",
+  "*.onion",
+]);
+
 /** SubContainer copies the container's resolver configuration into each rootfs. */
 const RESOLV_CONF = "/etc/resolv.conf";
 
@@ -136,6 +158,8 @@ export function defaultProfiles(
   const backup = join(root, "backup");
   const subcontainers = join(root, "subcontainers");
   const sys = ["uid", "gid"];
+  // A start-sdk bundle's heap is ~50 MB; main and the package host hold the most state.
+  const heapMb = 256;
   /** What a profile that may run package code in a SubContainer needs. */
   const container = {
     read: [pkg, root, RESOLV_CONF],
@@ -144,6 +168,7 @@ export function defaultProfiles(
     sys,
     effects: "all",
     all: false,
+    heapMb,
   } as const;
   return {
     init: {
@@ -152,14 +177,16 @@ export function defaultProfiles(
       write: [volumes, subcontainers],
       run: [...CONTAINER_PROGRAMS, "rsync"],
       sys: [...sys],
+      heapMb: 512,
     },
     main: {
       ...container,
       read: [...container.read],
       write: [volumes, subcontainers],
-      net: true,
+      net: [...MAIN_NET],
       run: [...CONTAINER_PROGRAMS],
       sys: [...sys],
+      heapMb: 512,
     },
     run: {
       ...container,
@@ -177,6 +204,7 @@ export function defaultProfiles(
       sys: [...sys],
       effects: "read-only",
       all: false,
+      heapMb,
     },
     backup: {
       ...container,
@@ -196,6 +224,7 @@ export function defaultProfiles(
       sys: [...sys],
       effects: "read-only-no-secrets",
       all: false,
+      heapMb,
     },
   };
 }

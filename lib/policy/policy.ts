@@ -210,6 +210,9 @@ function policySchema(vars: PolicyVars) {
       "system information kinds",
     ),
     all: z.boolean({ error: "expected true or false" }),
+    heapMb: z.number({ error: "expected a whole number of MB" }).int({
+      error: "expected a whole number of MB",
+    }).min(16, { error: "must be 16..16384" }).max(16384, { error: "must be 16..16384" }),
     effects: z.enum(EFFECT_ACCESS_LEVELS as [EffectAccess, ...EffectAccess[]], {
       error: `expected one of ${EFFECT_ACCESS_LEVELS.map((l) => JSON.stringify(l)).join(", ")}`,
     }),

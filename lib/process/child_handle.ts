@@ -22,8 +22,8 @@ export interface ChildHandle {
   readonly recentOutput: readonly string[];
   /** Runs a package function; rejects with the package's error or when the child dies. */
   run(params: RunParams): Promise<unknown>;
-  /** Sends `signal` to the child process alone. */
-  signal(signal: Deno.Signal): void;
+  /** Asks the child to stop on its own (main: leave its context, `term()` its daemons, exit). */
+  terminate(): void;
   /** Kills the child with everything it spawned; resolves when all of it is gone. */
   kill(): Promise<void>;
 }

@@ -22,8 +22,17 @@ export interface ChildPoolOptions {
   log: Logger;
 }
 
+/** A child being spawned (undefined when the spawn itself failed) and its readiness. */
+interface Starting {
+  child: Child | undefined;
+  ready: Promise<Child>;
+}
+
 interface Waiter {
+  /** Hands the waiter a ready child. */
   resolve(child: Child): void;
+  /** Hands the waiter a child that is still loading (spawned for it). */
+  starting(started: Starting): void;
   reject(reason: unknown): void;
 }
 
@@ -70,7 +79,7 @@ export class ChildPool {
     for (const [profile, count] of Object.entries(this.#options.warm) as [ProfileName, number][]) {
       const state = this.#state(profile);
       for (let i = state.live; i < count; i++) {
-        this.#start(profile).then((child) => this.#park(profile, child), () => {});
+        this.#start(profile).ready.then((child) => this.#park(profile, child), () => {});
       }
     }
   }
@@ -90,12 +99,18 @@ export class ChildPool {
       this.#idleTimers.delete(idle);
       return Promise.resolve(idle);
     }
-    if (state.live < this.#options.limits.maxPerProfile) return this.#start(profile);
+    if (state.live < this.#options.limits.maxPerProfile) {
+      return this.#forCaller(this.#start(profile), signal);
+    }
     return new Promise<Child>((resolve, reject) => {
       const waiter: Waiter = {
         resolve: (child) => {
           signal?.removeEventListener("abort", onAbort);
           resolve(child);
+        },
+        starting: (started) => {
+          signal?.removeEventListener("abort", onAbort);
+          this.#forCaller(started, signal).then(resolve, reject);
         },
         reject,
       };
@@ -106,6 +121,30 @@ export class ChildPool {
       };
       signal?.addEventListener("abort", onAbort, { once: true });
       state.waiters.push(waiter);
+    });
+  }
+
+  /**
+   * Hands a child that is still loading to a caller: rejects as soon as `signal` aborts (a
+   * timeout is not held up by a slow load), and then kills the child: it failed to be ready in
+   * time for its call, and a child that failed never serves.
+   */
+  #forCaller(starting: Starting, signal: AbortSignal | undefined): Promise<Child> {
+    if (!signal) return starting.ready;
+    return new Promise<Child>((resolve, reject) => {
+      const onAbort = () => {
+        starting.child?.kill();
+        reject(signal.reason);
+      };
+      if (signal.aborted) return onAbort();
+      signal.addEventListener("abort", onAbort, { once: true });
+      starting.ready.then((child) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(child);
+      }, (error) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      });
     });
   }
 
@@ -130,7 +169,7 @@ export class ChildPool {
   }
 
   /** Spawns a child of `profile`, counted live until it exits; resolves when it is ready. */
-  #start(profile: ProfileName): Promise<Child> {
+  #start(profile: ProfileName): Starting {
     const state = this.#state(profile);
     state.live++;
     let child: Child;
@@ -138,7 +177,7 @@ export class ChildPool {
       child = this.#options.spawn(profile);
     } catch (error) {
       state.live--;
-      return Promise.reject(error);
+      return { child: undefined, ready: Promise.reject(error) };
     }
     child.exited.then(() => {
       state.live--;
@@ -149,10 +188,11 @@ export class ChildPool {
       if (index !== -1) state.idle.splice(index, 1);
       this.#serveWaiters(profile);
     });
-    return child.ready.then(() => child, (error) => {
+    const ready = child.ready.then(() => child, (error) => {
       child.kill();
       throw error;
     });
+    return { child, ready };
   }
 
   /** A child left the profile: start one for the first waiter, if any. */
@@ -161,7 +201,7 @@ export class ChildPool {
     if (this.#closed || state.waiters.length === 0) return;
     if (state.live >= this.#options.limits.maxPerProfile) return;
     const waiter = state.waiters.shift()!;
-    this.#start(profile).then(waiter.resolve, waiter.reject);
+    waiter.starting(this.#start(profile));
   }
 
   /** Puts a ready child in the idle list, retired after `idleMs` unless it is a warm one. */

@@ -82,6 +82,8 @@ export class ProcessSystem implements System {
   readonly #teardown = new AbortController();
   #packageHost: ChildHandle | undefined;
   #main: MainState = { kind: "none" };
+  /** How many times stop was called: a start queued behind a stop is void once it changes. */
+  #stops = 0;
   /** Calls running now; the teardown waits for them to be answered (they end fast once aborted). */
   readonly #inFlight = new Set<Promise<unknown>>();
 
@@ -181,13 +183,17 @@ export class ProcessSystem implements System {
     const current = this.#main;
     if (current.kind === "starting") return current.started;
     if (current.kind === "running") return Promise.resolve();
-    // A main being stopped finishes stopping first; the new one starts after.
-    const before = current.kind === "stopping" ? current.stopped : Promise.resolve();
-    return before.then(() => this.#startMain());
+    if (current.kind === "none") return this.#startMain();
+    // A main being stopped finishes stopping first; the new one starts after, unless another
+    // stop came meanwhile (then this start is cancelled like one in progress would be).
+    const stops = this.#stops;
+    return current.stopped.then(() => {
+      if (this.#stops !== stops) throw cancelError({ kind: "stop" }, "main");
+      return this.start();
+    });
   }
 
   #startMain(): Promise<void> {
-    if (this.#main.kind !== "none") return this.start();
     const child = this.#options.spawn("main");
     const stop = new AbortController();
     const signal = AbortSignal.any([stop.signal, this.#teardown.signal]);
@@ -223,22 +229,24 @@ export class ProcessSystem implements System {
   }
 
   /**
-   * SIGTERM to main, SIGKILL of its whole tree after the stop timeout; resolves when all of it
+   * Asks main to stop (its daemons get `term()`), SIGKILL of its whole tree after the stop
+   * timeout; resolves when all of it
    * is gone. A start in progress is cancelled (73).
    */
   stop(): Promise<void> {
+    this.#stops++;
     const current = this.#main;
     if (current.kind === "none") return Promise.resolve();
     if (current.kind === "stopping") return current.stopped;
     if (current.kind === "starting") current.stop.abort(new Cancelled({ kind: "stop" }));
     const { child } = current;
     const stopped = (async () => {
-      child.signal("SIGTERM");
+      child.terminate();
       const grace = timeoutSignal(this.#options.stopTimeoutMs, () => "grace over");
       try {
         await abortable(child.exited, grace.signal);
       } catch {
-        this.#options.log.warn("main ignored SIGTERM; killing its process group", {
+        this.#options.log.warn("main did not stop in time; killing all of its processes", {
           child: child.name,
         });
       } finally {

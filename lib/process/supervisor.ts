@@ -1,19 +1,24 @@
 /**
- * Spawns and stops children: each is `deno run` with its profile's flags, in
- * its own process group, talking to the runtime over one private channel
- * socket after presenting a one-time token.
+ * Spawns children and serves their channels.
+ *
+ * Each child is `deno run` with its profile's flags (see spawn.ts for the PID namespace it runs
+ * in) and gets a channel endpoint of its own: a Unix socket at `<0700 dir>/<random>/c.sock`
+ * that only it is granted (read, write and `unix:` net on that one path; Deno checks the other
+ * children's paths and the directory, so no child can remove, replace, re-permission or listen
+ * on another's endpoint). The runtime accepts exactly one connection on it, then closes the
+ * listener and removes the directory: once the child's entry has connected — before any package
+ * code loads — nothing can connect there again. The first message must be `hello` with the
+ * child's one-time token, which the child read from its stdin (never argv or the environment),
+ * within `HELLO_DEADLINE_MS`; otherwise the child is killed.
  */
 
 import { z } from "zod";
-import { ErrorKind } from "../protocol/error_codes.ts";
-import { ConnectionClosedError, RpcError } from "../jsonrpc/errors.ts";
+import { abortable, timeoutSignal } from "../async/abortable.ts";
+import { JsonRpcCode, RpcError } from "../jsonrpc/errors.ts";
 import { Peer } from "../jsonrpc/peer.ts";
 import type { Logger } from "../log.ts";
-import { forwardLines } from "./output_lines.ts";
 import { denoPermissionArgs, type Profile } from "../policy/permissions.ts";
-import { killGroup, Reaper, signalGroup } from "./process_tree.ts";
 import {
-  CALLBACK,
   type ChildRole,
   DROP_CALLBACKS,
   EFFECT,
@@ -22,11 +27,17 @@ import {
   PING,
   PROC_NET,
   PROC_NET_FILES,
-  RUN,
-  type RunParams,
-  WARM,
 } from "../protocol/channel.ts";
+import { ErrorKind } from "../protocol/error_codes.ts";
+import { cancelError, permissionDenied } from "../protocol/errors.ts";
+import { Child } from "./child.ts";
+import { OutputLimiter } from "./output_limit.ts";
+import { forwardLines } from "./output_lines.ts";
 import { readProcNet } from "./proc_net.ts";
+import { killGroup, Reaper } from "./process_tree.ts";
+import { type Containment, spawnContained } from "./spawn.ts";
+
+export { Child };
 
 /** What the supervisor needs to spawn children. */
 export interface SupervisorOptions {
@@ -39,6 +50,8 @@ export interface SupervisorOptions {
   packagePath: string;
   /** Environment variables every child that may read its environment gets. */
   env: Record<string, string>;
+  /** How children are confined (probed once at startup). */
+  containment: Containment;
   /** Handles an effect call from a child (the broker). */
   onEffect(child: Child, params: EffectParams): Promise<unknown>;
   /** A child says these of its callback ids are dead. */
@@ -60,11 +73,10 @@ const effectSchema = z.object({
 const procNetSchema = z.object({ file: z.enum(PROC_NET_FILES) });
 const dropSchema = z.object({ ids: z.array(z.number().int().positive()).max(100_000) });
 
-const RECENT_OUTPUT_LINES = 20;
+/** How long a child may take from spawn to hello (it loads the package first: ~250 ms for a real bundle). */
+const HELLO_DEADLINE_MS = 60_000;
 /** How long a child whose channel closed may take to exit by itself. */
 const CHANNEL_CLOSE_GRACE_MS = 1000;
-/** How long an error report waits for a dead child's last output. */
-const OUTPUT_DRAIN_MS = 250;
 
 function isDirectory(path: string): boolean {
   try {
@@ -72,33 +84,6 @@ function isDirectory(path: string): boolean {
   } catch {
     return false;
   }
-}
-
-const SETSID = ["/usr/bin/setsid", "/bin/setsid"].find(isFile);
-
-function isFile(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Spawns `program` as the leader of a new session and process group, so the
- * whole tree can be signalled as one. Through setsid(1) where it exists:
- * Deno's own `detached` option makes the runtime fork (10-40 ms with the
- * event loop blocked), while a plain spawn takes about 1 ms. setsid does not
- * fork here (its caller is not a group leader), so the pid is the child's.
- */
-function spawnInOwnSession(
-  program: string,
-  args: string[],
-  options: Deno.CommandOptions,
-): Deno.ChildProcess {
-  return SETSID
-    ? new Deno.Command(SETSID, { ...options, args: [program, ...args] }).spawn()
-    : new Deno.Command(program, { ...options, args, detached: true }).spawn();
 }
 
 /** The environment a child starts with: all, the listed variables, or none but DENO_DIR. */
@@ -112,159 +97,18 @@ function childEnv(profile: Profile, all: Record<string, string>): Record<string,
   return env;
 }
 
-/** One child process. */
-export class Child {
-  readonly id: number;
-  readonly role: ChildRole;
-  readonly profile: Profile;
-  readonly pid: number;
-  /** When the child was spawned (ms since the epoch). */
-  readonly spawnedAt = Date.now();
-  /** Resolves when the child has said hello; rejects with its load error or when it dies first. */
-  readonly ready: Promise<void>;
-  /** Resolves with the exit status once the process has exited. */
-  readonly exited: Promise<Deno.CommandStatus>;
-  /** The host procedure id the child currently works for (`eventId` of its effects). */
-  eventId: string | null = null;
-  /** Last lines the child printed, for error reports. */
-  readonly recentOutput: string[] = [];
-  #peer: Peer | undefined;
-  #markReady!: (peer: Peer) => void;
-  #markFailed!: (error: Error) => void;
-  #exitStatus: Deno.CommandStatus | undefined;
-  #isReady = false;
-  #killRequested = false;
-  #outputDone: Promise<unknown> = Promise.resolve();
-
-  /** Used by the supervisor only. */
-  constructor(id: number, role: ChildRole, profile: Profile, process: Deno.ChildProcess) {
-    this.id = id;
-    this.role = role;
-    this.profile = profile;
-    this.pid = process.pid;
-    this.ready = new Promise<Peer>((resolve, reject) => {
-      this.#markReady = resolve;
-      this.#markFailed = reject;
-    }).then((peer) => {
-      this.#peer = peer;
-      this.#isReady = true;
-    });
-    this.ready.catch(() => {});
-    this.exited = process.status.then((status) => this.#exitStatus = status);
-    this.exited.then((status) => this.#markFailed(this.#exitError(status)));
-  }
-
-  /** A short name for logs: `run#3`. */
-  get name(): string {
-    return `${this.role}#${this.id}`;
-  }
-
-  /** True once the child has said hello and warmed up. */
-  get isReady(): boolean {
-    return this.#isReady && !this.hasExited;
-  }
-
-  /** True once the runtime decided to kill this child (its exit is not news). */
-  get killRequested(): boolean {
-    return this.#killRequested;
-  }
-
-  /** True once the process has exited. */
-  get hasExited(): boolean {
-    return this.#exitStatus !== undefined;
-  }
-
-  /** Called by the hub when the child's hello arrives. */
-  acceptHello(
-    peer: Peer,
-    loadError: { code: number; message: string; data?: unknown } | undefined,
-  ): void {
-    if (loadError) {
-      this.#markFailed(new RpcError(loadError.code, loadError.message, loadError.data as never));
-      return;
-    }
-    // Two warm-up round trips compile the channel's code paths before the first real call.
-    peer.request(WARM, {}).then(() => peer.request(WARM, {})).then(
-      () => this.#markReady(peer),
-      (error) => this.#markFailed(error),
-    );
-  }
-
-  #exitError(status: Deno.CommandStatus): RpcError {
-    const how = status.signal
-      ? `was killed by ${status.signal}`
-      : `exited with code ${status.code}`;
-    return new RpcError(ErrorKind.Javascript, `The ${this.role} process ${how}`, {
-      details: `the ${this.name} child process ${how} before it answered`,
-      debug: this.recentOutput.join("\n") || undefined,
-    });
-  }
-
-  /** Runs a package function in the child; rejects with the package's error or when the child dies. */
-  async run(params: RunParams): Promise<unknown> {
-    await this.ready;
-    this.eventId = params.eventId;
-    try {
-      return await this.#peer!.request(RUN, params);
-    } catch (error) {
-      if (!(error instanceof ConnectionClosedError)) throw error;
-      const status = await this.exited;
-      // Its last output (an uncaught error, say) may still be in the pipe.
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        this.#outputDone,
-        new Promise((resolve) => timer = setTimeout(resolve, OUTPUT_DRAIN_MS)),
-      ]);
-      clearTimeout(timer);
-      throw this.#exitError(status);
-    }
-  }
-
-  /** Delivers a fired callback (child-local id). */
-  callback(localId: number, args: unknown[]): void {
-    this.#peer?.notify(CALLBACK, { id: localId, args });
-  }
-
-  /** Sends `signal` to the child process alone. */
-  signal(signal: Deno.Signal): void {
-    if (this.hasExited) return;
-    try {
-      Deno.kill(this.pid, signal);
-    } catch {
-      // exited meanwhile
-    }
-  }
-
-  /** SIGKILLs the child's whole process group and resolves when it is gone. */
-  async kill(): Promise<void> {
-    this.#killRequested = true;
-    // The child itself too: right after spawn it may not lead its group yet (setsid not run).
-    this.signal("SIGKILL");
-    signalGroup(this.pid, "SIGKILL");
-    await this.exited;
-    await killGroup(this.pid);
-  }
-
-  /** Used by the supervisor: resolves when the child's stdout and stderr have been read to the end. */
-  set outputDone(done: Promise<unknown>) {
-    this.#outputDone = done;
-  }
-
-  /** Remembers an output line for error reports. */
-  noteOutput(line: string): void {
-    this.recentOutput.push(line);
-    if (this.recentOutput.length > RECENT_OUTPUT_LINES) this.recentOutput.shift();
-  }
+/** One child's channel endpoint: a fresh directory, a socket in it, a listener on it. */
+interface Endpoint {
+  dir: string;
+  socket: string;
+  listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr>;
 }
 
-/** Owns the channel socket, the reaper and every child. */
+/** Owns the channel endpoints, the reaper and every child. */
 export class Supervisor {
   readonly #options: SupervisorOptions;
   readonly #dir: string;
-  readonly #socket: string;
-  readonly #listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr>;
   readonly #reaper: Reaper;
-  readonly #pending = new Map<string, Child>();
   readonly #children = new Set<Child>();
   /** Children start in the package's directory, or in / when it does not exist. */
   readonly #cwd: string;
@@ -274,62 +118,69 @@ export class Supervisor {
   private constructor(options: SupervisorOptions, dir: string) {
     this.#options = options;
     this.#dir = dir;
-    this.#socket = `${dir}/channel.sock`;
     this.#reaper = new Reaper(dir);
     const packageDir = options.packagePath.slice(0, options.packagePath.lastIndexOf("/")) || "/";
     this.#cwd = isDirectory(packageDir) ? packageDir : "/";
-    this.#listener = Deno.listen({ transport: "unix", path: this.#socket });
-    this.#accept();
   }
 
-  /** Creates the private 0700 channel directory and starts listening. */
+  /** Creates the private 0700 directory the children's endpoints live in. */
   static async create(options: SupervisorOptions): Promise<Supervisor> {
     const dir = await Deno.makeTempDir({ prefix: "startos-runtime-" });
     await Deno.chmod(dir, 0o700);
     return new Supervisor(options, dir);
   }
 
+  #openEndpoint(): Endpoint {
+    const dir = `${this.#dir}/${crypto.randomUUID()}`;
+    Deno.mkdirSync(dir, { mode: 0o700 });
+    const socket = `${dir}/c.sock`;
+    return { dir, socket, listener: Deno.listen({ transport: "unix", path: socket }) };
+  }
+
   /** Spawns a child with `profile`; it loads the package and says hello (await `child.ready`). */
   spawn(role: ChildRole, profile: Profile): Child {
-    if (this.#closing) throw new RpcError(ErrorKind.Cancelled, "The runtime is shutting down");
+    if (this.#closing) throw cancelError({ kind: "shutdown" }, `spawning a ${role} child`);
     const { denoPath, workerEntry, packagePath, log } = this.#options;
+    const endpoint = this.#openEndpoint();
     const token = crypto.randomUUID();
     const args = [
       "run",
-      ...denoPermissionArgs(profile, this.#socket),
+      ...denoPermissionArgs(profile, endpoint.socket),
+      `--v8-flags=--max-old-space-size=${profile.heapMb}`,
       "--no-config",
       "--no-lock",
       "--quiet",
       workerEntry,
-      this.#socket,
-      token,
+      endpoint.socket,
       role,
       packagePath,
     ];
-    const env = childEnv(profile, this.#options.env);
-    const process = spawnInOwnSession(denoPath, args, {
+    const process = spawnContained(this.#options.containment, denoPath, args, {
       cwd: this.#cwd,
       clearEnv: true,
-      env,
-      stdin: "null",
+      env: childEnv(profile, this.#options.env),
+      stdin: "piped",
       stdout: "piped",
       stderr: "piped",
     });
-    const child = new Child(this.#nextId++, role, profile, process);
+    const child = new Child(this.#nextId++, role, profile, process, profile.heapMb);
     this.#reaper.track(child.pid);
-    this.#pending.set(token, child);
     this.#children.add(child);
+    // The token goes through a pipe only the child reads, then the pipe is closed.
+    const stdin = process.stdin.getWriter();
+    stdin.write(new TextEncoder().encode(`${token}\n`)).then(() => stdin.close()).catch(() => {});
     const childLog = log.with({ child: child.name });
+    const limiter = new OutputLimiter(childLog);
     const streams = [[process.stdout, "stdout"], [process.stderr, "stderr"]] as const;
     child.outputDone = Promise.all(streams.map(([stream, name]) =>
       forwardLines(stream, (line) => {
         child.noteOutput(line);
-        childLog.info(line, { stream: name });
+        if (limiter.admit()) childLog.info(line, { stream: name });
       })
-    ));
+    )).finally(() => limiter.close());
     childLog.debug("spawned", { pid: child.pid });
+    this.#connect(child, endpoint, token);
     child.exited.then(async (status) => {
-      this.#pending.delete(token);
       childLog.debug("exited", { code: status.code, signal: status.signal ?? undefined });
       this.#options.onExit(child);
       await killGroup(child.pid);
@@ -339,79 +190,121 @@ export class Supervisor {
     return child;
   }
 
-  async #accept(): Promise<void> {
-    while (true) {
-      let conn: Deno.UnixConn;
-      try {
-        conn = await this.#listener.accept();
-      } catch {
-        return; // closed
-      }
-      this.#serve(conn);
+  /** Accepts the child's one connection (then nothing more can connect) and serves it. */
+  async #connect(child: Child, endpoint: Endpoint, token: string): Promise<void> {
+    const deadline = timeoutSignal(HELLO_DEADLINE_MS, () => "deadline");
+    const fail = (why: string) => {
+      child.failToStart(
+        new RpcError(ErrorKind.Javascript, `The ${child.role} process did not start`, {
+          details: `the ${child.name} child ${why}`,
+        }),
+      );
+      child.kill();
+    };
+    let conn: Deno.UnixConn;
+    try {
+      conn = await abortable(
+        endpoint.listener.accept(),
+        AbortSignal.any([deadline.signal, exitSignalOf(child)]),
+      );
+    } catch {
+      deadline.clear();
+      if (!child.hasExited) fail(`did not connect to its channel within ${HELLO_DEADLINE_MS} ms`);
+      return;
+    } finally {
+      this.#closeEndpoint(endpoint);
     }
+    let greeted = false;
+    const peer = this.#serve(conn, child, token, () => {
+      greeted = true;
+      deadline.clear();
+    });
+    deadline.signal.addEventListener("abort", () => {
+      if (greeted) return;
+      peer.close();
+      fail(`said no hello within ${HELLO_DEADLINE_MS} ms`);
+    }, { once: true });
+    child.exited.then(() => deadline.clear());
   }
 
-  #serve(conn: Deno.UnixConn): void {
-    let child: Child | undefined;
+  #closeEndpoint(endpoint: Endpoint): void {
+    try {
+      endpoint.listener.close();
+    } catch {
+      // already closed
+    }
+    Deno.remove(endpoint.dir, { recursive: true }).catch(() => {});
+  }
+
+  #serve(conn: Deno.UnixConn, child: Child, token: string, onHello: () => void): Peer {
+    let greeted = false;
     const peer = new Peer(conn, {
       unexpectedErrorCode: ErrorKind.Unknown,
-      onNote: (note) => this.#options.log.debug(note, { child: child?.name }),
+      onNote: (note) => this.#options.log.debug(note, { child: child.name }),
       onRequest: (method, raw) => {
-        if (!child) {
+        if (!greeted) {
           const hello = method === HELLO ? helloSchema.safeParse(raw) : undefined;
-          const found = hello?.success ? this.#pending.get(hello.data.token) : undefined;
-          if (!hello?.success || !found) {
-            queueMicrotask(() => peer.close());
+          if (!hello?.success || hello.data.token !== token) {
+            queueMicrotask(() => {
+              peer.close();
+              child.kill();
+            });
             throw new RpcError(ErrorKind.Authorization, "Unknown child");
           }
-          this.#pending.delete(hello.data.token); // one-time
-          child = found;
+          greeted = true;
+          onHello();
           // A child whose channel closed is useless; give it a moment to exit by itself first
           // (a crashing Deno closes its sockets before it prints the error and exits).
           peer.closed.then(() => {
-            const timer = setTimeout(() => child!.signal("SIGKILL"), CHANNEL_CLOSE_GRACE_MS);
-            child!.exited.then(() => clearTimeout(timer));
+            const timer = setTimeout(() => child.kill(), CHANNEL_CLOSE_GRACE_MS);
+            child.exited.then(() => clearTimeout(timer));
           });
           child.acceptHello(peer, hello.data.loadError);
           return null;
         }
         if (method === PING) return null;
         if (method === PROC_NET) return this.#procNet(child, raw);
-        if (method !== EFFECT) throw new RpcError(-32601, `unknown channel method ${method}`);
+        if (method !== EFFECT) {
+          throw new RpcError(JsonRpcCode.MethodNotFound, `unknown channel method ${method}`);
+        }
         const params = effectSchema.safeParse(raw);
-        if (!params.success) throw new RpcError(-32602, "Invalid effect call");
+        if (!params.success) throw new RpcError(JsonRpcCode.InvalidParams, "Invalid effect call");
         return this.#options.onEffect(child, params.data as EffectParams);
       },
       onNotification: (method, raw) => {
-        if (!child || method !== DROP_CALLBACKS) return;
+        if (!greeted || method !== DROP_CALLBACKS) return;
         const params = dropSchema.safeParse(raw);
         if (params.success) this.#options.onDropCallbacks(child, params.data.ids);
       },
     });
+    peer.closed.then(() => {
+      if (!greeted) child.kill();
+    });
+    return peer;
   }
 
   /** Serves a compat-layer read of `/proc/net/*` (what checkPortListening reads) to any profile but sandbox. */
   #procNet(child: Child, raw: unknown): Promise<string> {
     const params = procNetSchema.safeParse(raw);
-    if (!params.success) throw new RpcError(-32602, "Invalid proc-net call");
+    if (!params.success) throw new RpcError(JsonRpcCode.InvalidParams, "Invalid proc-net call");
     if (child.role === "sandbox") {
-      throw new RpcError(ErrorKind.Authorization, "Permission denied", {
-        details: `the sandbox profile does not allow this: reading /proc/net/${params.data.file}`,
-      });
+      throw permissionDenied("sandbox", `reading /proc/net/${params.data.file}`);
     }
     return readProcNet(params.data.file);
   }
 
-  /** Kills every child, stops listening, removes the channel directory and closes the reaper. */
+  /** Kills every child, removes the endpoints' directory and closes the reaper. */
   async shutdown(): Promise<void> {
     this.#closing = true;
     await Promise.all([...this.#children].map((child) => child.kill()));
-    try {
-      this.#listener.close();
-    } catch {
-      // already closed
-    }
     await Deno.remove(this.#dir, { recursive: true }).catch(() => {});
     await this.#reaper.close();
   }
+}
+
+/** A signal aborted when `child` exits. */
+function exitSignalOf(child: Child): AbortSignal {
+  const controller = new AbortController();
+  child.exited.then(() => controller.abort("exited"));
+  return controller.signal;
 }

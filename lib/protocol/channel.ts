@@ -12,11 +12,17 @@ export type ChildRole = "init" | "main" | "getInput" | "run" | "backup" | "sandb
 
 /** Child → runtime, first message on the connection: proves who it is. */
 export const HELLO = "hello";
-/** Params of `hello`: the one-time token from argv, and the package load outcome. */
+/** Why a child could not load the package, as a wire error. */
+export interface LoadError {
+  code: number;
+  message: string;
+  data?: unknown;
+}
+/** Params of `hello`: the one-time token (read from stdin), and the package load outcome. */
 export interface HelloParams {
   token: string;
   /** Present when the package could not be loaded. */
-  loadError?: { code: number; message: string; data?: unknown };
+  loadError?: LoadError;
 }
 
 /** Child → runtime request: one effect call. */
@@ -63,6 +69,9 @@ export interface RunParams {
   /** `{kind}` for init, `{target}` for uninit, `{actionId, prefill}`, `{actionId, input}`, `{}`. */
   args: Record<string, unknown>;
 }
+
+/** Runtime → child notification: stop on your own (main: leave its context, `term()` the daemons, exit). */
+export const TERMINATE = "terminate";
 
 /** Runtime → child notification: a callback fired at the host. */
 export const CALLBACK = "callback";

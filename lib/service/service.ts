@@ -14,6 +14,7 @@ import { warmUpParams } from "../protocol/params.ts";
 import { defaultPolicy, type Policy } from "../policy/policy.ts";
 import { ProcessSystem } from "../process/process_system.ts";
 import { Runtime } from "./runtime.ts";
+import { probeContainment } from "../process/spawn.ts";
 import { Supervisor } from "../process/supervisor.ts";
 
 /** The running service: the method handlers and how to stop everything. */
@@ -43,7 +44,16 @@ export async function startService(
   const effective = policy ?? defaultPolicy({ package: packageDir, root: config.root });
   const host = new HostClient({ path: config.hostSocket, log, timeoutMs: config.effectTimeoutMs });
   const broker = new EffectsBroker(host, log);
+  const containment = await probeContainment();
+  if (containment.why) {
+    log.warn(
+      "children cannot get a PID namespace each; falling back to process groups: a process a " +
+        "child starts that leaves its group (setsid) survives the child's teardown",
+      { reason: containment.why },
+    );
+  }
   const supervisor = await Supervisor.create({
+    containment: containment.mode,
     log,
     denoPath: resolveDeno(env),
     workerEntry: resolveWorkerEntry(env),

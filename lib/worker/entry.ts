@@ -2,7 +2,8 @@
  * Child process entry: connects to the runtime's channel, loads the package,
  * says hello and runs the package functions the runtime asks for.
  *
- * argv: <channel socket> <one-time token> <profile> <package path>
+ * argv: <channel socket> <profile> <package path>; stdin: the one-time token, one line (never
+ * in argv or the environment, where other processes could read it).
  */
 
 import { ErrorKind } from "../protocol/error_codes.ts";
@@ -20,6 +21,7 @@ import {
   PROC_NET,
   RUN,
   type RunParams,
+  TERMINATE,
   WARM,
 } from "../protocol/channel.ts";
 import { installCompat } from "./compat.ts";
@@ -28,7 +30,21 @@ import { createEffects, leaveContext, type WorkerEffects } from "./effects.ts";
 import { CodedError, toWireError } from "./errors.ts";
 import { loadPackage, packageFunction, type PackageModule } from "./load_package.ts";
 
-const [socket, token, profile, packagePath] = Deno.args;
+const [socket, profile, packagePath] = Deno.args;
+
+/** The one-time token: the first line of stdin, which the runtime then closes. */
+async function readToken(): Promise<string> {
+  const decoder = new TextDecoder();
+  const buffer = new Uint8Array(128);
+  let text = "";
+  while (!text.includes("\n")) {
+    const read = await Deno.stdin.read(buffer);
+    if (read === null) break;
+    text += decoder.decode(buffer.subarray(0, read), { stream: true });
+  }
+  return text.split("\n")[0];
+}
+const token = await readToken();
 
 const conn = await Deno.connect({ transport: "unix", path: socket });
 
@@ -56,6 +72,8 @@ const peer = new Peer(conn, {
     if (method === CALLBACK) {
       const { id, args } = params as CallbackParams;
       callbacks.fire(id, args);
+    } else if (method === TERMINATE) {
+      terminate();
     }
   },
   unexpectedErrorCode: ErrorKind.Javascript,
@@ -198,17 +216,23 @@ async function run({ fn, eventId, args }: RunParams): Promise<unknown> {
   }
 }
 
-// Main stops on SIGTERM: leave its context (daemons registered there terminate), then term() them.
-Deno.addSignalListener("SIGTERM", async () => {
-  try {
-    if (mainEffects) leaveContext(mainEffects);
-    await mainDaemons?.term();
-  } catch (error) {
-    console.error("term failed:", error);
-  } finally {
+/** Stops on request: leave main's context (daemons registered there terminate), term() them, exit. */
+let terminating: Promise<never> | undefined;
+function terminate(): Promise<never> {
+  terminating ??= (async () => {
+    try {
+      if (mainEffects) leaveContext(mainEffects);
+      await mainDaemons?.term();
+    } catch (error) {
+      console.error("term failed:", error);
+    }
     Deno.exit(0);
-  }
-});
+  })();
+  return terminating;
+}
+// The runtime asks over the channel (a PID namespace's init does not pass its signals on);
+// SIGTERM still works where a child runs without one.
+Deno.addSignalListener("SIGTERM", terminate);
 
 await peer.request(HELLO, { token, ...(loadError ? { loadError } : {}) });
 helloAccepted();

@@ -39,8 +39,9 @@ export interface FakeEvent {
 
 /** The fake server: listens on 127.0.0.1:PORT until SIGTERM; records its start and exit. */
 const SERVER_SOURCE = [
-  "const [port, log] = [Number(Deno.args[1]), Deno.args[3]];",
-  "const note = (e) => Deno.writeTextFileSync(log, `${e}\\t${Deno.pid}\\t${port}\\n`, { append: true });",
+  // The host pid comes from the shell that exec'd this server (Deno.pid is the namespace's).
+  "const [port, log, pid] = [Number(Deno.args[1]), Deno.args[3], Deno.args[4]];",
+  "const note = (e) => Deno.writeTextFileSync(log, `${e}\\t${pid}\\t${port}\\n`, { append: true });",
   'const listener = Deno.listen({ hostname: "127.0.0.1", port });',
   'note("server");',
   'Deno.addSignalListener("SIGTERM", () => { listener.close(); note("server-exit"); Deno.exit(0); });',
@@ -59,7 +60,11 @@ LOG=${shQuote(log)}
 DENO=${shQuote(DENO)}
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
-note() { printf '%s\\t%s\\t%s\\n' "$1" "$$" "$2" >> "$LOG"; }
+# The host's pid of this shell: /proc is the host's, so /proc/self is this process there (\$\$ is
+# the pid inside the runtime child's PID namespace).
+read -r self_stat < /proc/self/stat
+HOST_PID=\${self_stat%% *}
+note() { printf '%s\\t%s\\t%s\\n' "$1" "$HOST_PID" "$2" >> "$LOG"; }
 refuse() { note refused "$*"; echo "start-container (fake): $*" >&2; exit 2; }
 
 case "$1" in
@@ -140,7 +145,7 @@ if [ "$1" = fake-server ]; then
   DENO_DIR=${shQuote(denoDir)} DENO_NO_UPDATE_CHECK=1 NO_COLOR=1 \\
     exec "$DENO" eval --no-config --quiet ${
     shQuote(SERVER_SOURCE)
-  } fake-server "$2" "$rootfs" "$LOG"
+  } fake-server "$2" "$rootfs" "$LOG" "$HOST_PID"
 fi
 note exec "$mode user=$user workdir=$workdir $rootfs $*"
 exec "$@"

@@ -95,3 +95,22 @@ export function processExists(pid: number): boolean {
     return false;
   }
 }
+
+/** The child (`run#2`) a runtime log line came from. */
+export function childOf(line: string | null): string {
+  const match = line?.match(/\bchild=(\S+)/);
+  if (!match) throw new Error(`no child= in log line: ${line}`);
+  return match[1];
+}
+
+/**
+ * The host pid of child `name`'s process group leader (needs `--log-level debug`, which logs
+ * `spawned child=<name> pid=<pid>`). Package code sees only pids inside the child's PID
+ * namespace; when this leader is gone, every process of the child is.
+ */
+export function leaderPid(stderr: readonly string[], name: string): number {
+  const line = stderr.find((l) => / spawned /.test(l) && l.includes(`child=${name} `));
+  const match = line?.match(/\bpid=(\d+)/);
+  if (!match) throw new Error(`no spawned line for ${name}`);
+  return Number(match[1]);
+}

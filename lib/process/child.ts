@@ -1,0 +1,216 @@
+/**
+ * One child process as the runtime drives it: its lifecycle (an explicit state machine), its
+ * channel once it has said hello, the calls it runs, and how it is stopped and killed.
+ */
+
+import { ConnectionClosedError, RpcError } from "../jsonrpc/errors.ts";
+import type { Peer } from "../jsonrpc/peer.ts";
+import type { Profile } from "../policy/permissions.ts";
+import {
+  CALLBACK,
+  type ChildRole,
+  type LoadError,
+  RUN,
+  type RunParams,
+  TERMINATE,
+  WARM,
+} from "../protocol/channel.ts";
+import { packageFailure } from "../protocol/errors.ts";
+import { transition, type TransitionTable } from "../state_machine.ts";
+import { abortable, timeoutSignal } from "../async/abortable.ts";
+import type { ChildHandle } from "./child_handle.ts";
+import { killGroup, signalGroup } from "./process_tree.ts";
+import { exitSignal } from "./spawn.ts";
+
+/** A child's lifecycle: loading, ready for a call, running one, being killed, gone. */
+export type ChildState = "starting" | "ready" | "busy" | "killing" | "exited";
+
+const CHILD_TRANSITIONS: TransitionTable<ChildState> = {
+  starting: ["ready", "killing", "exited"],
+  ready: ["busy", "killing", "exited"],
+  busy: ["ready", "killing", "exited"],
+  killing: ["exited"],
+  exited: [],
+};
+
+const RECENT_OUTPUT_LINES = 20;
+/** How long an error report waits for a dead child's last output. */
+const OUTPUT_DRAIN_MS = 250;
+
+/** One child process. */
+export class Child implements ChildHandle {
+  readonly id: number;
+  readonly role: ChildRole;
+  readonly profile: Profile;
+  /** The pid of the child's process group leader (setsid → unshare, or the program itself). */
+  readonly pid: number;
+  /** When the child was spawned (ms since the epoch). */
+  readonly spawnedAt = Date.now();
+  /** Resolves when the child has said hello; rejects with its load error or when it dies first. */
+  readonly ready: Promise<void>;
+  /** Resolves with the exit status once the process has exited. */
+  readonly exited: Promise<Deno.CommandStatus>;
+  /** The host procedure id of the latest call (`eventId` of its effects); null for main. */
+  eventId: string | null = null;
+  /** Last lines the child printed, for error reports. */
+  readonly recentOutput: string[] = [];
+  #state: ChildState = "starting";
+  #peer: Peer | undefined;
+  #markReady!: (peer: Peer) => void;
+  #markFailed!: (error: Error) => void;
+  #outputDone: Promise<unknown> = Promise.resolve();
+  readonly #heapMb: number;
+
+  /** Used by the supervisor only. */
+  constructor(
+    id: number,
+    role: ChildRole,
+    profile: Profile,
+    process: Deno.ChildProcess,
+    heapMb: number,
+  ) {
+    this.id = id;
+    this.role = role;
+    this.profile = profile;
+    this.pid = process.pid;
+    this.#heapMb = heapMb;
+    this.ready = new Promise<Peer>((resolve, reject) => {
+      this.#markReady = resolve;
+      this.#markFailed = reject;
+    }).then((peer) => {
+      this.#peer = peer;
+      if (this.#state === "starting") this.#moveTo("ready");
+    });
+    this.ready.catch(() => {});
+    this.exited = process.status.then((status) => {
+      this.#moveTo("exited");
+      return status;
+    });
+    this.exited.then((status) => this.#markFailed(this.#exitError(status)));
+  }
+
+  #moveTo(next: ChildState): void {
+    this.#state = transition(`child ${this.name}`, CHILD_TRANSITIONS, this.#state, next);
+  }
+
+  /** A short name for logs: `run#3`. */
+  get name(): string {
+    return `${this.role}#${this.id}`;
+  }
+
+  /** Where the child is in its lifecycle. */
+  get state(): ChildState {
+    return this.#state;
+  }
+
+  /** True while a call runs in the child. */
+  get inCall(): boolean {
+    return this.#state === "busy";
+  }
+
+  /** True once the process has exited. */
+  get hasExited(): boolean {
+    return this.#state === "exited";
+  }
+
+  /** Called by the supervisor when the child's hello arrives on its channel. */
+  acceptHello(peer: Peer, loadError: LoadError | undefined): void {
+    if (loadError) {
+      this.#markFailed(new RpcError(loadError.code, loadError.message, loadError.data as never));
+      return;
+    }
+    // Two warm-up round trips compile the channel's code paths before the first real call.
+    peer.request(WARM, {}).then(() => peer.request(WARM, {})).then(
+      () => this.#markReady(peer),
+      (error) => this.#markFailed(error),
+    );
+  }
+
+  /** Fails the child before it is ready (no hello in time, a channel that broke first). */
+  failToStart(error: Error): void {
+    this.#markFailed(error);
+  }
+
+  #exitError(status: Deno.CommandStatus): RpcError {
+    const signal = exitSignal(status);
+    const output = this.recentOutput.join("\n");
+    if (signal === "SIGTRAP" && output.includes("Fatal JavaScript out of memory")) {
+      return packageFailure(
+        `The ${this.role} process ran out of memory`,
+        `the ${this.name} child process reached its JavaScript heap limit (${this.#heapMb} MB) ` +
+          "and was stopped; raise heapMb for this profile in the policy if the package needs more",
+        output,
+      );
+    }
+    const how = signal ? `was killed by ${signal}` : `exited with code ${status.code}`;
+    return packageFailure(
+      `The ${this.role} process ${how}`,
+      `the ${this.name} child process ${how} before it answered`,
+      output || undefined,
+    );
+  }
+
+  /** Runs a package function in the child; rejects with the package's error or when the child dies. */
+  async run(params: RunParams): Promise<unknown> {
+    await this.ready;
+    this.#moveTo("busy");
+    this.eventId = params.eventId;
+    try {
+      return await this.#peer!.request(RUN, params);
+    } catch (error) {
+      if (!(error instanceof ConnectionClosedError)) throw error;
+      const status = await this.exited;
+      // Its last output (an uncaught error, say) may still be in the pipe.
+      const drain = timeoutSignal(OUTPUT_DRAIN_MS, () => "drained");
+      await abortable(this.#outputDone, drain.signal).catch(() => {});
+      drain.clear();
+      throw this.#exitError(status);
+    } finally {
+      // The call's context is closed (see `inCall`); `eventId` stays the last call's id.
+      if (this.#state === "busy") this.#moveTo("ready");
+    }
+  }
+
+  /** Delivers a fired callback (child-local id). */
+  callback(localId: number, args: unknown[]): void {
+    this.#peer?.notify(CALLBACK, { id: localId, args });
+  }
+
+  /** Asks the child to stop on its own (main: leave its context, `term()` its daemons, exit). */
+  terminate(): void {
+    if (this.hasExited) return;
+    if (this.#peer) this.#peer.notify(TERMINATE, {});
+    else this.signal("SIGKILL"); // not even started: nothing to stop gracefully
+  }
+
+  /** Sends `signal` to the child's group leader alone. */
+  signal(signal: Deno.Signal): void {
+    if (this.hasExited) return;
+    try {
+      Deno.kill(this.pid, signal);
+    } catch {
+      // exited meanwhile
+    }
+  }
+
+  /** SIGKILLs the child's whole process group (and so its PID namespace) and resolves when it is gone. */
+  async kill(): Promise<void> {
+    if (this.#state !== "exited" && this.#state !== "killing") this.#moveTo("killing");
+    // The leader too: right after spawn it may not lead its group yet (setsid not run).
+    this.signal("SIGKILL");
+    signalGroup(this.pid, "SIGKILL");
+    await this.exited;
+    await killGroup(this.pid);
+  }
+
+  /** Used by the supervisor: resolves when the child's stdout and stderr have been read to the end. */
+  set outputDone(done: Promise<unknown>) {
+    this.#outputDone = done;
+  }
+
+  /** Remembers an output line for error reports. */
+  noteOutput(line: string): void {
+    this.recentOutput.push(line);
+    if (this.recentOutput.length > RECENT_OUTPUT_LINES) this.recentOutput.shift();
+  }
+}

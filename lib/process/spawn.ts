@@ -1,0 +1,111 @@
+/**
+ * How a child process is started so that nothing it spawns can outlive it.
+ *
+ * Where the kernel allows it, each child is the only process of a PID namespace of its own:
+ * `setsid unshare --pid --fork --kill-child /bin/sh -c INIT deno run …`. The small shell init is
+ * PID 1 of the namespace: it runs `deno` as its child, forwards TERM/INT/HUP to it, reaps every
+ * orphan (Deno does not: a double-forking program would leave zombies), and exits with deno's
+ * status. When PID 1 exits, or `unshare` is killed, the kernel kills every process left in the
+ * namespace — including those that called setsid() to leave the process group. Granted
+ * programs (`start-container`, `mount`, `rsync`) work unchanged inside (no new mount namespace).
+ * Where unshare is not permitted, children fall back to a session of their own (setsid) and the
+ * runtime warns at startup: a grandchild that calls setsid() then escapes the group kill.
+ *
+ * Measured (2 cores): the namespace adds ~10-17 ms to a ~115 ms child start and ~3.5 MB of RSS
+ * (unshare and sh).
+ */
+
+const INIT_SCRIPT = `exec 3<&0
+"$@" <&3 3<&- &
+child=$!
+exec 0<&- 3<&-
+trap 'kill -TERM "$child" 2>/dev/null' TERM
+trap 'kill -INT "$child" 2>/dev/null' INT
+trap 'kill -HUP "$child" 2>/dev/null' HUP
+while :; do
+  wait "$child"
+  rc=$?
+  kill -0 "$child" 2>/dev/null || exit "$rc"
+done`;
+
+function isFile(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+const SETSID = ["/usr/bin/setsid", "/bin/setsid"].find(isFile);
+const UNSHARE = ["/usr/bin/unshare", "/bin/unshare"].find(isFile);
+
+/** How children are confined: a PID namespace each, or only a session/process group each. */
+export type Containment = "pid-namespace" | "process-group";
+
+/** Whether this machine lets the runtime give each child a PID namespace (tries it once). */
+export async function probeContainment(): Promise<{ mode: Containment; why?: string }> {
+  if (!SETSID || !UNSHARE) {
+    return { mode: "process-group", why: "setsid(1) or unshare(1) is not installed" };
+  }
+  try {
+    const { code, stderr } = await new Deno.Command(UNSHARE, {
+      args: ["--pid", "--fork", "--kill-child", "/bin/true"],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (code === 0) return { mode: "pid-namespace" };
+    return { mode: "process-group", why: new TextDecoder().decode(stderr).trim() };
+  } catch (error) {
+    return { mode: "process-group", why: String(error) };
+  }
+}
+
+/**
+ * Spawns `program args` as the leader of a new session and process group (so the group can be
+ * killed as one), inside a PID namespace of its own when `containment` says so. The returned
+ * pid is the group's: the leader is setsid's exec of unshare (or of the program itself).
+ * Through setsid(1) rather than Deno's `detached`, which forks the runtime (10-40 ms with the
+ * event loop blocked) while a plain spawn takes about 1 ms.
+ */
+export function spawnContained(
+  containment: Containment,
+  program: string,
+  args: string[],
+  options: Deno.CommandOptions,
+): Deno.ChildProcess {
+  const argv = containment === "pid-namespace"
+    ? [
+      UNSHARE!,
+      "--pid",
+      "--fork",
+      "--kill-child",
+      "/bin/sh",
+      "-c",
+      INIT_SCRIPT,
+      "init",
+      program,
+      ...args,
+    ]
+    : [program, ...args];
+  return SETSID
+    ? new Deno.Command(SETSID, { ...options, args: argv }).spawn()
+    : new Deno.Command(argv[0], { ...options, args: argv.slice(1), detached: true }).spawn();
+}
+
+/** Signal names by number, for exit codes the namespace's shell init reports as 128 + n. */
+const SIGNALS: Readonly<Record<number, Deno.Signal>> = {
+  1: "SIGHUP",
+  2: "SIGINT",
+  5: "SIGTRAP",
+  6: "SIGABRT",
+  9: "SIGKILL",
+  11: "SIGSEGV",
+  15: "SIGTERM",
+};
+
+/** The signal that ended a child, read from its status (the shell init turns a signal into 128 + n). */
+export function exitSignal(status: Deno.CommandStatus): Deno.Signal | null {
+  if (status.signal) return status.signal;
+  return status.code > 128 ? SIGNALS[status.code - 128] ?? null : null;
+}

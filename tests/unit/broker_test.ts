@@ -1,0 +1,212 @@
+/**
+ * `EffectsBroker` against a fake host and fake children: allowlists, `eventId`, runtime-wide
+ * callback ids and their cleanup.
+ */
+
+import assert from "node:assert/strict";
+import { EffectsBroker } from "../../lib/effects/broker.ts";
+import type { EffectParams } from "../../lib/protocol/channel.ts";
+import { ErrorKind } from "../../lib/protocol/error_codes.ts";
+import { assertRpcError, FakeBrokerChild, FakeHost, silentLog } from "./fakes.ts";
+
+function setup() {
+  const host = new FakeHost();
+  const broker = new EffectsBroker(host, silentLog);
+  /** One effect call; a synchronous throw becomes a rejection. */
+  const effect = (
+    child: FakeBrokerChild,
+    method: string,
+    params: Record<string, unknown> = {},
+    callback: number | null = null,
+  ) => {
+    const call: EffectParams = { method, params, callback };
+    return Promise.resolve().then(() => broker.handle(child, call));
+  };
+  /** Registers `localId` through a callback effect; answers the runtime-wide id the host saw. */
+  const register = async (child: FakeBrokerChild, localId: number) => {
+    await effect(child, "get-status", { packageId: null }, localId);
+    return host.calls.at(-1)!.params.callback as number;
+  };
+  return { host, broker, effect, register };
+}
+
+Deno.test("EffectsBroker.handle adds the child's eventId and answers the host's result", async () => {
+  const { host, effect } = setup();
+  host.answer = (method) => ({ answered: method });
+  const child = new FakeBrokerChild("run", { eventId: "ev-1" });
+  const result = await effect(child, "set-health", { id: "web", eventId: "forged" });
+  assert.deepEqual(result, { answered: "set-health" });
+  assert.deepEqual(host.calls, [{ method: "set-health", params: { id: "web", eventId: "ev-1" } }]);
+});
+
+Deno.test("EffectsBroker.handle drops a package-supplied eventId when the child has none", async () => {
+  const { host, effect } = setup();
+  const main = new FakeBrokerChild("main", { eventId: null });
+  await effect(main, "set-health", { id: "web", eventId: "forged" });
+  assert.deepEqual(host.calls[0].params, { id: "web" });
+});
+
+Deno.test("EffectsBroker.handle refuses an effect outside the profile with 34 naming the profile", async () => {
+  const { host, effect } = setup();
+  const getInput = new FakeBrokerChild("getInput", { eventId: "ev-1" });
+  await assertRpcError(
+    effect(getInput, "set-health", { id: "web" }),
+    ErrorKind.Authorization,
+    /the getInput profile \(effects: read-only\) may not call set-health/,
+  );
+  const sandbox = new FakeBrokerChild("sandbox", { eventId: "ev-2" });
+  await assertRpcError(
+    effect(sandbox, "get-ssl-key", {}),
+    ErrorKind.Authorization,
+    /the sandbox profile \(effects: read-only-no-secrets\) may not call get-ssl-key/,
+  );
+  await assertRpcError(effect(sandbox, "action.run", {}), ErrorKind.Authorization, /sandbox/);
+  assert.deepEqual(host.calls, [], "a refused effect never reaches the host");
+  assert.deepEqual(host.quiet, []);
+});
+
+Deno.test("EffectsBroker.handle lets each profile call what its access allows", async () => {
+  const { host, effect } = setup();
+  await effect(new FakeBrokerChild("getInput"), "get-status", {});
+  await effect(new FakeBrokerChild("getInput"), "get-ssl-key", {});
+  await effect(new FakeBrokerChild("sandbox"), "list-service-interfaces", {});
+  await effect(new FakeBrokerChild("run"), "action.create-task", {});
+  assert.deepEqual(host.calls.map((c) => c.method), [
+    "get-status",
+    "get-ssl-key",
+    "list-service-interfaces",
+    "action.create-task",
+  ]);
+});
+
+Deno.test("EffectsBroker.handle answers 6 to an unknown effect", async () => {
+  const { host, effect } = setup();
+  const child = new FakeBrokerChild("init", { eventId: "ev-1" });
+  await assertRpcError(effect(child, "format-disk", {}), ErrorKind.NotFound, /format-disk/);
+  await assertRpcError(effect(child, "getStatus", {}), ErrorKind.NotFound);
+  assert.deepEqual(host.calls, []);
+});
+
+Deno.test("EffectsBroker.handle gives callbacks runtime-wide ids and deliver maps them back", async () => {
+  const { broker, register } = setup();
+  const a = new FakeBrokerChild("main");
+  const b = new FakeBrokerChild("run");
+  const aId = await register(a, 1);
+  const bId = await register(b, 1);
+  assert.equal(typeof aId, "number");
+  assert.notEqual(aId, bId, "the same local id in two children is two callbacks");
+  broker.deliver(bId, ["changed"]);
+  assert.deepEqual(b.delivered, [{ localId: 1, args: ["changed"] }]);
+  assert.deepEqual(a.delivered, []);
+  broker.deliver(aId, [1, 2]);
+  assert.deepEqual(a.delivered, [{ localId: 1, args: [1, 2] }]);
+});
+
+Deno.test("EffectsBroker.deliver fires a callback once and ignores unknown ids", async () => {
+  const { broker, register } = setup();
+  const child = new FakeBrokerChild("main");
+  const id = await register(child, 5);
+  broker.deliver(id, []);
+  broker.deliver(id, []);
+  broker.deliver(id + 100, []);
+  assert.deepEqual(child.delivered, [{ localId: 5, args: [] }]);
+});
+
+Deno.test("EffectsBroker.handle registers nothing for an effect without a callback", async () => {
+  const { host, broker, effect } = setup();
+  const child = new FakeBrokerChild("main");
+  await effect(child, "get-status", {}, null);
+  await effect(child, "set-health", { id: "web" }, 3);
+  assert.equal(host.calls[0].params.callback, null);
+  assert.equal("callback" in host.calls[1].params, false);
+  broker.childExited(child);
+  assert.deepEqual(host.quiet, [], "no callback was registered, so none is cleared");
+});
+
+Deno.test("EffectsBroker.handle registers no callbacks for a sandbox child", async () => {
+  const { host, broker, effect } = setup();
+  const sandbox = new FakeBrokerChild("sandbox", { eventId: "ev-1" });
+  await effect(sandbox, "get-status", {}, 1);
+  assert.equal(host.calls[0].params.callback, null);
+  broker.deliver(1, []);
+  assert.deepEqual(sandbox.delivered, []);
+  broker.childExited(sandbox);
+  assert.deepEqual(host.quiet, []);
+});
+
+Deno.test("EffectsBroker.handle translates clear-callbacks from the package to runtime-wide ids", async () => {
+  const { host, broker, effect, register } = setup();
+  const child = new FakeBrokerChild("main");
+  const other = new FakeBrokerChild("run");
+  const [g1, g2, g3] = [
+    await register(child, 1),
+    await register(child, 2),
+    await register(child, 3),
+  ];
+  const otherId = await register(other, 1);
+  const forwarded = host.calls.length;
+
+  assert.equal(await effect(child, "clear-callbacks", { only: [1, 3] }), null);
+  assert.deepEqual(host.quiet, [{ method: "clear-callbacks", params: { only: [g1, g3] } }]);
+  assert.equal(host.calls.length, forwarded, "the package's own ids are never forwarded as is");
+
+  const g4 = await register(child, 4);
+  await effect(child, "clear-callbacks", { except: [2] });
+  assert.deepEqual(host.quiet.at(-1), { method: "clear-callbacks", params: { only: [g4] } });
+  await effect(child, "clear-callbacks", {});
+  assert.deepEqual(host.quiet.at(-1), { method: "clear-callbacks", params: { only: [g2] } });
+
+  for (const id of [g1, g2, g3, g4]) broker.deliver(id, []);
+  assert.deepEqual(child.delivered, [], "cleared callbacks never fire");
+  broker.deliver(otherId, []);
+  assert.deepEqual(other.delivered, [{ localId: 1, args: [] }], "another child's are untouched");
+});
+
+Deno.test("EffectsBroker.handle clear-callbacks cannot clear another child's callbacks", async () => {
+  const { host, broker, effect, register } = setup();
+  const owner = new FakeBrokerChild("main");
+  const id = await register(owner, 7);
+  const intruder = new FakeBrokerChild("run");
+  await register(intruder, 50);
+  await effect(intruder, "clear-callbacks", { only: [7, id] });
+  assert.deepEqual(host.quiet, []);
+  broker.deliver(id, []);
+  assert.deepEqual(owner.delivered, [{ localId: 7, args: [] }]);
+});
+
+Deno.test("EffectsBroker.childExited clears the child's unfired callbacks at the host", async () => {
+  const { host, broker, register } = setup();
+  const child = new FakeBrokerChild("run");
+  const fired = await register(child, 1);
+  const pending = await register(child, 2);
+  const other = new FakeBrokerChild("main");
+  const otherId = await register(other, 1);
+  broker.deliver(fired, []);
+  broker.childExited(child);
+  assert.deepEqual(host.quiet, [{ method: "clear-callbacks", params: { only: [pending] } }]);
+  broker.deliver(pending, []);
+  assert.deepEqual(child.delivered, [{ localId: 1, args: [] }], "nothing fires after the exit");
+  broker.childExited(child);
+  assert.equal(host.quiet.length, 1, "a second exit notice clears nothing more");
+  broker.deliver(otherId, []);
+  assert.equal(other.delivered.length, 1);
+});
+
+Deno.test("EffectsBroker.dropCallbacks forgets the child's dead ids and tells the host", async () => {
+  const { host, broker, register } = setup();
+  const child = new FakeBrokerChild("main");
+  const g1 = await register(child, 1);
+  const g2 = await register(child, 2);
+  broker.dropCallbacks(child, [1, 99]);
+  assert.deepEqual(host.quiet, [{ method: "clear-callbacks", params: { only: [g1] } }]);
+  broker.deliver(g1, []);
+  broker.deliver(g2, ["x"]);
+  assert.deepEqual(child.delivered, [{ localId: 2, args: ["x"] }]);
+});
+
+Deno.test("EffectsBroker.reportMainStopped sends set-main-status stopped to the host", () => {
+  const { host, broker } = setup();
+  broker.reportMainStopped();
+  assert.deepEqual(host.quiet, [{ method: "set-main-status", params: { status: "stopped" } }]);
+  assert.deepEqual(host.calls, []);
+});

@@ -1,0 +1,499 @@
+/**
+ * `ProcessSystem` against fake children: the package host (init … exit), main (start … stop)
+ * and procedure calls, with their timeouts, cancellations and teardown.
+ */
+
+import assert from "node:assert/strict";
+import type { Logger } from "../../lib/log.ts";
+import type { ProfileName } from "../../lib/policy/permissions.ts";
+import type { ReuseLimits } from "../../lib/policy/policy.ts";
+import { ProcessSystem } from "../../lib/process/process_system.ts";
+import { ErrorKind } from "../../lib/protocol/error_codes.ts";
+import type { ExecuteRequest } from "../../lib/service/system.ts";
+import {
+  assertRpcError,
+  type FakeChild,
+  type FakeChildOptions,
+  FakeSpawner,
+  flush,
+  recordingLog,
+  silentLog,
+  testPolicy,
+  watch,
+  within,
+} from "./fakes.ts";
+
+/** Upper bound for an event that should come within milliseconds (only reached when broken). */
+const BOUND_MS = 2_000;
+
+/** By default the package host's init and main's start answer at once; procedures wait. */
+function defaultChild(profile: ProfileName): FakeChildOptions {
+  return profile === "init" || profile === "main" ? { answer: () => null } : {};
+}
+
+function setup(
+  options: {
+    children?: Partial<ReuseLimits>;
+    pool?: Partial<Record<ProfileName, number>>;
+    stopTimeoutMs?: number;
+    child?: (profile: ProfileName) => FakeChildOptions;
+    log?: Logger;
+  } = {},
+) {
+  const spawner = new FakeSpawner(options.child ?? defaultChild);
+  const reported = { mainStopped: 0, killAll: 0, callbacks: [] as [number, unknown[]][] };
+  const system = new ProcessSystem({
+    spawn: spawner.spawn,
+    reportMainStopped: () => reported.mainStopped++,
+    deliverCallback: (id, args) => reported.callbacks.push([id, args]),
+    killAll: () => {
+      reported.killAll++;
+      return Promise.resolve();
+    },
+    policy: testPolicy(options.children ?? {}, options.pool ?? {}),
+    log: options.log ?? silentLog,
+    stopTimeoutMs: options.stopTimeoutMs ?? 60_000,
+  });
+  /** Tears everything down so no timer or promise outlives the test. */
+  const cleanup = async () => {
+    const done = system.shutdown();
+    await spawner.killAll();
+    await done;
+  };
+  return { spawner, system, reported, cleanup };
+}
+
+function runRequest(overrides: Partial<ExecuteRequest> = {}): ExecuteRequest {
+  return {
+    eventId: "ev-1",
+    procedure: { kind: "run", actionId: "greet" },
+    input: { input: { name: "x" } },
+    timeoutMs: null,
+    sandbox: false,
+    ...overrides,
+  };
+}
+
+/** The `index`th child spawned for `profile` (now or soon), bounded. */
+function spawned(spawner: FakeSpawner, profile: ProfileName, index = 0): Promise<FakeChild> {
+  return within(spawner.nth(profile, index), BOUND_MS, `spawn ${index} of ${profile}`);
+}
+
+Deno.test("ProcessSystem.execute runs the procedure in a child of its profile and answers its value", async () => {
+  const { spawner, system, cleanup } = setup({ child: () => ({ answer: (p) => p.fn }) });
+  assert.equal(await system.execute(runRequest()), "run");
+  assert.equal(
+    await system.execute(runRequest({
+      procedure: { kind: "getInput", actionId: "greet" },
+      input: { prefill: { a: 1 } },
+    })),
+    "getInput",
+  );
+  assert.equal(
+    await system.execute(runRequest({ procedure: { kind: "backup" }, input: null })),
+    "createBackup",
+  );
+  assert.equal(await system.execute(runRequest({ sandbox: true })), "run");
+  assert.deepEqual(spawner.children.map((c) => c.role), ["run", "getInput", "backup", "sandbox"]);
+  assert.deepEqual(spawner.children.map((c) => c.runs[0].params), [
+    { fn: "run", eventId: "ev-1", args: { actionId: "greet", input: { name: "x" } } },
+    { fn: "getInput", eventId: "ev-1", args: { actionId: "greet", prefill: { a: 1 } } },
+    { fn: "createBackup", eventId: "ev-1", args: {} },
+    { fn: "run", eventId: "ev-1", args: { actionId: "greet", input: { name: "x" } } },
+  ]);
+  await cleanup();
+});
+
+Deno.test("ProcessSystem.execute reuses a child that answered, and retires one that failed", async () => {
+  const { spawner, system, cleanup } = setup();
+  const first = system.execute(runRequest());
+  const child = await spawned(spawner, "run");
+  (await child.nextRun()).resolve(1);
+  assert.equal(await first, 1);
+  const second = system.execute(runRequest({ eventId: "ev-2" }));
+  (await child.nextRun()).reject(new Error("the action threw"));
+  await assert.rejects(second, /the action threw/);
+  assert.equal(child.killed, true, "a child whose call failed never serves again");
+  const third = system.execute(runRequest({ eventId: "ev-3" }));
+  const replacement = await spawned(spawner, "run", 1);
+  assert.notEqual(replacement, child);
+  (await replacement.nextRun()).resolve(3);
+  assert.equal(await third, 3);
+  await cleanup();
+});
+
+Deno.test("ProcessSystem.execute with a timeout while running answers 71 and kills the child", async () => {
+  const { spawner, system, cleanup } = setup();
+  const call = system.execute(runRequest({ timeoutMs: 20 }));
+  const child = await spawned(spawner, "run");
+  await child.nextRun(); // it runs, and never answers
+  await within(
+    assertRpcError(call, ErrorKind.Timeout, /execute ev-1 was stopped after 20 ms/),
+    BOUND_MS,
+    "the timeout",
+  );
+  assert.equal(child.killed, true);
+  assert.equal(child.hasExited, true);
+  await cleanup();
+});
+
+Deno.test("ProcessSystem.execute with a timeout while queued answers 71 'never ran'", async () => {
+  const { spawner, system, cleanup } = setup({ children: { maxPerProfile: 1 } });
+  const running = system.execute(runRequest());
+  const child = await spawned(spawner, "run");
+  await child.nextRun();
+  const queued = system.execute(runRequest({ eventId: "ev-2", timeoutMs: 20 }));
+  await within(
+    assertRpcError(queued, ErrorKind.Timeout, /execute ev-2 waited 20 ms .*never ran/),
+    BOUND_MS,
+    "the timeout",
+  );
+  assert.equal(spawner.children.length, 1, "no child was started for it");
+  assert.equal(child.runs.length, 1);
+  assert.equal(child.killed, false, "the running call is untouched");
+  (await child.nextRun()).resolve("done");
+  assert.equal(await running, "done");
+  await cleanup();
+});
+
+Deno.test("ProcessSystem.shutdown answers a running call 73 and waits for that answer", async () => {
+  const { spawner, system, reported, cleanup } = setup({
+    child: (profile) => profile === "run" ? { holdKill: true } : {},
+  });
+  const call = watch(system.execute(runRequest()));
+  const child = await spawned(spawner, "run");
+  await child.nextRun();
+  const shutdown = watch(system.shutdown());
+  await flush();
+  assert.equal(child.killed, true, "the aborted call kills its child");
+  assert.equal(reported.killAll, 1);
+  assert.equal(call.settled, false, "the call is answered once its child is gone");
+  assert.equal(shutdown.settled, false, "shutdown waits for the call's answer");
+  child.releaseKill();
+  await assertRpcError(call.promise, ErrorKind.Cancelled, /execute ev-1 was cancelled/);
+  await within(shutdown.promise, BOUND_MS, "shutdown");
+  await cleanup();
+});
+
+Deno.test("ProcessSystem.shutdown answers a queued call 73", async () => {
+  const { spawner, system, cleanup } = setup({ children: { maxPerProfile: 1 } });
+  system.execute(runRequest()).catch(() => {});
+  await (await spawned(spawner, "run")).nextRun();
+  const queued = system.execute(runRequest({ eventId: "ev-2" }));
+  await system.shutdown();
+  await assertRpcError(queued, ErrorKind.Cancelled, /execute ev-2/);
+  assert.equal(spawner.children.length, 1);
+  await cleanup();
+});
+
+Deno.test("ProcessSystem.execute after shutdown answers 73 without spawning", async () => {
+  const { spawner, system, cleanup } = setup();
+  await system.shutdown();
+  await assertRpcError(system.execute(runRequest()), ErrorKind.Cancelled);
+  assert.equal(spawner.children.length, 0);
+  await cleanup();
+});
+
+// A timeout that expires while the call's child still loads is answered 71 at once, and that
+// child is killed (once the call waited for the load, for ever if it hung).
+Deno.test({
+  name: "ProcessSystem.execute with a timeout answers 71 while its child is still loading",
+  fn: async () => {
+    const { spawner, system, cleanup } = setup({ child: () => ({ ready: "pending" }) });
+    const call = system.execute(runRequest({ timeoutMs: 20 }));
+    const child = await spawned(spawner, "run");
+    await within(
+      assertRpcError(call, ErrorKind.Timeout, /never ran/),
+      BOUND_MS,
+      "the timeout of a call whose child never gets ready",
+    );
+    assert.equal(child.killed, true);
+    await cleanup();
+  },
+});
+
+Deno.test("ProcessSystem.start joins a start in progress", async () => {
+  const { spawner, system, cleanup } = setup({ child: () => ({}) });
+  const first = watch(system.start());
+  const second = watch(system.start());
+  const main = await spawned(spawner, "main");
+  const run = await main.nextRun();
+  assert.deepEqual(run.params, { fn: "main", eventId: null, args: {} });
+  await flush();
+  assert.equal(first.settled || second.settled, false);
+  run.resolve(undefined);
+  await Promise.all([first.promise, second.promise]);
+  await system.start(); // running: nothing to do
+  assert.equal(spawner.of("main").length, 1);
+  assert.equal(main.runs.length, 1);
+  await cleanup();
+});
+
+Deno.test("ProcessSystem.stop during start rejects the start 73 and main can start again", async () => {
+  const { spawner, system, cleanup } = setup({ child: () => ({}) });
+  const start = system.start();
+  const main = await spawned(spawner, "main");
+  await main.nextRun();
+  const stop = system.stop();
+  await assertRpcError(start, ErrorKind.Cancelled, /stop was called while main was starting/);
+  await within(stop, BOUND_MS, "stop");
+  assert.equal(main.terminateCalls, 1, "main is asked to stop, so its daemons can term()");
+  assert.equal(main.hasExited, true);
+  const again = system.start();
+  const second = await spawned(spawner, "main", 1);
+  assert.notEqual(second, main);
+  (await second.nextRun()).resolve(undefined);
+  await again;
+  await cleanup();
+});
+
+Deno.test("ProcessSystem.stop during start gives main its grace period before killing it", async () => {
+  const { spawner, system, cleanup } = setup({
+    stopTimeoutMs: 20,
+    child: () => ({ ignoreTerminate: true }),
+  });
+  const start = system.start();
+  const main = await spawned(spawner, "main");
+  await main.nextRun();
+  const stop = system.stop();
+  await assertRpcError(start, ErrorKind.Cancelled);
+  assert.equal(main.terminateCalls, 1);
+  assert.equal(main.killed, false, "the daemons built so far may still term() cleanly");
+  await within(stop, BOUND_MS, "stop");
+  assert.equal(main.killed, true);
+  await cleanup();
+});
+
+Deno.test("ProcessSystem reports main that exits on its own once, and start spawns a new main", async () => {
+  const { log, lines } = recordingLog();
+  const { spawner, system, reported, cleanup } = setup({ log });
+  await system.start();
+  const [main] = spawner.of("main");
+  main.recentOutput.push("Error: daemon crashed");
+  main.exit({ code: 1 });
+  await flush();
+  assert.equal(reported.mainStopped, 1);
+  const warning = lines.find((line) => line.level === "warn" && line.fields.code === 1);
+  assert.equal(warning?.fields.last_output, "Error: daemon crashed", "its last words are logged");
+  await system.start();
+  assert.equal(spawner.of("main").length, 2, "the dead main is not taken for a running one");
+  assert.equal(spawner.of("main")[1].hasExited, false);
+  await flush();
+  assert.equal(reported.mainStopped, 1, "reported exactly once");
+  await cleanup();
+});
+
+Deno.test("ProcessSystem.stop of a running main does not report it stopped", async () => {
+  const { spawner, system, reported, cleanup } = setup();
+  await system.start();
+  await system.stop();
+  await flush();
+  const [main] = spawner.of("main");
+  assert.equal(main.hasExited, true);
+  assert.equal(main.terminateCalls, 1);
+  assert.equal(reported.mainStopped, 0);
+  await cleanup();
+});
+
+Deno.test("ProcessSystem.start of a main that dies while starting rejects and reports nothing", async () => {
+  const { spawner, system, reported, cleanup } = setup({ child: () => ({}) });
+  const start = system.start();
+  const main = await spawned(spawner, "main");
+  await main.nextRun();
+  main.exit({ code: 1 });
+  await assert.rejects(start, /exited before it answered/);
+  await flush();
+  assert.equal(reported.mainStopped, 0, "start itself failed: the host already knows");
+  const again = system.start();
+  (await (await spawned(spawner, "main", 1)).nextRun()).resolve(undefined);
+  await again;
+  await cleanup();
+});
+
+Deno.test("ProcessSystem.stop kills main that ignores termination after stopTimeoutMs", async () => {
+  const stopTimeoutMs = 30;
+  const { spawner, system, cleanup } = setup({
+    stopTimeoutMs,
+    child: (profile) => ({ ...defaultChild(profile), ignoreTerminate: true }),
+  });
+  await system.start();
+  const [main] = spawner.of("main");
+  const began = performance.now();
+  const stop = system.stop();
+  assert.equal(main.terminateCalls, 1);
+  assert.equal(main.killed, false, "main gets its grace period first");
+  await within(stop, BOUND_MS, "stop");
+  assert.ok(performance.now() - began >= stopTimeoutMs - 1, "killed only after the grace");
+  assert.equal(main.killed, true);
+  assert.equal(main.status?.signal, "SIGKILL");
+  await cleanup();
+});
+
+Deno.test("ProcessSystem.stop of a main that exits when asked does not wait out stopTimeoutMs", async () => {
+  const { spawner, system, cleanup } = setup({ stopTimeoutMs: 60_000 });
+  await system.start();
+  await within(system.stop(), BOUND_MS, "stop");
+  assert.equal(spawner.of("main")[0].status?.signal, "SIGTERM");
+  await cleanup();
+});
+
+Deno.test("ProcessSystem.stop joins a stop in progress", async () => {
+  const { spawner, system, cleanup } = setup({
+    stopTimeoutMs: 20,
+    child: (profile) => ({ ...defaultChild(profile), ignoreTerminate: true }),
+  });
+  await system.start();
+  const first = system.stop();
+  const second = system.stop();
+  await within(Promise.all([first, second]), BOUND_MS, "stop");
+  assert.equal(spawner.of("main")[0].terminateCalls, 1);
+  assert.equal(spawner.of("main")[0].killCalls, 1);
+  await cleanup();
+});
+
+Deno.test("ProcessSystem.start while main stops starts a new main once the old one is gone", async () => {
+  const { spawner, system, cleanup } = setup({
+    stopTimeoutMs: 20,
+    child: (profile) => ({ ...defaultChild(profile), ignoreTerminate: true }),
+  });
+  await system.start();
+  const [old] = spawner.of("main");
+  const stop = system.stop();
+  const next = spawned(spawner, "main", 1);
+  const start = system.start();
+  assert.equal(spawner.of("main").length, 1, "nothing spawned while the old main stops");
+  const fresh = await next;
+  assert.equal(old.hasExited, true, "the old main was gone before the new one spawned");
+  await within(Promise.all([stop, start]), BOUND_MS, "stop and start");
+  assert.equal(fresh.hasExited, false);
+  await cleanup();
+});
+
+// The last word wins: a start queued behind a stop is cancelled (73) by a later stop (once it
+// spawned a new main after that stop had answered).
+Deno.test({
+  name: "ProcessSystem.stop after a start queued behind a stop leaves no main running",
+  fn: async () => {
+    const { spawner, system, cleanup } = setup({
+      stopTimeoutMs: 20,
+      child: (profile) => ({ ...defaultChild(profile), ignoreTerminate: true }),
+    });
+    await system.start();
+    const firstStop = system.stop();
+    const queuedStart = system.start();
+    const lastStop = system.stop();
+    await within(
+      Promise.allSettled([firstStop, queuedStart, lastStop]),
+      BOUND_MS,
+      "start and stops",
+    );
+    await flush();
+    const running = spawner.of("main").filter((main) => !main.hasExited);
+    assert.deepEqual(running.map((main) => main.name), [], "stop was the last request");
+    await cleanup();
+  },
+});
+
+Deno.test("ProcessSystem.stop without main resolves at once", async () => {
+  const { spawner, system, cleanup } = setup();
+  await system.stop();
+  assert.equal(spawner.children.length, 0);
+  await cleanup();
+});
+
+Deno.test("ProcessSystem.init runs the package's init in a package host child", async () => {
+  const { spawner, system, cleanup } = setup();
+  await system.init({ eventId: "init-1", kind: "restore" });
+  const [host] = spawner.of("init");
+  assert.deepEqual(host.runs.map((r) => r.params), [
+    { fn: "init", eventId: "init-1", args: { kind: "restore" } },
+  ]);
+  assert.equal(host.killed, false, "the package host stays for uninit");
+  await cleanup();
+});
+
+Deno.test("ProcessSystem.init failure kills the package host and rejects with its error", async () => {
+  const { spawner, system, cleanup } = setup({ child: () => ({}) });
+  const init = system.init({ eventId: "init-1", kind: null });
+  const host = await spawned(spawner, "init");
+  (await host.nextRun()).reject(new Error("init threw"));
+  await assert.rejects(init, /init threw/);
+  assert.equal(host.killed, true);
+  await cleanup();
+});
+
+Deno.test("ProcessSystem.init a second time kills the previous package host", async () => {
+  const { spawner, system, cleanup } = setup();
+  await system.init({ eventId: "init-1", kind: null });
+  await system.init({ eventId: "init-2", kind: null });
+  const [first, second] = spawner.of("init");
+  assert.equal(first.killed, true);
+  assert.equal(second.killed, false);
+  assert.deepEqual(second.runs.map((r) => r.params.eventId), ["init-2"]);
+  await cleanup();
+});
+
+Deno.test("ProcessSystem.init prewarms the policy's warm children", async () => {
+  const { spawner, system, cleanup } = setup({ pool: { run: 2, sandbox: 1 } });
+  assert.equal(spawner.of("run").length, 0, "nothing is spawned before init");
+  await system.init({ eventId: "init-1", kind: null });
+  assert.equal(spawner.of("run").length, 2);
+  assert.equal(spawner.of("sandbox").length, 1);
+  await cleanup();
+});
+
+Deno.test("ProcessSystem.exit with uninit false stops main and does not run uninit", async () => {
+  const { spawner, system, cleanup } = setup();
+  await system.init({ eventId: "init-1", kind: null });
+  await system.start();
+  await system.exit({ eventId: "exit-1", target: "1.0.0", uninit: false });
+  const [host] = spawner.of("init");
+  assert.deepEqual(host.runs.map((r) => r.params.fn), ["init"]);
+  assert.equal(spawner.of("main")[0].hasExited, true, "main is stopped first");
+  await cleanup();
+});
+
+Deno.test("ProcessSystem.exit with uninit true runs uninit with the target in the package host", async () => {
+  const { spawner, system, cleanup } = setup();
+  await system.init({ eventId: "init-1", kind: null });
+  await system.exit({ eventId: "exit-1", target: "#remove:1.0.0", uninit: true });
+  const [host] = spawner.of("init");
+  assert.deepEqual(host.runs.map((r) => r.params), [
+    { fn: "init", eventId: "init-1", args: { kind: null } },
+    { fn: "uninit", eventId: "exit-1", args: { target: "#remove:1.0.0" } },
+  ]);
+  assert.equal(spawner.of("init").length, 1, "uninit runs in the same package host");
+  await cleanup();
+});
+
+Deno.test("ProcessSystem.exit with uninit true answers 59 when the package host is gone", async () => {
+  const { spawner, system, cleanup } = setup();
+  await system.init({ eventId: "init-1", kind: null });
+  spawner.of("init")[0].exit({ code: 1 });
+  await assertRpcError(
+    system.exit({ eventId: "exit-1", target: null, uninit: true }),
+    ErrorKind.Javascript,
+    /package host process has exited/,
+  );
+  await cleanup();
+});
+
+Deno.test("ProcessSystem.exit answers a queued call 73", async () => {
+  const { spawner, system, cleanup } = setup({ children: { maxPerProfile: 1 } });
+  const running = system.execute(runRequest());
+  const child = await spawned(spawner, "run");
+  const run = await child.nextRun();
+  const queued = system.execute(runRequest({ eventId: "ev-2" }));
+  await system.exit({ eventId: "exit-1", target: null, uninit: false });
+  await assertRpcError(queued, ErrorKind.Cancelled, /execute ev-2/);
+  run.resolve("still answered");
+  assert.equal(await running, "still answered");
+  await cleanup();
+});
+
+Deno.test("ProcessSystem.callback hands the host's callback to deliverCallback", async () => {
+  const { system, reported, cleanup } = setup();
+  system.callback(7, [1, "two"]);
+  assert.deepEqual(reported.callbacks, [[7, [1, "two"]]]);
+  await cleanup();
+});
