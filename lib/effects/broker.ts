@@ -13,6 +13,22 @@ import type { ChildRole, EffectParams } from "../protocol/channel.ts";
 
 const KNOWN_EFFECTS = new Set<string>(EFFECT_METHODS);
 
+/** Children that serve one call at a time: their effects belong to the call running. */
+const PROCEDURE_ROLES: ReadonlySet<ChildRole> = new Set(["getInput", "run", "backup", "sandbox"]);
+
+/**
+ * What a procedure child may still send after its call was answered: the cleanup start-sdk runs
+ * when the call's context ends (a subcontainer's teardown, dropping callbacks), which may finish
+ * just after the answer. Anything else is refused.
+ */
+const AFTER_ANSWER_EFFECTS: ReadonlySet<string> = new Set([
+  "subcontainer.destroy-fs",
+  "clear-callbacks",
+]);
+
+/** Effects per second one child may send on average, and in one burst. */
+export const EFFECT_RATE = { perSecond: 1_000, burst: 5_000 } as const;
+
 /** What the broker uses of a child (the supervisor's `Child` is one). */
 export interface BrokerChild {
   /** A short name for logs: `run#3`. */
@@ -21,6 +37,8 @@ export interface BrokerChild {
   readonly profile: { readonly effects: EffectAccess };
   /** The host procedure id the child currently works for, added to its effects as `eventId`. */
   readonly eventId: string | null;
+  /** True while a call runs in the child (a procedure child's context closes at its answer). */
+  readonly inCall: boolean;
   /** Delivers a fired callback (child-local id). */
   callback(localId: number, args: unknown[]): void;
 }
@@ -44,6 +62,7 @@ export class EffectsBroker {
   readonly #log: Logger;
   readonly #byGlobal = new Map<number, Registration>();
   readonly #byChild = new Map<BrokerChild, Map<number, number>>();
+  readonly #rates = new WeakMap<BrokerChild, { tokens: number; at: number }>();
   #nextId = 1;
 
   /** Creates a broker that forwards through `host`. */
@@ -66,8 +85,28 @@ export class EffectsBroker {
           `the ${child.role} profile (effects: ${child.profile.effects}) may not call ${method}`,
       });
     }
+    if (PROCEDURE_ROLES.has(child.role) && !child.inCall && !AFTER_ANSWER_EFFECTS.has(method)) {
+      this.#log.warn("effect after its call was answered: refused", {
+        child: child.name,
+        method,
+        event: child.eventId ?? undefined,
+      });
+      throw new RpcError(ErrorKind.Authorization, "Effect not allowed", {
+        details: `${method} refused: call ${child.eventId} of the ${child.role} child ` +
+          "was answered, its context is closed",
+      });
+    }
+    if (!this.#withinRate(child)) {
+      throw new RpcError(ErrorKind.Authorization, "Effect not allowed", {
+        details: `${method} refused: the ${child.name} child sends more than ` +
+          `${EFFECT_RATE.perSecond} effects/s (burst ${EFFECT_RATE.burst})`,
+      });
+    }
     const params: Record<string, unknown> = { ...call.params };
     delete params.eventId;
+    // Only the broker puts callback ids in params, and only on effects that take one: a child
+    // must not name another child's (or an unregistered) id.
+    delete params.callback;
     if (child.eventId !== null) params.eventId = child.eventId;
     if (method === "clear-callbacks") return this.#clearOwn(child, params);
     if (CALLBACK_EFFECTS.has(method)) {
@@ -78,6 +117,21 @@ export class EffectsBroker {
     }
     this.#log.debug("effect", { child: child.name, method, event: child.eventId ?? undefined });
     return this.#host.call(method, params);
+  }
+
+  /** Token bucket per child: whether one more effect fits in `EFFECT_RATE`. */
+  #withinRate(child: BrokerChild): boolean {
+    const now = performance.now();
+    const bucket = this.#rates.get(child) ?? { tokens: EFFECT_RATE.burst, at: now };
+    bucket.tokens = Math.min(
+      EFFECT_RATE.burst,
+      bucket.tokens + ((now - bucket.at) / 1000) * EFFECT_RATE.perSecond,
+    );
+    bucket.at = now;
+    this.#rates.set(child, bucket);
+    if (bucket.tokens < 1) return false;
+    bucket.tokens--;
+    return true;
   }
 
   #register(child: BrokerChild, localId: number): number {

@@ -311,8 +311,15 @@ export const SECRET_EFFECTS: readonly string[] = Object.freeze(["get-ssl-key", "
 /** Effects every child may call whatever its access (the runtime itself relies on them). */
 export const ALWAYS_ALLOWED_EFFECTS: readonly string[] = Object.freeze(["clear-callbacks"]);
 
+/**
+ * Effects named like reads that are not: `action.get-input` makes the host run another
+ * package's action code (its getInput), so read-only profiles may not call it.
+ */
+const NOT_READ_ONLY: readonly string[] = Object.freeze(["action.get-input"]);
+
 /** Whether an effect only reads: last dotted segment `get-*`/`list-*`, or `check-dependencies`. */
 export function isReadOnlyEffect(method: string): boolean {
+  if (NOT_READ_ONLY.includes(method)) return false;
   const last = method.slice(method.lastIndexOf(".") + 1);
   return last.startsWith("get-") || last.startsWith("list-") || last === "check-dependencies";
 }

@@ -4,7 +4,7 @@
  */
 
 import assert from "node:assert/strict";
-import { EffectsBroker } from "../../lib/effects/broker.ts";
+import { EFFECT_RATE, EffectsBroker } from "../../lib/effects/broker.ts";
 import type { EffectParams } from "../../lib/protocol/channel.ts";
 import { ErrorKind } from "../../lib/protocol/error_codes.ts";
 import { assertRpcError, FakeBrokerChild, FakeHost, silentLog } from "./fakes.ts";
@@ -209,4 +209,48 @@ Deno.test("EffectsBroker.reportMainStopped sends set-main-status stopped to the 
   broker.reportMainStopped();
   assert.deepEqual(host.quiet, [{ method: "set-main-status", params: { status: "stopped" } }]);
   assert.deepEqual(host.calls, []);
+});
+
+Deno.test("EffectsBroker.handle refuses a procedure child's effects after its answer, but lets cleanup through", async () => {
+  const { host, effect } = setup();
+  const child = new FakeBrokerChild("run", { eventId: "ev-1" });
+  child.inCall = false;
+  await assertRpcError(
+    effect(child, "set-health"),
+    ErrorKind.Authorization,
+    /set-health refused: call ev-1 of the run child was answered/,
+  );
+  assert.equal(host.calls.length, 0);
+  await effect(child, "subcontainer.destroy-fs", { guid: "g" });
+  assert.deepEqual(host.calls.at(-1), {
+    method: "subcontainer.destroy-fs",
+    params: { guid: "g", eventId: "ev-1" },
+  });
+  // main and the package host have no per-call context.
+  const main = new FakeBrokerChild("main");
+  main.inCall = false;
+  await effect(main, "set-health");
+  assert.equal(host.calls.at(-1)?.method, "set-health");
+});
+
+Deno.test("EffectsBroker.handle strips a callback id the child put in params itself", async () => {
+  const { host, effect } = setup();
+  const child = new FakeBrokerChild("run", { eventId: "ev-1" });
+  await effect(child, "set-health", { callback: 7, id: "x" });
+  assert.deepEqual(host.calls.at(-1)?.params, { id: "x", eventId: "ev-1" });
+});
+
+Deno.test("EffectsBroker.handle refuses effects beyond the per-child rate", async () => {
+  const { effect } = setup();
+  const child = new FakeBrokerChild("main");
+  // The burst and 100 more, sent at once: far faster than the rate refills.
+  const outcomes = await Promise.allSettled(
+    Array.from({ length: EFFECT_RATE.burst + 100 }, () => effect(child, "get-os-ip")),
+  );
+  const refused = outcomes.filter((o) => o.status === "rejected") as PromiseRejectedResult[];
+  assert.ok(refused.length >= 90 && refused.length <= 100, `${refused.length} refused`);
+  assert.equal(refused[0].reason.code, ErrorKind.Authorization);
+  assert.match(refused[0].reason.data.details, /more than 1000 effects\/s/);
+  // Another child has its own budget.
+  await effect(new FakeBrokerChild("main"), "get-os-ip");
 });

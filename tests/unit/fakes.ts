@@ -350,6 +350,8 @@ export class FakeBrokerChild implements BrokerChild {
   readonly role: ChildRole;
   readonly profile: { effects: EffectAccess };
   eventId: string | null;
+  /** True while a call runs (procedure children): set it false to play "after the answer". */
+  inCall = true;
   /** Callbacks delivered, by child-local id. */
   readonly delivered: { localId: number; args: unknown[] }[] = [];
 
