@@ -85,14 +85,20 @@ export class EffectsBroker {
           `the ${child.role} profile (effects: ${child.profile.effects}) may not call ${method}`,
       });
     }
-    if (PROCEDURE_ROLES.has(child.role) && !child.inCall && !AFTER_ANSWER_EFFECTS.has(method)) {
+    // A procedure child's effects belong to the call running now: one made through the effects
+    // object of a call already answered (a timer it left, say) is refused, whether or not the
+    // child serves another call meanwhile. Cleanup keeps the id of the call it belongs to.
+    const procedure = PROCEDURE_ROLES.has(child.role);
+    const callId = call.eventId === undefined ? child.eventId : call.eventId;
+    const current = child.inCall && callId === child.eventId;
+    if (procedure && !current && !AFTER_ANSWER_EFFECTS.has(method)) {
       this.#log.warn("effect after its call was answered: refused", {
         child: child.name,
         method,
-        event: child.eventId ?? undefined,
+        event: callId ?? undefined,
       });
       throw new RpcError(ErrorKind.Authorization, "Effect not allowed", {
-        details: `${method} refused: call ${child.eventId} of the ${child.role} child ` +
+        details: `${method} refused: call ${callId} of the ${child.role} child ` +
           "was answered, its context is closed",
       });
     }
@@ -104,10 +110,11 @@ export class EffectsBroker {
     }
     const params: Record<string, unknown> = { ...call.params };
     delete params.eventId;
+    const eventId = procedure ? callId : child.eventId;
+    if (eventId !== null) params.eventId = eventId;
     // Only the broker puts callback ids in params, and only on effects that take one: a child
     // must not name another child's (or an unregistered) id.
     delete params.callback;
-    if (child.eventId !== null) params.eventId = child.eventId;
     if (method === "clear-callbacks") return this.#clearOwn(child, params);
     if (CALLBACK_EFFECTS.has(method)) {
       // A sandboxed child registers nothing.

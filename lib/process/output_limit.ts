@@ -1,7 +1,8 @@
 /**
  * Bounds how much of a child's output reaches the log: a token bucket of lines. A child (or a
  * daemon it runs) that floods stdout/stderr cannot flood the container's log or starve the
- * runtime; what was dropped is said in one warning line once output slows down or ends.
+ * runtime; what was dropped is said in a warning line at most once a second, and when the output
+ * ends.
  */
 
 import type { Logger } from "../log.ts";
@@ -19,6 +20,7 @@ export class OutputLimiter {
   #tokens: number;
   #last = performance.now();
   #dropped = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
 
   /** A limiter that reports drops to `log`. */
   constructor(log: Logger, rate = OUTPUT_LINES_PER_SECOND, burst = OUTPUT_BURST_LINES) {
@@ -35,10 +37,11 @@ export class OutputLimiter {
     this.#last = now;
     if (this.#tokens < 1) {
       this.#dropped++;
+      // Say what was dropped within a second, even if the child then stays quiet.
+      this.#timer ??= setTimeout(() => this.#report(), 1000);
       return false;
     }
     this.#tokens--;
-    this.#report();
     return true;
   }
 
@@ -48,6 +51,8 @@ export class OutputLimiter {
   }
 
   #report(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
     if (this.#dropped === 0) return;
     this.#log.warn(
       `${this.#dropped} output lines dropped: over ${this.#rate} lines/s (burst ${this.#burst})`,

@@ -69,6 +69,7 @@ const effectSchema = z.object({
   method: z.string().min(1).max(200),
   params: z.record(z.string(), z.unknown()),
   callback: z.number().int().positive().nullable(),
+  eventId: z.string().max(1024).nullable().optional(),
 });
 const procNetSchema = z.object({ file: z.enum(PROC_NET_FILES) });
 const dropSchema = z.object({ ids: z.array(z.number().int().positive()).max(100_000) });

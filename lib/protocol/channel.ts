@@ -33,6 +33,8 @@ export interface EffectParams {
   params: Record<string, unknown>;
   /** Child-local id of the callback function passed, or null. */
   callback: number | null;
+  /** The event id of the effects object the call was made through (the call it belongs to). */
+  eventId?: string | null;
 }
 
 /** Child → runtime request during warm-up: answered null, reaches nobody. */

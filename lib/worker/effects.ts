@@ -8,11 +8,12 @@ import { CALLBACK_EFFECTS, EFFECT_TREE, NO_ARGS, wireName } from "../protocol/ef
 
 /** How effects leave this process. */
 export interface EffectsTransport {
-  /** One effect call: method (kebab/dotted), params without any function, and the child-local callback id when a callback function was passed (null otherwise). Resolves with the host's result or rejects with an Error whose message is the host's/runtime's message (keep `code` and `data` as properties on the Error). */
+  /** One effect call: method (kebab/dotted), params without any function, the child-local callback id when a callback function was passed (null otherwise), and the event id of the effects object it was made through. Resolves with the host's result or rejects with an Error whose message is the host's/runtime's message (keep `code` and `data` as properties on the Error). */
   call(
     method: string,
     params: Record<string, unknown>,
     callbackId: number | null,
+    eventId?: string | null,
   ): Promise<unknown>;
   /** Tells the runtime that these child-local callback ids are dead (their context was left). */
   dropCallbacks(ids: number[]): void;
@@ -263,7 +264,7 @@ function effect(ctx: Context, method: string): Effect {
     const fn = withCallback ? (options as { callback?: unknown } | undefined)?.callback : undefined;
     const id = typeof fn === "function" ? register(ctx, fn as CallbackFn) : null;
     try {
-      return await transport.call(method, params, id);
+      return await transport.call(method, params, id, ctx.shared.eventId);
     } catch (error) {
       // The host did not take the callback: forget it now rather than at leave.
       if (id !== null && ctx.callbackIds.delete(id)) {

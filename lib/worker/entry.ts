@@ -94,9 +94,14 @@ try {
 }
 
 const transport = {
-  async call(method: string, params: Record<string, unknown>, callback: number | null) {
+  async call(
+    method: string,
+    params: Record<string, unknown>,
+    callback: number | null,
+    eventId: string | null = null,
+  ) {
     try {
-      return await peer.request(EFFECT, { method, params, callback });
+      return await peer.request(EFFECT, { method, params, callback, eventId });
     } catch (error) {
       if (error instanceof RpcError) throw new CodedError(error.code, error.message, error.data);
       throw error;
