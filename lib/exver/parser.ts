@@ -4,37 +4,64 @@
  * `ExtendedVersion` and `VersionRange` objects.
  */
 
-import {
-  type ExVerGrammar,
-  type ExVerSyntaxError,
-  syntaxErrorAt,
-  X_AND,
-  X_BANG,
-  X_CARET,
-  X_COLON,
-  X_DASH,
-  X_DIGIT,
-  X_DOT,
-  X_END,
-  X_EQ,
-  X_GE,
-  X_GT,
-  X_HASH,
-  X_LE,
-  X_LETTER,
-  X_LOWER,
-  X_LPAREN,
-  X_LT,
-  X_NE,
-  X_OR,
-  X_RPAREN,
-  X_STAR,
-  X_TILDE,
-  X_WS,
-} from "./errors.ts";
+import { type ExVerGrammar, ExVerSyntaxError } from "./errors.ts";
 import type { CmpOp } from "./types.ts";
 import { ExtendedVersion, Version } from "./version.ts";
 import { VersionRange } from "./range.ts";
+
+// Expectations: what the parser can expect at its furthest failure, with the description the
+// SDK's peggy parser uses (kept for comparison and machine use) and a friendlier one for
+// messages. Flag `1 << i` stands for entry `i`; the flags are local constants on purpose (the
+// parser's hot path reads them, and imported bindings measured slower).
+const EXPECTATIONS: readonly (readonly [string, string])[] = [
+  ['"||"', '"||"'],
+  ['"&&"', '"&&"'],
+  ['"("', '"("'],
+  ['")"', '")"'],
+  ['":"', '":"'],
+  ['"#"', '"#"'],
+  ['"!"', '"!"'],
+  ['"*"', '"*"'],
+  ['">="', '">="'],
+  ['"<="', '"<="'],
+  ['">"', '">"'],
+  ['"<"', '"<"'],
+  ['"="', '"="'],
+  ['"!="', '"!="'],
+  ['"^"', '"^"'],
+  ['"~"', '"~"'],
+  ['"."', '"."'],
+  ["[a-z]", "a lowercase letter"],
+  ["[a-zA-Z]", "a letter"],
+  ['"-"', '"-"'],
+  ["[0-9]", "a digit"],
+  ["whitespace", "whitespace"],
+  ["end of input", "end of input"],
+];
+
+const X_OR = 1 << 0;
+const X_AND = 1 << 1;
+const X_LPAREN = 1 << 2;
+const X_RPAREN = 1 << 3;
+const X_COLON = 1 << 4;
+const X_HASH = 1 << 5;
+const X_BANG = 1 << 6;
+const X_STAR = 1 << 7;
+const X_GE = 1 << 8;
+const X_LE = 1 << 9;
+const X_GT = 1 << 10;
+const X_LT = 1 << 11;
+const X_EQ = 1 << 12;
+const X_NE = 1 << 13;
+const X_CARET = 1 << 14;
+const X_TILDE = 1 << 15;
+const X_DOT = 1 << 16;
+const X_LOWER = 1 << 17;
+const X_LETTER = 1 << 18;
+const X_DASH = 1 << 19;
+const X_DIGIT = 1 << 20;
+const X_WS = 1 << 21;
+const X_END = 1 << 22;
 
 const C_TAB = 9;
 const C_LF = 10;
@@ -62,12 +89,14 @@ const C_LOWER_Z = 122;
 const C_PIPE = 124;
 const C_TILDE = 126;
 
+/** A parse outcome: the value, or the error describing the furthest failure. */
+export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: ExVerSyntaxError };
+
 /**
  * One parse of one string, one method per grammar rule. Every rule returns `undefined` on
  * failure and leaves `pos` where it started, like PEG rules; `fail` records the furthest failure
  * position and what was expected there, exactly where the SDK's generated parser records it, so
- * error offsets agree. (One class on purpose: splitting it into a lexer base class measured
- * slower.)
+ * error offsets agree. (One class on purpose: a separate lexer base class measured slower.)
  */
 class Parser {
   /** The input. */
@@ -76,7 +105,7 @@ class Parser {
   pos = 0;
   /** Furthest offset at which something was expected. */
   failPos = 0;
-  /** The expectation flags (from `errors.ts`) recorded at `failPos`. */
+  /** The expectation flags (`X_*` above) recorded at `failPos`. */
   failMask = 0;
 
   /** Starts a parse of `src` at offset 0. */
@@ -109,6 +138,12 @@ class Parser {
     return false;
   }
 
+  /** Fails a rule: moves back to `start` (where the rule began) and yields `undefined`. */
+  backtrack(start: number): undefined {
+    this.pos = start;
+    return undefined;
+  }
+
   /** Advances `n` code units and returns `value`. */
   take<T>(n: number, value: T): T {
     this.pos += n;
@@ -120,8 +155,22 @@ class Parser {
     const value = rule();
     if (value !== undefined && this.pos === this.src.length) return { ok: true, value };
     if (value !== undefined) this.fail(X_END);
-    return { ok: false, error: syntaxErrorAt(this.src, grammar, this.failPos, this.failMask) };
+    const expected: string[] = [];
+    const friendly: string[] = [];
+    for (let i = 0; i < EXPECTATIONS.length; i++) {
+      if (this.failMask & (1 << i)) {
+        expected.push(EXPECTATIONS[i][0]);
+        friendly.push(EXPECTATIONS[i][1]);
+      }
+    }
+    expected.sort();
+    return {
+      ok: false,
+      error: new ExVerSyntaxError(this.src, grammar, this.failPos, expected, friendly),
+    };
   }
+
+  // Lexical rules
 
   /** `_ = [ \t\n\r]*` (reported as "whitespace"). */
   ws(): void {
@@ -221,10 +270,7 @@ class Parser {
     const start = this.pos;
     if (!this.lit(C_DASH, X_DASH)) return undefined;
     const first = this.preReleaseSegment();
-    if (first === undefined) {
-      this.pos = start;
-      return undefined;
-    }
+    if (first === undefined) return this.backtrack(start);
     const out = [first];
     this.dotted(out, true);
     return out;
@@ -242,10 +288,7 @@ class Parser {
     const start = this.pos;
     if (!this.lit(C_HASH, X_HASH)) return undefined;
     const flavor = this.lowers();
-    if (!this.lit(C_COLON, X_COLON)) {
-      this.pos = start;
-      return undefined;
-    }
+    if (!this.lit(C_COLON, X_COLON)) return this.backtrack(start);
     return flavor;
   }
 
@@ -257,17 +300,11 @@ class Parser {
     const start = this.pos;
     const flavor = this.flavorPrefix();
     const upstream = this.version();
-    if (upstream === undefined) {
-      this.pos = start;
-      return undefined;
-    }
+    if (upstream === undefined) return this.backtrack(start);
     const save = this.pos;
     let downstream = this.lit(C_COLON, X_COLON) ? this.version() : undefined;
     if (downstream === undefined) {
-      if (!optionalDownstream) {
-        this.pos = start;
-        return undefined;
-      }
+      if (!optionalDownstream) return this.backtrack(start);
       this.pos = save;
       downstream = new Version([0], []);
     }
@@ -281,10 +318,7 @@ class Parser {
     const parts: number[] = [];
     for (let i = 0; i < 3; i++) {
       const d = i > 0 && !this.lit(C_DOT, X_DOT) ? undefined : this.digit();
-      if (d === undefined) {
-        this.pos = start;
-        return undefined;
-      }
+      if (d === undefined) return this.backtrack(start);
       parts.push(d);
     }
     let revision = 0;
@@ -327,10 +361,7 @@ class Parser {
     const op = this.cmpOp();
     this.ws();
     const version = emver ? this.emver() : this.extendedVersion(true);
-    if (version === undefined) {
-      this.pos = start;
-      return undefined;
-    }
+    if (version === undefined) return this.backtrack(start);
     return VersionRange.anchor(op ?? "^", version);
   }
 
@@ -340,15 +371,9 @@ class Parser {
     if (!this.lit(C_LPAREN, X_LPAREN)) return undefined;
     this.ws();
     const inner = this.range(emver);
-    if (inner === undefined) {
-      this.pos = start;
-      return undefined;
-    }
+    if (inner === undefined) return this.backtrack(start);
     this.ws();
-    if (!this.lit(C_RPAREN, X_RPAREN)) {
-      this.pos = start;
-      return undefined;
-    }
+    if (!this.lit(C_RPAREN, X_RPAREN)) return this.backtrack(start);
     return inner;
   }
 
@@ -358,10 +383,7 @@ class Parser {
     if (!this.lit(C_BANG, X_BANG)) return undefined;
     this.ws();
     const value = this.atom(emver);
-    if (value === undefined) {
-      this.pos = start;
-      return undefined;
-    }
+    if (value === undefined) return this.backtrack(start);
     return value.not();
   }
 
@@ -445,8 +467,10 @@ export function tryParseRange(s: string, emver: boolean): ParseResult<VersionRan
   return p.run(() => p.range(emver), emver ? "emver version range" : "version range");
 }
 
-/** A parse outcome: the value, or the error describing the furthest failure. */
-export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: ExVerSyntaxError };
+/** The friendly descriptions of peggy-notation expectations, in flag order. */
+export function friendlyOf(expected: readonly string[]): string[] {
+  return EXPECTATIONS.filter(([peggy]) => expected.includes(peggy)).map(([, f]) => f);
+}
 
 /** The parsed value, or throws the parse's `ExVerSyntaxError`. */
 export function unwrap<T>(r: ParseResult<T>): T {

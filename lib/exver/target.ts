@@ -2,8 +2,8 @@
  * Exit targets: parsing the `exit` target string the way the StartOS Node runtime does.
  */
 
-import { ExVerSyntaxError, friendlyOf, listOf } from "./errors.ts";
-import { tryParseExtendedVersion, tryParseRange } from "./parser.ts";
+import { ExVerSyntaxError, listOf } from "./errors.ts";
+import { friendlyOf, tryParseExtendedVersion, tryParseRange } from "./parser.ts";
 import type { VersionRange } from "./range.ts";
 import type { ExtendedVersion } from "./version.ts";
 

@@ -144,10 +144,7 @@ export function toVersion(v: VersionLike): Version {
   return v instanceof Version ? v : new Version([...v.number], [...v.prerelease]);
 }
 
-/**
- * The next `major` (first non-zero upstream component + 1) or `minor` (the component after it
- * + 1) upstream of `v`, with later components zeroed, no pre-release and downstream `0`.
- */
+/** The next major or minor upstream of `v`, as `incrementMajor` / `incrementMinor` describe. */
 export function increment(v: ExtendedVersionLike, part: "major" | "minor"): ExtendedVersion {
   const numbers = v.upstream.number;
   const major = numbers.findIndex((n) => n !== 0);

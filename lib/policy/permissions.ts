@@ -31,8 +31,10 @@
  *   (no downloads at all; what is cached still loads).
  */
 
-/** The permission profiles, one per kind of child. */
-export type ProfileName = "init" | "main" | "run" | "getInput" | "backup" | "sandbox";
+import type { ChildRole } from "../protocol/channel.ts";
+
+/** The permission profiles, one per kind of child (a child's role is its profile's name). */
+export type ProfileName = ChildRole;
 
 /** Which effects a profile may call: all, the read-only ones, or read-only minus secrets. */
 export type EffectAccess = "all" | "read-only" | "read-only-no-secrets";

@@ -21,12 +21,15 @@ import { denoPermissionArgs, type Profile } from "../policy/permissions.ts";
 import {
   type ChildRole,
   DROP_CALLBACKS,
+  type DropCallbacksParams,
   EFFECT,
   type EffectParams,
   HELLO,
+  type HelloParams,
   PING,
   PROC_NET,
   PROC_NET_FILES,
+  type ProcNetParams,
 } from "../protocol/channel.ts";
 import { ErrorKind } from "../protocol/error_codes.ts";
 import { cancelError, permissionDenied } from "../protocol/errors.ts";
@@ -60,19 +63,23 @@ export interface SupervisorOptions {
   onExit(child: Child): void;
 }
 
-const helloSchema = z.object({
+// The channel's shapes are declared once, in protocol/channel.ts (the worker loads no zod);
+// each schema here is checked against its declared type.
+const helloSchema: z.ZodType<HelloParams> = z.object({
   token: z.string(),
   loadError: z.object({ code: z.number().int(), message: z.string(), data: z.unknown().optional() })
     .optional(),
 });
-const effectSchema = z.object({
+const effectSchema: z.ZodType<EffectParams> = z.object({
   method: z.string().min(1).max(200),
   params: z.record(z.string(), z.unknown()),
   callback: z.number().int().positive().nullable(),
   eventId: z.string().max(1024).nullable().optional(),
 });
-const procNetSchema = z.object({ file: z.enum(PROC_NET_FILES) });
-const dropSchema = z.object({ ids: z.array(z.number().int().positive()).max(100_000) });
+const procNetSchema: z.ZodType<ProcNetParams> = z.object({ file: z.enum(PROC_NET_FILES) });
+const dropSchema: z.ZodType<DropCallbacksParams> = z.object({
+  ids: z.array(z.number().int().positive()).max(100_000),
+});
 
 /** How long a child may take from spawn to hello (it loads the package first: ~250 ms for a real bundle). */
 const HELLO_DEADLINE_MS = 60_000;
@@ -270,7 +277,7 @@ export class Supervisor {
         }
         const params = effectSchema.safeParse(raw);
         if (!params.success) throw new RpcError(JsonRpcCode.InvalidParams, "Invalid effect call");
-        return this.#options.onEffect(child, params.data as EffectParams);
+        return this.#options.onEffect(child, params.data);
       },
       onNotification: (method, raw) => {
         if (!greeted || method !== DROP_CALLBACKS) return;
