@@ -65,10 +65,17 @@ export class EffectsBroker {
   readonly #rates = new WeakMap<BrokerChild, { tokens: number; at: number }>();
   #nextId = 1;
 
-  /** Creates a broker that forwards through `host`. */
-  constructor(host: HostEffects, log: Logger) {
+  readonly #rate: { perSecond: number; burst: number };
+
+  /** Creates a broker that forwards through `host`, allowing each child `rate` effects. */
+  constructor(
+    host: HostEffects,
+    log: Logger,
+    rate: { perSecond: number; burst: number } = EFFECT_RATE,
+  ) {
     this.#host = host;
     this.#log = log;
+    this.#rate = rate;
   }
 
   /** Handles one effect call of `child`. */
@@ -105,7 +112,7 @@ export class EffectsBroker {
     if (!this.#withinRate(child)) {
       throw new RpcError(ErrorKind.Authorization, "Effect not allowed", {
         details: `${method} refused: the ${child.name} child sends more than ` +
-          `${EFFECT_RATE.perSecond} effects/s (burst ${EFFECT_RATE.burst})`,
+          `${this.#rate.perSecond} effects/s (burst ${this.#rate.burst})`,
       });
     }
     const params: Record<string, unknown> = { ...call.params };
@@ -126,14 +133,12 @@ export class EffectsBroker {
     return this.#host.call(method, params);
   }
 
-  /** Token bucket per child: whether one more effect fits in `EFFECT_RATE`. */
+  /** Token bucket per child: whether one more effect fits in the rate. */
   #withinRate(child: BrokerChild): boolean {
     const now = performance.now();
-    const bucket = this.#rates.get(child) ?? { tokens: EFFECT_RATE.burst, at: now };
-    bucket.tokens = Math.min(
-      EFFECT_RATE.burst,
-      bucket.tokens + ((now - bucket.at) / 1000) * EFFECT_RATE.perSecond,
-    );
+    const { perSecond, burst } = this.#rate;
+    const bucket = this.#rates.get(child) ?? { tokens: burst, at: now };
+    bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) / 1000) * perSecond);
     bucket.at = now;
     this.#rates.set(child, bucket);
     if (bucket.tokens < 1) return false;

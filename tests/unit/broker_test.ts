@@ -241,16 +241,21 @@ Deno.test("EffectsBroker.handle strips a callback id the child put in params its
 });
 
 Deno.test("EffectsBroker.handle refuses effects beyond the per-child rate", async () => {
-  const { effect } = setup();
+  const host = new FakeHost();
+  // A budget the test cannot refill by being slow: 100 at once, then one every 1000 s.
+  const broker = new EffectsBroker(host, silentLog, { perSecond: 0.001, burst: 100 });
   const child = new FakeBrokerChild("main");
-  // The burst and 100 more, sent at once: far faster than the rate refills.
-  const outcomes = await Promise.allSettled(
-    Array.from({ length: EFFECT_RATE.burst + 100 }, () => effect(child, "get-os-ip")),
-  );
+  const send = (who: FakeBrokerChild) =>
+    Promise.resolve().then(() =>
+      broker.handle(who, { method: "get-os-ip", params: {}, callback: null })
+    );
+  const outcomes = await Promise.allSettled(Array.from({ length: 150 }, () => send(child)));
   const refused = outcomes.filter((o) => o.status === "rejected") as PromiseRejectedResult[];
-  assert.ok(refused.length >= 90 && refused.length <= 100, `${refused.length} refused`);
+  assert.equal(refused.length, 50);
   assert.equal(refused[0].reason.code, ErrorKind.Authorization);
-  assert.match(refused[0].reason.data.details, /more than 1000 effects\/s/);
+  assert.match(refused[0].reason.data.details, /more than 0\.001 effects\/s \(burst 100\)/);
   // Another child has its own budget.
-  await effect(new FakeBrokerChild("main"), "get-os-ip");
+  await send(new FakeBrokerChild("main"));
+  // The default is 1000 effects/s with bursts of 5000.
+  assert.deepEqual(EFFECT_RATE, { perSecond: 1000, burst: 5000 });
 });
