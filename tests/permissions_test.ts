@@ -219,9 +219,16 @@ Deno.test("effectAllowed: read-only, secrets, all", () => {
     "get-status",
     "list-service-interfaces",
     "check-dependencies",
+  ];
+  // action.get-input reads by its name but makes the host run another package's code.
+  const writes = [
+    "set-health",
+    "bind",
+    "restart",
+    "action.run",
+    "set-main-status",
     "action.get-input",
   ];
-  const writes = ["set-health", "bind", "restart", "action.run", "set-main-status"];
   for (const method of [...readOnly, "get-ssl-key", ...writes, "clear-callbacks"]) {
     assert.equal(effectAllowed("all", method), true, method);
   }
@@ -256,7 +263,7 @@ Deno.test("parsePolicy: empty object gives the defaults and default pools", () =
   assert.deepEqual(policy.pool, { init: 0, main: 0, run: 0, getInput: 0, backup: 0, sandbox: 0 });
   assert.deepEqual(policy.children, {
     reuse: true,
-    maxPerProfile: 4,
+    maxPerProfile: 2,
     idleMs: 5000,
     maxCalls: 1000,
     maxAgeMs: 600000,
@@ -295,7 +302,7 @@ Deno.test("parsePolicy: comments, trailing commas and partial overrides", () => 
   assert.deepEqual(policy.pool, { init: 0, main: 0, run: 2, getInput: 0, backup: 0, sandbox: 0 });
   assert.deepEqual(policy.children, {
     reuse: false,
-    maxPerProfile: 4,
+    maxPerProfile: 2,
     idleMs: 100,
     maxCalls: 1000,
     maxAgeMs: 600000,

@@ -14,7 +14,7 @@
  *   // warm children per profile (0..8, default 0); init and main must stay 0
  *   "pool": { "run": 2 },
  *   // how procedure children are reused (defaults shown); "reuse": false = a fresh child per call
- *   "children": { "reuse": true, "maxPerProfile": 4, "idleMs": 5000, "maxCalls": 1000, "maxAgeMs": 600000 },
+ *   "children": { "reuse": true, "maxPerProfile": 2, "idleMs": 5000, "maxCalls": 1000, "maxAgeMs": 600000 },
  * }
  * ```
  */
@@ -44,10 +44,10 @@ export interface ReuseLimits {
   maxAgeMs: number;
 }
 
-/** The defaults: reuse, 4 children per profile, retired after 5 s idle, 1000 calls or 10 min. */
+/** The defaults: reuse, 2 children per profile (a real package's child holds ~90 MB), retired after 5 s idle, 1000 calls or 10 min. */
 export const DEFAULT_REUSE: Readonly<ReuseLimits> = Object.freeze({
   reuse: true,
-  maxPerProfile: 4,
+  maxPerProfile: 2,
   idleMs: 5_000,
   maxCalls: 1_000,
   maxAgeMs: 600_000,

@@ -249,7 +249,7 @@ Deno.test("ChildPool.prewarm spawns the warm count of each profile", async () =>
 });
 
 Deno.test("ChildPool keeps warm children idle past idleMs", async () => {
-  const { spawner, pool, cleanup } = setup({ idleMs: 5 }, { warm: { run: 2 } });
+  const { spawner, pool, cleanup } = setup({ idleMs: 5, maxPerProfile: 4 }, { warm: { run: 2 } });
   pool.prewarm();
   await flush();
   const warm = spawner.of("run");
