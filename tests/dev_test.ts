@@ -318,7 +318,15 @@ Deno.test("compile uses the start task's flags; where deno compile cannot run it
   const start = await startTaskFlags();
   assert.deepEqual(
     start,
-    ["--no-prompt", "--allow-read", "--allow-write", "--allow-net", "--allow-run", "--allow-env"],
+    [
+      "--no-prompt",
+      "--allow-read",
+      "--allow-write",
+      "--allow-net",
+      "--allow-run",
+      "--allow-env",
+      "--v8-flags=--max-semi-space-size=1",
+    ],
   );
   assert.deepEqual(await compileArgs("out"), ["compile", ...start, "--output", "out", "main.ts"]);
   const dry = await new Deno.Command(Deno.execPath(), {

@@ -258,7 +258,7 @@ Deno.test("package output never disturbs the channel and is logged with the chil
   }
 });
 
-Deno.test("concurrent executes run in parallel", async () => {
+Deno.test("concurrent executes each get their own answer", async () => {
   const rt = await startPackageRuntime();
   try {
     const outcomes = await Promise.all(

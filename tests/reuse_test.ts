@@ -131,3 +131,11 @@ Deno.test("per-call isolation: with reuse off every call gets a fresh child, kil
     assert.equal(alive(rt, first), false);
   });
 });
+
+Deno.test("concurrent calls of one profile run in parallel, each in a child of its own", async () => {
+  await withFaults(undefined, async (rt) => {
+    // Both wait 400 ms: run one after the other, one reused child would serve both.
+    const [a, b] = await Promise.all([servedBy(rt, { wait: 400 }), servedBy(rt, { wait: 400 })]);
+    assert.notEqual(a, b);
+  });
+});
