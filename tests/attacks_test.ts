@@ -13,7 +13,7 @@ import {
   runAction,
   startPackageRuntime,
 } from "./helpers/package_runtime.ts";
-import { within } from "./helpers/sdk_within.ts";
+import { eventually, within } from "./helpers/sdk_within.ts";
 
 const HOSTILE = fixture("hostile");
 
@@ -26,15 +26,6 @@ async function withHostile(
     await body(rt);
   } finally {
     await rt.close();
-  }
-}
-
-/** Waits until `check` holds for a condition no event reports (bounded). */
-async function eventually(check: () => boolean, limitMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 

@@ -17,18 +17,9 @@ import {
 } from "./helpers/package_runtime.ts";
 import { RpcClient } from "./helpers/rpc_client.ts";
 import { spawnRuntime } from "./helpers/runtime_process.ts";
-import { within } from "./helpers/sdk_within.ts";
+import { eventually, within } from "./helpers/sdk_within.ts";
 
 const FAULTS = fixture("faults");
-
-/** Waits until `check` holds for an external condition no event reports (bounded). */
-async function eventually(check: () => boolean, limitMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /**
  * The child that printed a line matching `pattern` and the host pid of its process group leader

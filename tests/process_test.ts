@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { eventually } from "./helpers/sdk_within.ts";
 import { RpcError } from "../lib/jsonrpc/errors.ts";
 import { FakeHost } from "./helpers/fake_host.ts";
 import {
@@ -8,15 +9,6 @@ import {
   runAction,
   startPackageRuntime,
 } from "./helpers/package_runtime.ts";
-
-/** Waits until `check` holds, polling an external condition no event tells us about (bounded). */
-async function eventually(check: () => boolean, limitMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 Deno.test("each profile's permissions are enforced and answered 34 while the runtime keeps serving", async () => {
   const rt = await startPackageRuntime();

@@ -14,3 +14,19 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string): 
     clearTimeout(timer);
   }
 }
+
+/**
+ * Waits until `check` holds, for a condition no event reports (a process gone from /proc): polls
+ * every 20 ms, fails naming `what` after `limitMs`.
+ */
+export async function eventually(
+  check: () => boolean,
+  limitMs: number,
+  what: string,
+): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
