@@ -16,6 +16,7 @@ import { RpcClient } from "../tests/helpers/rpc_client.ts";
 import { type RuntimeProcess, spawnRuntime } from "../tests/helpers/runtime_process.ts";
 import { benchSdk, type SdkRow } from "./sdk_bench.ts";
 import { memoryOf, quantile } from "./stats.ts";
+import { processTree, totals } from "./process_memory.ts";
 
 const args = new Set(Deno.args);
 const QUICK = args.has("--quick");
@@ -94,25 +95,9 @@ async function timed(call: () => Promise<unknown>): Promise<number> {
   return performance.now() - started;
 }
 
-/** Waits until the pool has had time to refill (a benchmark may pace by time). */
+/** Waits (a benchmark may pace by time). */
 function pause(msToWait: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, msToWait));
-}
-
-/** Direct children of `pid` with their argv, from /proc. */
-function childrenOf(pid: number): { pid: number; cmdline: string[] }[] {
-  const text = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`).trim();
-  if (!text) return [];
-  return text.split(" ").map(Number).map((child) => ({
-    pid: child,
-    cmdline: Deno.readTextFileSync(`/proc/${child}/cmdline`).split("\0"),
-  }));
-}
-
-function packageHostPid(runtimePid: number): number {
-  const host = childrenOf(runtimePid).find((c) => c.cmdline.includes("init"));
-  if (!host) throw new Error("no package host child found");
-  return host.pid;
 }
 
 /** Connects to `path` as soon as the socket exists and accepts (polls: nothing tells us earlier). */
@@ -247,34 +232,35 @@ async function benchDispatch(): Promise<void> {
   }
 }
 
-async function benchExecute(): Promise<void> {
-  const policy = `{ "pool": { "run": 8 } }`;
-  const { rt, client, close } = await startRuntime(policy);
-  try {
-    const idle = memoryOf(rt.child.pid).rss;
-    const withHost = idle + memoryOf(packageHostPid(rt.child.pid)).rss;
-    await pause(1500); // let the pool fill
+/** RSS and PSS (MB) of the runtime and every process under it. */
+function treeMemory(runtimePid: number): { rss: number; pss: number } {
+  return totals(processTree(runtimePid));
+}
 
-    // Sequential, pool warm: rounds of 8 calls back to back (the 8 warm children absorb them),
-    // then a pause for the pool to refill.
+async function benchExecute(): Promise<void> {
+  // The default policy: children reused per profile (at most 2 at once), none kept warm.
+  const { rt, client, close } = await startRuntime();
+  try {
+    await pause(500);
+    const idle = memoryOf(rt.child.pid).rss;
+    const afterInit = treeMemory(rt.child.pid);
+
+    // Sequential, warm: the first call starts the run child, which then serves every call.
+    await client.call("execute", execParams("noop", "first"));
     const sequential: number[] = [];
-    for (let round = 0; round < (QUICK ? 2 : 5); round++) {
-      await pause(2500);
-      for (let i = 0; i < 8; i++) {
-        sequential.push(
-          await timed(() => client.call("execute", execParams("noop", `s${round}-${i}`))),
-        );
-      }
+    for (let i = 0; i < (QUICK ? 100 : 400); i++) {
+      sequential.push(await timed(() => client.call("execute", execParams("noop", `s${i}`))));
     }
     add(
-      "no-op execute p50 / p99, sequential, pool warm (fresh process per call)",
+      "no-op execute p50 / p99, sequential, warm child (reused per profile)",
       `${ms(quantile(sequential, 0.5))} / ${ms(quantile(sequential, 0.99))}`,
       "0.25 ms / 3.8 ms",
       quantile(sequential, 0.5) / 0.25,
-      "≤ 0.5 ms / ≤ 5 ms",
+      "≤ 1 ms / ≤ 5 ms",
     );
 
-    // One call after the machine sat idle: pays the wake-up of every process on the path.
+    // One call after the machine sat idle (under the 5 s idle retirement): pays the wake-up of
+    // every process on the path.
     const isolated: number[] = [];
     for (let i = 0; i < (QUICK ? 4 : 10); i++) {
       await pause(1000);
@@ -282,24 +268,8 @@ async function benchExecute(): Promise<void> {
     }
     add("no-op execute p50, one call after 1 s idle", ms(quantile(isolated, 0.5)), "—", NaN);
 
-    // A burst of 8 in flight that the pool (8 warm) absorbs.
-    await pause(2500);
-    const burstStarted = performance.now();
-    await Promise.all(
-      Array.from({ length: 8 }, (_, i) => client.call("execute", execParams("noop", `b${i}`))),
-    );
-    const burst = 8 / ((performance.now() - burstStarted) / 1000);
-    add(
-      "no-op execute, 8 in flight, burst the pool absorbs",
-      `${Math.round(burst)} answers/s`,
-      "5 100 answers/s",
-      5100 / burst,
-      "≥ 2 500/s",
-    );
-
-    // Steady state: back to back, faster than the pool can refill.
-    await pause(2500);
-    const n = QUICK ? 40 : 120;
+    // 8 in flight, back to back: 2 run children (the default cap) serve them, the rest queue.
+    const n = QUICK ? 400 : 2000;
     const steadyStarted = performance.now();
     let next = 0;
     const latencies: number[] = [];
@@ -311,77 +281,81 @@ async function benchExecute(): Promise<void> {
     }));
     const steady = n / ((performance.now() - steadyStarted) / 1000);
     add(
-      `no-op execute, 8 in flight, ${n} back to back (steady state: spawn-bound)`,
+      `no-op execute, 8 in flight, ${n} back to back (2 children, the rest queued)`,
       `${Math.round(steady)} answers/s (p50 ${ms(quantile(latencies, 0.5))}, p99 ${
         ms(quantile(latencies, 0.99))
       })`,
       "5 100 answers/s",
       5100 / steady,
+      "≥ 2 000/s",
     );
 
-    await pause(2500);
     const effects: number[] = [];
     const actionTimes: number[] = [];
-    for (let i = 0; i < (QUICK ? 5 : 15); i++) {
+    for (let i = 0; i < (QUICK ? 10 : 40); i++) {
       const started = performance.now();
       const outcome = await client.call("execute", execParams("effects10", `e${i}`));
       actionTimes.push(performance.now() - started);
       effects.push(...(outcome.result as number[]));
-      await pause(300);
     }
     add(
       "action doing 10 sequential effects, p50",
       ms(quantile(actionTimes, 0.5)),
       "3.2 ms",
       quantile(actionTimes, 0.5) / 3.2,
+      "≤ 3.6 ms",
     );
     add(
       "effect round trip from inside an action, p50",
       ms(quantile(effects, 0.5)),
       "≈ 0.3 ms",
       quantile(effects, 0.5) / 0.3,
-      "≤ 0.15 ms",
     );
 
-    add("RSS idle after init: runtime", `${idle.toFixed(0)} MB`, "85 MB", idle / 85, "≤ 40 MB");
     add(
-      "RSS idle after init: runtime + package host",
-      `${withHost.toFixed(0)} MB`,
+      "RSS after init: the runtime process",
+      `${idle.toFixed(0)} MB`,
       "85 MB",
-      withHost / 85,
-      "≤ 85 MB",
+      idle / 85,
+      "≤ 45 MB",
     );
-    const loaded = memoryOf(rt.child.pid).rss;
     add(
-      "RSS of the runtime after the runs above",
-      `${loaded.toFixed(0)} MB`,
-      "140 MB",
-      loaded / 140,
+      "after init: all processes (runtime, package host, wrappers, watchdog)",
+      `${afterInit.rss.toFixed(0)} MB (PSS ${afterInit.pss.toFixed(0)} MB)`,
+      "86 MB",
+      afterInit.rss / 86,
     );
-
-    // One child's cost: a fresh `run` child, spawn to hello, measured on a cold pool.
-    const children = childrenOf(rt.child.pid).filter((c) => c.cmdline.includes("run"));
-    if (children.length > 0) {
-      const childRss = memoryOf(children[0].pid).rss;
-      add("one warm child's RSS", `${childRss.toFixed(0)} MB`, "— (no isolation)", NaN);
-    }
+    const loaded = treeMemory(rt.child.pid);
+    add(
+      "right after the runs above: all processes (RSS, PSS)",
+      `${loaded.rss.toFixed(0)} MB (PSS ${loaded.pss.toFixed(0)} MB)`,
+      "140 MB",
+      loaded.rss / 140,
+      "≤ 140 MB",
+    );
+    await pause(6500);
+    const rested = treeMemory(rt.child.pid);
+    add(
+      "6.5 s later (idle children retired after 5 s): all processes",
+      `${rested.rss.toFixed(0)} MB (PSS ${rested.pss.toFixed(0)} MB)`,
+      "—",
+      NaN,
+    );
   } finally {
     await close();
   }
 }
 
 async function benchColdChild(): Promise<void> {
-  // Pool size 0: every call spawns its child; the difference to a warm call is the spawn cost.
-  const { client, close } = await startRuntime(
-    `{ "pool": { "run": 0, "getInput": 0, "sandbox": 0 } }`,
-  );
+  // Per-call isolation: every call spawns its child; the difference to a warm call is the spawn.
+  const { client, close } = await startRuntime(`{ "children": { "reuse": false } }`);
   try {
     const samples: number[] = [];
     for (let i = 0; i < (QUICK ? 5 : 15); i++) {
       samples.push(await timed(() => client.call("execute", execParams("noop", `c${i}`))));
     }
     add(
-      "execute with no warm child (spawn → ready → answer), p50",
+      "execute with a fresh child (per-call isolation: spawn → ready → answer), p50",
       ms(quantile(samples, 0.5)),
       "—",
       NaN,
@@ -432,11 +406,11 @@ async function soak(seconds: number): Promise<void> {
       NaN,
       "within 10 %",
     );
-    const before = childrenOf(rt.child.pid).length;
+    const before = processTree(rt.child.pid).length - 1;
     await client.call("exit", { id: "soak-exit", target: null });
     await rt.status;
     add(
-      "soak: children of the runtime before exit / processes left after exit",
+      "soak: processes under the runtime before exit / processes left after exit",
       `${before} / 0`,
       "—",
       NaN,
