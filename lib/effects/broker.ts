@@ -4,8 +4,7 @@
  * forwards to the host; routes the host's callbacks back to their child.
  */
 
-import { ErrorKind } from "../protocol/error_codes.ts";
-import { RpcError } from "../jsonrpc/errors.ts";
+import { effectNotAllowed, unknownEffect } from "../protocol/errors.ts";
 import type { Logger } from "../log.ts";
 import { type EffectAccess, effectAllowed } from "../policy/permissions.ts";
 import { CALLBACK_EFFECTS, EFFECT_METHODS } from "../protocol/effects.ts";
@@ -82,15 +81,12 @@ export class EffectsBroker {
   handle(child: BrokerChild, call: EffectParams): Promise<unknown> {
     const { method } = call;
     if (!KNOWN_EFFECTS.has(method)) {
-      throw new RpcError(ErrorKind.NotFound, "Unknown effect", {
-        details: `${method} is not an effect of this runtime`,
-      });
+      throw unknownEffect(method);
     }
     if (!effectAllowed(child.profile.effects, method)) {
-      throw new RpcError(ErrorKind.Authorization, "Effect not allowed", {
-        details:
-          `the ${child.role} profile (effects: ${child.profile.effects}) may not call ${method}`,
-      });
+      throw effectNotAllowed(
+        `the ${child.role} profile (effects: ${child.profile.effects}) may not call ${method}`,
+      );
     }
     // A procedure child's effects belong to the call running now: one made through the effects
     // object of a call already answered (a timer it left, say) is refused, whether or not the
@@ -104,16 +100,16 @@ export class EffectsBroker {
         method,
         event: callId ?? undefined,
       });
-      throw new RpcError(ErrorKind.Authorization, "Effect not allowed", {
-        details: `${method} refused: call ${callId} of the ${child.role} child ` +
+      throw effectNotAllowed(
+        `${method} refused: call ${callId} of the ${child.role} child ` +
           "was answered, its context is closed",
-      });
+      );
     }
     if (!this.#withinRate(child)) {
-      throw new RpcError(ErrorKind.Authorization, "Effect not allowed", {
-        details: `${method} refused: the ${child.name} child sends more than ` +
+      throw effectNotAllowed(
+        `${method} refused: the ${child.name} child sends more than ` +
           `${this.#rate.perSecond} effects/s (burst ${this.#rate.burst})`,
-      });
+      );
     }
     const params: Record<string, unknown> = { ...call.params };
     delete params.eventId;

@@ -1,7 +1,7 @@
 /** One persistent, pipelined JSON-RPC connection to the host's `host.sock`, reconnected on demand. */
 
-import { ErrorKind } from "../protocol/error_codes.ts";
 import { ConnectionClosedError, RpcError } from "../jsonrpc/errors.ts";
+import { cancelError, hostTimeout, hostUnavailable } from "../protocol/errors.ts";
 import { Peer } from "../jsonrpc/peer.ts";
 import type { Logger } from "../log.ts";
 
@@ -43,9 +43,10 @@ export class HostClient {
         this.#peer = peer;
         return peer;
       } catch (error) {
-        throw new RpcError(ErrorKind.Unknown, "The host is not reachable", {
-          details: `cannot connect to the host socket ${path}: ${(error as Error).message}`,
-        });
+        throw hostUnavailable(
+          "The host is not reachable",
+          `cannot connect to the host socket ${path}: ${(error as Error).message}`,
+        );
       } finally {
         this.#connecting = undefined;
       }
@@ -55,7 +56,7 @@ export class HostClient {
 
   /** Sends one effect and resolves with the host's result. */
   async call(method: string, params: Record<string, unknown>): Promise<unknown> {
-    if (this.#closed) throw new RpcError(ErrorKind.Cancelled, "The runtime is shutting down");
+    if (this.#closed) throw cancelError({ kind: "shutdown" }, method);
     const peer = await this.#connect();
     const { timeoutMs } = this.#options;
     try {
@@ -63,14 +64,13 @@ export class HostClient {
     } catch (error) {
       if (error instanceof RpcError) throw error;
       if (error instanceof ConnectionClosedError) {
-        throw new RpcError(ErrorKind.Unknown, "The host connection closed", {
-          details: `the host went away while ${method} was waiting for its answer`,
-        });
+        throw hostUnavailable(
+          "The host connection closed",
+          `the host went away while ${method} was waiting for its answer`,
+        );
       }
       if (error instanceof DOMException && error.name === "TimeoutError") {
-        throw new RpcError(ErrorKind.Timeout, "The host did not answer", {
-          details: `${method} got no answer from the host within ${timeoutMs} ms`,
-        });
+        throw hostTimeout(method, timeoutMs);
       }
       throw error;
     }

@@ -17,6 +17,30 @@ export function invalidParams(details: string): RpcError {
   return new RpcError(JsonRpcCode.InvalidParams, "Invalid params", { details });
 }
 
+/** 6: an effect this runtime does not know. */
+export function unknownEffect(method: string): RpcError {
+  return new RpcError(ErrorKind.NotFound, "Unknown effect", {
+    details: `${method} is not an effect of this runtime`,
+  });
+}
+
+/** 34: the broker refuses an effect; `details` says why. */
+export function effectNotAllowed(details: string): RpcError {
+  return new RpcError(ErrorKind.Authorization, "Effect not allowed", { details });
+}
+
+/** 1 (Unknown): the host could not be reached or went away; `details` says how. */
+export function hostUnavailable(message: string, details: string): RpcError {
+  return new RpcError(ErrorKind.Unknown, message, { details });
+}
+
+/** 71: the host gave no answer in time. */
+export function hostTimeout(method: string, ms: number): RpcError {
+  return new RpcError(ErrorKind.Timeout, "The host did not answer", {
+    details: `${method} got no answer from the host within ${ms} ms`,
+  });
+}
+
 /** 40: the method needs a successful init first. */
 export function uninitialized(method: string): RpcError {
   return new RpcError(ErrorKind.Uninitialized, "The runtime is not initialized", {

@@ -1,7 +1,7 @@
 /** Zod schemas of the eight methods' params, built once, and their validation. */
 
 import { z } from "zod";
-import { JsonRpcCode, RpcError } from "../jsonrpc/errors.ts";
+import { invalidParams } from "./errors.ts";
 import { PROCEDURE_INPUT } from "./procedures.ts";
 
 const noParams = z.union([z.object({}), z.null(), z.undefined()]).transform(() => ({}));
@@ -56,9 +56,7 @@ export function describeIssues(error: z.ZodError): string {
 export function parseParams<M extends Method>(method: M, params: unknown): Params<M> {
   const result = PARAMS[method].safeParse(params);
   if (!result.success) {
-    throw new RpcError(JsonRpcCode.InvalidParams, "Invalid params", {
-      details: `${method}: ${describeIssues(result.error)}`,
-    });
+    throw invalidParams(`${method}: ${describeIssues(result.error)}`);
   }
   return result.data as Params<M>;
 }
