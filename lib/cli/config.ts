@@ -37,7 +37,7 @@ Options (environment fallback in brackets):
   --host-socket PATH   host's effects socket [STARTOS_HOST_SOCKET] (default <root>/rpc/host.sock)
   --package PATH       package module [STARTOS_PACKAGE] (default /usr/lib/startos/package/index.js)
   --policy FILE        JSONC permission policy overriding the defaults [STARTOS_POLICY]
-  --stop-timeout MS    grace period between SIGTERM and SIGKILL on stop (default 30000)
+  --stop-timeout MS    grace between asking main to stop and killing it (default 30000)
   --effect-timeout MS  how long an effect waits for the host's answer (default 60000)
   --max-line-bytes N   largest accepted request line in bytes (default 16777216)
   --log-format FORMAT  text or json (default text)
