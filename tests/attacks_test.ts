@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import {
   fixture,
+  leaderPid,
   type PackageRuntime,
   processExists,
   runAction,
@@ -165,3 +166,32 @@ Deno.test("attack: a read-only profile cannot make the host run another package'
     assert.equal(rt.host.callsOf("action.get-input").length, 0);
   });
 });
+
+for (
+  const [mode, details] of [
+    ["silent", /the init#1 child said no hello within 500 ms/],
+    ["wrong-token", /the init#1 child did not present its token on its channel/],
+  ] as const
+) {
+  Deno.test(`attack: a child entry that is ${mode} on its channel is killed and its call fails clearly`, async () => {
+    const rt = await startPackageRuntime({
+      package: HOSTILE,
+      init: false,
+      args: ["--load-timeout", "500", "--log-level", "debug"],
+      env: { STARTOS_WORKER_ENTRY: fixture("entries", "silent.ts"), SILENT_MODE: mode },
+    });
+    try {
+      const init = await within(rt.client.call("init", { id: "i-1", kind: null }), 10_000, "init");
+      assert.equal(init.error?.code, 59);
+      assert.equal(init.error?.message, "The init process did not start");
+      assert.match(init.error?.data?.details ?? "", details);
+      await eventually(
+        () => !processExists(leaderPid(rt.runtime.stderr, "init#1")),
+        5_000,
+        "the child killed",
+      );
+    } finally {
+      await rt.close();
+    }
+  });
+}

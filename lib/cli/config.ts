@@ -13,6 +13,8 @@ export interface Config {
   stopTimeoutMs: number;
   /** How long an effect waits for the host's answer (ms). */
   effectTimeoutMs: number;
+  /** How long a child may take to load the package and say hello (ms). */
+  loadTimeoutMs: number;
   dev: boolean;
   logFormat: LogFormat;
   logLevel: LogLevel;
@@ -39,6 +41,7 @@ Options (environment fallback in brackets):
   --policy FILE        JSONC permission policy overriding the defaults [STARTOS_POLICY]
   --stop-timeout MS    grace between asking main to stop and killing it (default 30000)
   --effect-timeout MS  how long an effect waits for the host's answer (default 60000)
+  --load-timeout MS    how long a child may take to load the package and say hello (default 60000)
   --max-line-bytes N   largest accepted request line in bytes (default 16777216)
   --log-format FORMAT  text or json (default text)
   --log-level LEVEL    debug, info, warn or error (default info)
@@ -54,6 +57,7 @@ const VALUE_FLAGS = [
   "policy",
   "stop-timeout",
   "effect-timeout",
+  "load-timeout",
   "max-line-bytes",
   "log-format",
   "log-level",
@@ -144,6 +148,8 @@ export function parseArgs(
   if (typeof stopTimeout === "string") return { kind: "error", message: stopTimeout };
   const effectTimeout = positiveInteger("effect-timeout", values["effect-timeout"] ?? "60000");
   if (typeof effectTimeout === "string") return { kind: "error", message: effectTimeout };
+  const loadTimeout = positiveInteger("load-timeout", values["load-timeout"] ?? "60000");
+  if (typeof loadTimeout === "string") return { kind: "error", message: loadTimeout };
   const maxLine = positiveInteger(
     "max-line-bytes",
     values["max-line-bytes"] ?? String(DEFAULT_MAX_LINE_BYTES),
@@ -174,6 +180,7 @@ export function parseArgs(
       policy,
       stopTimeoutMs: stopTimeout,
       effectTimeoutMs: effectTimeout,
+      loadTimeoutMs: loadTimeout,
       dev,
       logFormat,
       logLevel: logLevel as LogLevel,

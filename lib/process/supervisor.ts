@@ -9,7 +9,7 @@
  * listener and removes the directory: once the child's entry has connected — before any package
  * code loads — nothing can connect there again. The first message must be `hello` with the
  * child's one-time token, which the child read from its stdin (never argv or the environment),
- * within `HELLO_DEADLINE_MS`; otherwise the child is killed.
+ * within `--load-timeout`; otherwise the child is killed.
  */
 
 import { z } from "zod";
@@ -55,6 +55,8 @@ export interface SupervisorOptions {
   env: Record<string, string>;
   /** How children are confined (probed once at startup). */
   containment: Containment;
+  /** How long a child may take from spawn to hello (it loads the package first: ~250-400 ms for a real bundle). */
+  helloDeadlineMs: number;
   /** Handles an effect call from a child (the broker). */
   onEffect(child: Child, params: EffectParams): Promise<unknown>;
   /** A child says these of its callback ids are dead. */
@@ -81,8 +83,6 @@ const dropSchema: z.ZodType<DropCallbacksParams> = z.object({
   ids: z.array(z.number().int().positive()).max(100_000),
 });
 
-/** How long a child may take from spawn to hello (it loads the package first: ~250 ms for a real bundle). */
-const HELLO_DEADLINE_MS = 60_000;
 /** How long a child whose channel closed may take to exit by itself. */
 const CHANNEL_CLOSE_GRACE_MS = 1000;
 
@@ -202,7 +202,8 @@ export class Supervisor {
 
   /** Accepts the child's one connection (then nothing more can connect) and serves it. */
   async #connect(child: Child, endpoint: Endpoint, token: string): Promise<void> {
-    const deadline = timeoutSignal(HELLO_DEADLINE_MS, () => "deadline");
+    const limit = this.#options.helloDeadlineMs;
+    const deadline = timeoutSignal(limit, () => "deadline");
     const fail = (why: string) => {
       child.failToStart(
         new RpcError(ErrorKind.Javascript, `The ${child.role} process did not start`, {
@@ -219,7 +220,7 @@ export class Supervisor {
       );
     } catch {
       deadline.clear();
-      if (!child.hasExited) fail(`did not connect to its channel within ${HELLO_DEADLINE_MS} ms`);
+      if (!child.hasExited) fail(`did not connect to its channel within ${limit} ms`);
       return;
     } finally {
       this.#closeEndpoint(endpoint);
@@ -232,7 +233,7 @@ export class Supervisor {
     deadline.signal.addEventListener("abort", () => {
       if (greeted) return;
       peer.close();
-      fail(`said no hello within ${HELLO_DEADLINE_MS} ms`);
+      fail(`said no hello within ${limit} ms`);
     }, { once: true });
     child.exited.then(() => deadline.clear());
   }
@@ -255,6 +256,11 @@ export class Supervisor {
         if (!greeted) {
           const hello = method === HELLO ? helloSchema.safeParse(raw) : undefined;
           if (!hello?.success || hello.data.token !== token) {
+            child.failToStart(
+              new RpcError(ErrorKind.Javascript, `The ${child.role} process did not start`, {
+                details: `the ${child.name} child did not present its token on its channel`,
+              }),
+            );
             queueMicrotask(() => {
               peer.close();
               child.kill();

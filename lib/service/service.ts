@@ -54,6 +54,7 @@ export async function startService(
   }
   const supervisor = await Supervisor.create({
     containment: containment.mode,
+    helloDeadlineMs: config.loadTimeoutMs,
     log,
     denoPath: resolveDeno(env),
     workerEntry: resolveWorkerEntry(env),
