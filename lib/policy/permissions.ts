@@ -159,75 +159,40 @@ export function defaultProfiles(
   const volumes = join(root, "volumes");
   const backup = join(root, "backup");
   const subcontainers = join(root, "subcontainers");
-  const sys = ["uid", "gid"];
-  // A start-sdk bundle's heap is ~50 MB; main and the package host hold the most state.
-  const heapMb = 256;
-  /** What a profile that may run package code in a SubContainer needs. */
-  const container = {
-    read: [pkg, root, RESOLV_CONF],
-    net: false,
-    env: true,
-    sys,
-    effects: "all",
-    all: false,
-    heapMb,
-  } as const;
-  return {
-    init: {
-      ...container,
-      read: [...container.read],
-      write: [volumes, subcontainers],
-      run: [...CONTAINER_PROGRAMS, "rsync"],
-      sys: [...sys],
-      heapMb: 512,
-    },
-    main: {
-      ...container,
-      read: [...container.read],
-      write: [volumes, subcontainers],
-      net: [...MAIN_NET],
-      run: [...CONTAINER_PROGRAMS],
-      sys: [...sys],
-      heapMb: 512,
-    },
-    run: {
-      ...container,
-      read: [...container.read],
-      write: [volumes, subcontainers],
-      run: [...CONTAINER_PROGRAMS],
-      sys: [...sys],
-    },
-    getInput: {
-      read: [pkg, volumes],
+  /** A profile with no grants but `sys: uid, gid`, then `grants`; arrays are never shared. */
+  const profile = (grants: Partial<Profile>): Profile =>
+    structuredClone({
+      read: [],
       write: [],
       net: false,
       run: false,
       env: true,
-      sys: [...sys],
-      effects: "read-only",
+      sys: ["uid", "gid"],
+      effects: "all",
       all: false,
-      heapMb,
-    },
-    backup: {
-      ...container,
-      read: [...container.read],
+      // A start-sdk bundle's heap is ~50 MB; main and the package host hold the most state.
+      heapMb: 256,
+      ...grants,
+    });
+  /** Where a profile that may run package code in a SubContainer reads and writes. */
+  const container = { read: [pkg, root, RESOLV_CONF], write: [volumes, subcontainers] };
+  return {
+    init: profile({ ...container, run: [...CONTAINER_PROGRAMS, "rsync"], heapMb: 512 }),
+    main: profile({ ...container, net: [...MAIN_NET], run: [...CONTAINER_PROGRAMS], heapMb: 512 }),
+    run: profile({ ...container, run: [...CONTAINER_PROGRAMS] }),
+    getInput: profile({ read: [pkg, volumes], effects: "read-only" }),
+    backup: profile({
+      read: container.read,
       write: [volumes, backup, subcontainers],
       run: [...CONTAINER_PROGRAMS, "rsync"],
-      sys: [...sys],
-    },
-    sandbox: {
+    }),
+    sandbox: profile({
       read: [pkg],
-      write: [],
-      net: false,
-      run: false,
       // Only LANG: the SDK's setupI18n reads it while the bundle loads, so without it no SDK
       // package could load in the sandbox. The child's environment holds nothing else.
       env: ["LANG"],
-      sys: [...sys],
       effects: "read-only-no-secrets",
-      all: false,
-      heapMb,
-    },
+    }),
   };
 }
 

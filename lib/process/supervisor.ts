@@ -204,14 +204,6 @@ export class Supervisor {
   async #connect(child: Child, endpoint: Endpoint, token: string): Promise<void> {
     const limit = this.#options.helloDeadlineMs;
     const deadline = timeoutSignal(limit, () => "deadline");
-    const fail = (why: string) => {
-      child.failToStart(
-        new RpcError(ErrorKind.Javascript, `The ${child.role} process did not start`, {
-          details: `the ${child.name} child ${why}`,
-        }),
-      );
-      child.kill();
-    };
     let conn: Deno.UnixConn;
     try {
       conn = await abortable(
@@ -220,20 +212,16 @@ export class Supervisor {
       );
     } catch {
       deadline.clear();
-      if (!child.hasExited) fail(`did not connect to its channel within ${limit} ms`);
+      if (!child.hasExited) notStarted(child, `did not connect to its channel within ${limit} ms`);
       return;
     } finally {
       this.#closeEndpoint(endpoint);
     }
-    let greeted = false;
-    const peer = this.#serve(conn, child, token, () => {
-      greeted = true;
-      deadline.clear();
-    });
+    // A hello clears the deadline, so it only fires for a child that never said one.
+    const peer = this.#serve(conn, child, token, () => deadline.clear());
     deadline.signal.addEventListener("abort", () => {
-      if (greeted) return;
       peer.close();
-      fail(`said no hello within ${limit} ms`);
+      notStarted(child, `said no hello within ${limit} ms`);
     }, { once: true });
     child.exited.then(() => deadline.clear());
   }
@@ -256,15 +244,8 @@ export class Supervisor {
         if (!greeted) {
           const hello = method === HELLO ? helloSchema.safeParse(raw) : undefined;
           if (!hello?.success || hello.data.token !== token) {
-            child.failToStart(
-              new RpcError(ErrorKind.Javascript, `The ${child.role} process did not start`, {
-                details: `the ${child.name} child did not present its token on its channel`,
-              }),
-            );
-            queueMicrotask(() => {
-              peer.close();
-              child.kill();
-            });
+            notStarted(child, "did not present its token on its channel");
+            queueMicrotask(() => peer.close());
             throw new RpcError(ErrorKind.Authorization, "Unknown child");
           }
           greeted = true;
@@ -316,6 +297,16 @@ export class Supervisor {
     await Deno.remove(this.#dir, { recursive: true }).catch(() => {});
     await this.#reaper.close();
   }
+}
+
+/** Fails a child that did not get as far as its hello (its call says why) and kills it. */
+function notStarted(child: Child, why: string): void {
+  child.failToStart(
+    new RpcError(ErrorKind.Javascript, `The ${child.role} process did not start`, {
+      details: `the ${child.name} child ${why}`,
+    }),
+  );
+  child.kill();
 }
 
 /** A signal aborted when `child` exits. */
