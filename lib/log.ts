@@ -11,9 +11,13 @@ export type LogFields = Record<string, string | number | boolean | null | undefi
 
 /** Writes log lines. */
 export interface Logger {
+  /** Writes a `debug` line (dropped below the configured level). */
   debug(message: string, fields?: LogFields): void;
+  /** Writes an `info` line. */
   info(message: string, fields?: LogFields): void;
+  /** Writes a `warn` line. */
   warn(message: string, fields?: LogFields): void;
+  /** Writes an `error` line. */
   error(message: string, fields?: LogFields): void;
   /** A logger that adds `fields` to every line. */
   with(fields: LogFields): Logger;
@@ -24,7 +28,9 @@ const encoder = new TextEncoder();
 
 /** Options of `createLogger`. */
 export interface LoggerOptions {
+  /** `text` (default) or `json` lines. */
   format?: LogFormat;
+  /** The lowest level written (default `info`). */
   level?: LogLevel;
   /** Where lines go (default: stderr). */
   write?: (line: string) => void;

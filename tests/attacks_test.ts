@@ -19,7 +19,7 @@ import { eventually, within } from "./helpers/sdk_within.ts";
 const HOSTILE = fixture("hostile");
 
 async function withHostile(
-  options: { policy?: string; args?: string[] },
+  options: { policy?: string; args?: string[]; env?: Record<string, string> },
   body: (rt: PackageRuntime) => Promise<void>,
 ): Promise<void> {
   const rt = await startPackageRuntime({ package: HOSTILE, ...options });
@@ -195,3 +195,91 @@ for (
     }
   });
 }
+
+Deno.test("attack: a run child gets no program by name; the spawn broker refuses every form start-sdk does not use", async () => {
+  await withHostile({}, async (rt) => {
+    rt.host.handlers.set("subcontainer.create-fs", async () => {
+      const guid = crypto.randomUUID();
+      await Deno.mkdir(`${rt.root}/subcontainers/${guid}/x`, { recursive: true });
+      await Deno.mkdir(`${rt.root}/subcontainers/${guid}/host`, { recursive: true });
+      return [`${rt.root}/subcontainers/${guid}`, guid];
+    });
+    const answer = await rt.client.call("execute", runAction("spawn-attacks"));
+    const results = answer.result as { command: string; outcome: string; message?: string }[];
+    assert.ok(Array.isArray(results), JSON.stringify(answer));
+    for (const { command, outcome, message } of results) {
+      assert.equal(outcome, "NotCapable", `${command} was not refused: ${message}`);
+    }
+    // The broker's refusals name the argument that failed and the profile.
+    const messageOf = (prefix: string) =>
+      results.find((r) => r.command.startsWith(prefix))?.message ?? "";
+    assert.match(
+      messageOf("mount --rbind / "),
+      /the run profile does not allow this: running mount: "\/" only \/dev, \/sys, \/run/,
+    );
+    assert.match(messageOf("rsync -e"), /the run profile may not run rsync at all/);
+    assert.match(
+      messageOf("start-container subcontainer exec / "),
+      /not a subcontainer this child created/,
+    );
+    assert.ok(rt.runtime.stderr.some((line) => line.includes("spawn refused")));
+  });
+});
+
+Deno.test("attack: a backup child's rsync runs only between the volumes and the backup, with Backups' options", async () => {
+  await withHostile({ env: { HOSTILE_BACKUP: "1" } }, async (rt) => {
+    await Deno.mkdir(`${rt.root}/backup`, { recursive: true });
+    const answer = await rt.client.call("execute", {
+      id: "backup-1",
+      procedure: "/backup/create",
+      input: null,
+      timeout: 60_000,
+    });
+    const results = answer.result as { command: string; outcome: string; message?: string }[];
+    assert.ok(Array.isArray(results), JSON.stringify(answer));
+    const outcomes = results.map((r) => r.outcome);
+    // The last one is the form Backups uses: it runs, as root, through the broker.
+    assert.deepEqual(outcomes.slice(0, -1), Array(results.length - 1).fill("NotCapable"));
+    const hasRsync = (() => {
+      try {
+        return Deno.statSync("/usr/bin/rsync").isFile;
+      } catch {
+        return false;
+      }
+    })();
+    if (hasRsync) {
+      assert.equal(outcomes.at(-1), "ok", JSON.stringify(results.at(-1)));
+      assert.equal(await Deno.readTextFile(`${rt.root}/backup/data.txt`), "volume data");
+    }
+  });
+});
+
+Deno.test("attack: an effect written right after the answer, in the same chunk, is refused", async () => {
+  await withHostile({}, async (rt) => {
+    assert.deepEqual(await rt.client.call("execute", runAction("same-chunk")), {
+      result: "answered",
+    });
+    await eventually(
+      () => rt.runtime.stderr.some((line) => line.includes("effect after its call was answered")),
+      5_000,
+      "the refusal of the late effect in the log",
+    );
+    assert.ok(!rt.host.callsOf("set-health").some((c) => c.params.id === "same-chunk"));
+  });
+});
+
+Deno.test("attack: a child cannot answer with the codes only the runtime gives", async () => {
+  await withHostile({}, async (rt) => {
+    for (const code of [40, 71, 73]) {
+      const answer = await rt.client.call("execute", runAction("runtime-code", code, `rc-${code}`));
+      assert.equal(answer.error?.code, 59, JSON.stringify(answer));
+      assert.match(
+        answer.error?.data?.details ?? "",
+        new RegExp(`answered code ${code}, which only the runtime gives`),
+      );
+    }
+    // Any other positive code of the package's own is kept.
+    const own = await rt.client.call("execute", runAction("runtime-code", 36, "rc-36"));
+    assert.equal(own.error?.code, 36);
+  });
+});

@@ -10,6 +10,26 @@ import { emptyState, StateFileError, StateStore } from "../lib/dev/state.ts";
 import { EFFECT_METHODS } from "../lib/protocol/effects.ts";
 import { compileArgs, failureSentence } from "../scripts/compile.ts";
 import { processesMentioning, REPO, socketsUnder, startDev } from "./helpers/dev_process.ts";
+import {
+  descendants,
+  mountNamespaceOf,
+  processesInNamespace,
+  type ProcessId,
+  stillAlive,
+} from "./helpers/dev_procs.ts";
+import { type DevProcess } from "./helpers/dev_process.ts";
+import { writeDevImages } from "./helpers/dev_images.ts";
+import { bundlePackage } from "./helpers/bundle.ts";
+import { namespaceUnavailable, onPath, overlayUnavailable } from "./helpers/sdk_runtime.ts";
+import { within } from "./helpers/sdk_within.ts";
+import { spawnRuntime } from "./helpers/runtime_process.ts";
+import { RpcClient } from "./helpers/rpc_client.ts";
+import { FakeHost } from "./helpers/fake_host.ts";
+import { manifestOf, readManifest } from "../lib/dev/package_manifest.ts";
+import { denoCommand } from "../lib/dev/deno_command.ts";
+import { headline, tryNext } from "../lib/dev/try_next.ts";
+import { parseDevArgs } from "../lib/dev/dev_args.ts";
+import { boundPorts, portsNamed } from "../lib/dev/standins/port_server.ts";
 import { freePort, rpc, rpcResult } from "./helpers/dev_rpc.ts";
 
 /** A dev host on a temp root, a client playing the runtime's host connection, and a fake service.sock. */
@@ -299,13 +319,15 @@ Deno.test("dev: Ctrl-C stops main gracefully, exits 0 and leaves no process and 
   try {
     assert.equal(await rpcResult(dev.socket, "start"), null);
     await dev.stderr.waitFor(/effect set-health .*"result":"success"/);
-    assert.ok(processesMentioning(dev.root).length >= 3); // dev, runtime, package host, main
+    const tree = descendants(dev.child.pid);
+    assert.ok(tree.length >= 4, JSON.stringify(tree)); // dev, runtime, package host, main
     dev.interrupt();
     const status = await dev.status;
     assert.equal(status.code, 0, dev.stderr.lines.join("\n"));
     await dev.stderr.done;
     assert.ok(dev.stderr.lines.some((line) => /web server stopped/.test(line))); // term() ran
     assert.deepEqual(socketsUnder(dev.root), []);
+    assert.deepEqual(stillAlive(tree), []);
     assert.deepEqual(processesMentioning(dev.root), []);
     await dev.close();
     closed = true;
@@ -371,25 +393,29 @@ Deno.test("compile uses the start task's flags; where deno compile cannot run it
   );
 });
 
-Deno.test("the Containerfile compiles with deno task compile and sets the paths children need", async () => {
+Deno.test("the Containerfile builds the rootfs tree with scripts/build_rootfs.sh and an image from it", async () => {
   const text = await Deno.readTextFile(`${REPO}Containerfile`);
   const stages = text.split(/^FROM /m).slice(1);
-  assert.equal(stages.length, 2);
-  assert.match(stages[0], /^RUN deno task compile\b/m);
-  assert.match(stages[0], /deno cache --no-config --no-lock lib\/worker\/entry\.ts/);
-  const config = JSON.parse(await Deno.readTextFile(`${REPO}deno.json`));
-  assert.match(config.tasks.compile, /scripts\/compile\.ts$/);
-  assert.deepEqual(flagsOfStartTask(config.tasks.start), await startTaskFlags());
-  const final = stages[1];
-  assert.match(final, /^debian:\S+-slim/);
-  const env = (name: string) => final.match(new RegExp(`${name}=(\\S+)`))?.[1];
-  const workdir = final.match(/^WORKDIR (\S+)/m)?.[1];
-  assert.equal(env("STARTOS_WORKER_ENTRY"), `${workdir}/lib/worker/entry.ts`);
-  assert.match(final, new RegExp(`COPY --from=build ${workdir}/lib \\./lib`));
-  assert.equal(env("STARTOS_DENO"), `${workdir}/deno`);
-  assert.match(final, /COPY --from=build \S+\/deno \.\/deno\n/);
-  assert.equal(env("DENO_DIR"), `${workdir}/deno-dir`);
-  assert.match(stages[0], new RegExp(`DENO_DIR=${workdir}/deno-dir deno cache`));
+  assert.deepEqual(stages.map((stage) => stage.split("\n")[0]), [
+    "denoland/deno:debian-2.9.6 AS build",
+    "scratch AS rootfs",
+    "debian:bookworm-slim",
+  ]);
+  assert.match(stages[0], /^RUN scripts\/build_rootfs\.sh --out \/out$/m);
+  assert.match(stages[0], /^COPY deploy\/ deploy\/$/m);
+  assert.match(stages[1], /^COPY --from=build \/out\/ \/$/m);
+  const final = stages[2];
+  assert.match(final, /apt-get install -y --no-install-recommends rsync/);
+  assert.match(
+    final,
+    /^COPY --from=build \/out\/usr\/lib\/startos\/runtime \/usr\/lib\/startos\/runtime$/m,
+  );
+  const unit = await Deno.readTextFile(`${REPO}deploy/container-runtime.service`);
+  const envOf = (source: string, name: string) => source.match(new RegExp(`${name}=(\\S+)`))?.[1];
+  for (const name of ["STARTOS_DENO", "STARTOS_WORKER_ENTRY", "DENO_DIR"]) {
+    assert.equal(envOf(final, name), envOf(unit, name), name);
+  }
+  assert.match(final, /^ENTRYPOINT \["\/usr\/lib\/startos\/runtime\/startos-deno-runtime"\]$/m);
   assert.match(final, /^VOLUME \["\/media\/startos\/rpc"\]/m);
 });
 
@@ -399,4 +425,489 @@ Deno.test("the committed example bundle is what deno task build-example makes of
     cwd: REPO,
   }).output();
   assert.equal(result.code, 0, new TextDecoder().decode(result.stderr));
+});
+
+// ---- issue 19: a published-package-like bundle, the dev namespace, stand-ins, deployment -------
+
+/** The dev-services fixture (start-sdk 2.0.9), bundled once as packages ship; removed on unload. */
+const bundleDir = await Deno.makeTempDir({ prefix: "startos-dev-services-bundle-" });
+globalThis.addEventListener("unload", () => Deno.removeSync(bundleDir, { recursive: true }));
+const DEV_SERVICES = await bundlePackage(
+  `${REPO}tests/fixtures/dev-services/index.ts`,
+  bundleDir,
+);
+
+/** Why the dev namespace (as root: unshare --mount) cannot be used here, or null. */
+const noNamespace = namespaceUnavailable() ??
+  (onPath("rsync") ? null : "rsync is not installed (apt-get install rsync)");
+if (noNamespace) console.warn(`skipping the dev namespace tests: ${noNamespace}`);
+
+/** What the machine has at paths the dev loop must never touch, to compare before and after. */
+function machinePaths(): Record<string, boolean> {
+  const exists = (path: string) => {
+    try {
+      Deno.lstatSync(path);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return Object.fromEntries(
+    ["/media/startos", "/usr/lib/startos", "/usr/bin/start-container"].map((p) => [p, exists(p)]),
+  );
+}
+
+Deno.test("manifest probe: a start-sdk bundle that reads LANG while it loads gives its volumes and images", async () => {
+  const manifest = await readManifest(DEV_SERVICES);
+  assert.equal(manifest.id, "dev-services");
+  assert.equal(manifest.version, "1.0.0:0");
+  assert.deepEqual(manifest.volumes, ["main", "database", "cache"]);
+  assert.deepEqual(manifest.images, ["app", "db"]);
+  assert.throws(
+    () => manifestOf({ id: "x", volumes: ["../etc"] }, "pkg.js"),
+    /manifest id "\.\.\/etc" is not a plain name/,
+  );
+});
+
+Deno.test("hints: the command prefix a packager can type, and no init advice after a successful init", async () => {
+  const isFile = (path: string) => path === "/tmp/_npx/1a2b/node_modules/.bin/deno";
+  const probe = { path: "/tmp/_npx/1a2b/node_modules/.bin:/usr/bin", version: "2.9.6", isFile };
+  assert.equal(denoCommand(probe), "npx -y deno@2.9.6");
+  assert.equal(
+    denoCommand({ ...probe, isFile: (path) => path === "/usr/bin/deno" }),
+    "deno",
+  );
+  const root = await Deno.makeTempDir();
+  try {
+    const store = await StateStore.open(`${root}/state.json`, () => emptyState("x", {}));
+    const socket = `${root}/rpc/service.sock`;
+    const done = tryNext(store, { socket, deno: "deno", init: { kind: "done" } });
+    assert.doesNotMatch(done, /run init|init install/);
+    assert.match(done, /\(init exported no actions\)/);
+    assert.match(done, new RegExp(`deno task rpc --socket ${root}/rpc/service\\.sock start`));
+    const failed = { kind: "failed" as const, reason: "error 59: boom" };
+    assert.match(headline("x", root, failed), /^Init failed: .*error 59: boom$/);
+    assert.doesNotMatch(headline("x", root, failed), /Ready/);
+    assert.match(
+      tryNext(store, { socket, deno: "npx -y deno@2.9.6", init: failed }),
+      /npx -y deno@2\.9\.6 task rpc --socket \S+ init install/,
+    );
+    assert.match(headline("x", root, { kind: "done" }), /^Ready: /);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("dev arguments: --images and --no-namespace", () => {
+  const parsed = parseDevArgs(["--images", "imgs", "--no-namespace"], "/home/me");
+  assert.equal(parsed.kind, "options");
+  if (parsed.kind !== "options") return;
+  assert.equal(parsed.options.images, "/home/me/imgs");
+  assert.equal(parsed.options.namespace, false);
+  const defaults = parseDevArgs([], "/home/me");
+  assert.equal(defaults.kind === "options" && defaults.options.namespace, true);
+  assert.equal(parseDevArgs(["--no-namespace=1"], "/").kind, "error");
+});
+
+Deno.test("stand-in server: the ports a daemon's command line names, else the bound ones", () => {
+  assert.deepEqual(portsNamed(["db-server", "--port", "5432"], []), [5432]);
+  assert.deepEqual(portsNamed(["srv", "--http-port=8080", "--listen", "0.0.0.0:9090"], []), [
+    8080,
+    9090,
+  ]);
+  assert.deepEqual(portsNamed(["srv", "-p", "3000", "http://[::]:3001/"], ["APP_PORT=3002"]), [
+    3000,
+    3001,
+    3002,
+  ]);
+  assert.deepEqual(portsNamed(["app-server", "--config", "/data/settings.json"], ["HOME=/x"]), []);
+  const state = {
+    hosts: { web: { bindings: { "8081": binding(), "80": binding() }, bindingRanges: {} } },
+  };
+  assert.deepEqual(boundPorts(state), [80, 8081]);
+  assert.deepEqual(boundPorts({ nonsense: true }), []);
+});
+
+/** A binding as the dev host's state keeps it. */
+function binding() {
+  return {
+    enabled: true,
+    options: { preferredExternalPort: 80, addSsl: null, secure: null },
+    net: { assignedPort: 80, assignedSslPort: null },
+  };
+}
+
+Deno.test({
+  name: "destroy-fs never crosses a mount point: it unmounts, and the removal refuses what is left",
+  ignore: noNamespace !== null,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "startos-dev-mounts-" });
+    try {
+      // Inside a private mount namespace of its own: every mount it makes ends with it.
+      const out = await new Deno.Command("/usr/bin/unshare", {
+        args: [
+          "--mount",
+          "--propagation",
+          "private",
+          Deno.execPath(),
+          "run",
+          "-A",
+          "--quiet",
+          `--config=${REPO}deno.json`,
+          `${REPO}tests/helpers/dev_mount_check.ts`,
+          dir,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+      const result = JSON.parse(new TextDecoder().decode(out.stdout));
+      assert.match(result.crossDevice, /\/subcontainers\/g1\/dev$/);
+      assert.equal(result.deviceKept1, true);
+      assert.match(result.named, /\/subcontainers\/g1\/(dev|data)$/);
+      assert.equal(result.rootfsGone, true);
+      assert.equal(result.volumeKept, "data\n");
+      assert.equal(result.deviceKept, "device\n");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/** Two distinct TCP ports nothing listens on right now. */
+function freePorts(): { web: number; db: number } {
+  const a = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const b = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const ports = { web: a.addr.port, db: b.addr.port };
+  a.close();
+  b.close();
+  return ports;
+}
+
+/** The runtime's pid: the descendant of the dev session running main.ts. */
+function runtimePid(devPid: number): number {
+  const found = descendants(devPid).find((p) => /\/main\.ts --dev /.test(p.cmdline));
+  assert.ok(found, "no runtime under the dev session");
+  return found.pid;
+}
+
+/** Ctrl-C, then: exit 0, no socket, nothing of `tree` or of the runtime's namespace alive. */
+async function interruptAndCheck(
+  dev: DevProcess,
+  tree: ProcessId[],
+  namespace: string | null,
+): Promise<void> {
+  dev.interrupt();
+  const status = await within(dev.status, 60_000, "the end of deno task dev after Ctrl-C");
+  assert.equal(status.code, 0, dev.stderr.lines.join("\n"));
+  await dev.stderr.done;
+  assert.deepEqual(socketsUnder(dev.root), []);
+  assert.deepEqual(stillAlive(tree), []);
+  if (namespace !== null) assert.deepEqual(processesInNamespace(namespace), []);
+  assert.deepEqual(processesMentioning(dev.root), []);
+}
+
+Deno.test({
+  name:
+    "dev: a published-package-like bundle: init, every getInput, actions, backup, daemons, stop, Ctrl-C",
+  ignore: noNamespace !== null,
+  fn: async () => {
+    const before = machinePaths();
+    const ports = freePorts();
+    const dev = await startDev({
+      args: ["--package", DEV_SERVICES],
+      env: {
+        DEV_SERVICES_WEB_PORT: String(ports.web),
+        DEV_SERVICES_DB_PORT: String(ports.db),
+      },
+    });
+    let closed = false;
+    try {
+      const out = dev.stdout.lines.join("\n");
+      assert.match(out, /^Ready: dev-services runs under /m, dev.stderr.lines.join("\n"));
+      assert.doesNotMatch(out, /run init|Init failed/);
+      assert.match(out, /task rpc --socket \S+ input set-name/);
+      for (const volume of ["main", "database", "cache"]) {
+        assert.ok(Deno.statSync(`${dev.root}/volumes/${volume}`).isDirectory, volume);
+      }
+      assert.deepEqual(JSON.parse(Deno.readTextFileSync(`${dev.root}/images/db.json`)), {
+        user: "root",
+        workdir: "/",
+      });
+      // What init did in its temporary subcontainer was stood in for, and said so.
+      assert.ok(
+        dev.stderr.lines.some((l) =>
+          /stand-in start-container exec: image=db db-init --data \/var\/lib\/db \(not run/.test(l)
+        ),
+      );
+      assert.ok(dev.stderr.lines.some((l) => /stand-in mount recorded: --rbind \/dev /.test(l)));
+
+      const state = JSON.parse(Deno.readTextFileSync(`${dev.root}/dev-host/state.json`));
+      assert.deepEqual(Object.keys(state.actions).sort(), ["set-name", "show-settings", "vacuum"]);
+      assert.equal(state.installed, true);
+      for (const id of Object.keys(state.actions)) {
+        const answer = await rpc(dev.socket, "input", id);
+        assert.equal(answer.code, 0, `${id}: ${answer.stderr}`);
+      }
+      const prefill = await rpcResult(dev.socket, "input", "set-name") as { value: unknown };
+      assert.deepEqual(prefill.value, { name: "Dev Services" });
+      await rpcResult(dev.socket, "action", "set-name", '{"name":"Renamed"}');
+      const shown = await rpcResult(dev.socket, "action", "show-settings") as {
+        result: { value: string };
+      };
+      assert.equal(JSON.parse(shown.result.value).name, "Renamed");
+      const vacuumed = await rpcResult(dev.socket, "action", "vacuum") as { message: string };
+      assert.equal(vacuumed.message, "db-cli said: (nothing)");
+      assert.deepEqual(
+        Object.keys(
+          JSON.parse(Deno.readTextFileSync(`${dev.root}/dev-host/state.json`)).subcontainers,
+        ),
+        [],
+      );
+      assert.deepEqual([...Deno.readDirSync(`${dev.root}/subcontainers`)], []);
+
+      assert.equal(await rpcResult(dev.socket, "backup"), null);
+      const saved = JSON.parse(
+        Deno.readTextFileSync(`${dev.root}/backup/volumes/main/settings.json`),
+      );
+      assert.equal(saved.name, "Renamed");
+      assert.ok(Deno.statSync(`${dev.root}/backup/volumes/database`).isDirectory);
+      assert.equal(Deno.readTextFileSync(`${dev.root}/backup/dataVersion.txt`).trim(), "1.0.0:0");
+
+      assert.equal(await rpcResult(dev.socket, "start"), null);
+      const healthy = await within(
+        Promise.all([
+          dev.stderr.waitFor(/effect set-health .*"result":"success".*"id":"db"/),
+          dev.stderr.waitFor(/effect set-health .*"result":"success".*"id":"app"/),
+        ]),
+        30_000,
+        "both daemons healthy",
+      );
+      assert.ok(healthy.every((line) => line !== null), dev.stderr.lines.join("\n"));
+      assert.ok(
+        dev.stderr.lines.some((l) =>
+          new RegExp(
+            `db-server --port ${ports.db}: listening on 127\\.0\\.0\\.1:${ports.db} \\(named`,
+          ).test(l)
+        ),
+      );
+      assert.ok(
+        dev.stderr.lines.some((l) =>
+          new RegExp(`app-server --config \\S+: listening on 127\\.0\\.0\\.1:${ports.web} \\(bound`)
+            .test(l)
+        ),
+      );
+      assert.match(
+        await (await fetch(`http://127.0.0.1:${ports.web}/`)).text(),
+        /dev stand-in for: app-server/,
+      );
+      assert.equal(await rpcResult(dev.socket, "stop"), null);
+      await assert.rejects(fetch(`http://127.0.0.1:${ports.web}/`));
+      assert.equal(await rpcResult(dev.socket, "start"), null);
+      await within(
+        dev.stderr.waitFor(/stand-in start-container server: app-server .*listening/),
+        30_000,
+        "the app daemon again",
+      );
+      const tree = descendants(dev.child.pid);
+      const namespace = mountNamespaceOf(runtimePid(dev.child.pid));
+      assert.notEqual(namespace, mountNamespaceOf(Deno.pid)); // the runtime is in its own
+      await interruptAndCheck(dev, tree, namespace);
+      assert.deepEqual(machinePaths(), before);
+      await dev.close();
+      closed = true;
+    } finally {
+      if (!closed) await dev.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "dev --images: init, actions and daemons run inside the image folder's root filesystems",
+  ignore: noNamespace !== null || overlayUnavailable() !== null,
+  fn: async () => {
+    const images = await Deno.makeTempDir({ prefix: "startos-dev-images-" });
+    const ports = freePorts();
+    let dev: DevProcess | undefined;
+    try {
+      await writeDevImages(images);
+      dev = await startDev({
+        args: ["--package", DEV_SERVICES, "--images", images],
+        env: {
+          DEV_SERVICES_WEB_PORT: String(ports.web),
+          DEV_SERVICES_DB_PORT: String(ports.db),
+        },
+      });
+      assert.match(dev.stdout.lines.join("\n"), /^Ready: /m, dev.stderr.lines.join("\n"));
+      // init's db-init ran in the db image, wrote through the real bind mount of the volume.
+      assert.equal(
+        Deno.readTextFileSync(`${dev.root}/volumes/database/initialized`),
+        "initialized with DB_LOCALE=C\n",
+      );
+      const vacuumed = await rpcResult(dev.socket, "action", "vacuum") as { message: string };
+      assert.equal(vacuumed.message, "db-cli said: vacuum done in / on /var/lib/db");
+      assert.equal(await rpcResult(dev.socket, "start"), null);
+      const lines = await within(
+        Promise.all([
+          dev.stderr.waitFor(new RegExp(`db: listening on ${ports.db} as uid 0 in /`)),
+          dev.stderr.waitFor(new RegExp(`app: listening on ${ports.web} as uid 1000 in /srv`)),
+          dev.stderr.waitFor(/effect set-health .*"result":"success".*"id":"app"/),
+        ]),
+        60_000,
+        "both daemons running from their images",
+      );
+      assert.ok(lines.every((line) => line !== null), dev.stderr.lines.join("\n"));
+      assert.equal(await (await fetch(`http://127.0.0.1:${ports.web}/`)).text(), "app\n");
+      const runtime = runtimePid(dev.child.pid);
+      const mounted = () =>
+        Deno.readTextFileSync(`/proc/${runtime}/mountinfo`).split("\n")
+          .filter((line) => line.includes("/media/startos/subcontainers/")).length;
+      assert.ok(mounted() > 0);
+      assert.equal(await rpcResult(dev.socket, "stop"), null);
+      assert.equal(mounted(), 0); // destroy-fs unmounted every image root and its bind mounts
+      assert.deepEqual([...Deno.readDirSync(`${dev.root}/subcontainers`)], []);
+      const tree = descendants(dev.child.pid);
+      await interruptAndCheck(dev, tree, mountNamespaceOf(runtime));
+    } finally {
+      await dev?.close();
+      await Deno.remove(images, { recursive: true });
+    }
+  },
+});
+
+Deno.test("deploy: the unit runs the compiled binary with the start task's flags; its OnFailure rebuilds", async () => {
+  const unit = parseUnit(await Deno.readTextFile(`${REPO}deploy/container-runtime.service`));
+  const failure = parseUnit(
+    await Deno.readTextFile(`${REPO}deploy/container-runtime-failure.service`),
+  );
+  const config = JSON.parse(await Deno.readTextFile(`${REPO}deno.json`));
+  assert.deepEqual(
+    unit.Unit["X-StartOS-Deno-Flags"].split(" "),
+    flagsOfStartTask(config.tasks.start),
+  );
+  assert.deepEqual(unit.Unit["X-StartOS-Deno-Flags"].split(" "), await startTaskFlags());
+  assert.deepEqual((await compileArgs("x")).slice(1, -3), await startTaskFlags());
+  assert.deepEqual(unit.Service.ExecStart.split(" "), [
+    "/usr/bin/start-container",
+    "pipe-wrap",
+    "/usr/lib/startos/runtime/startos-deno-runtime",
+  ]);
+  assert.equal(unit.Service.Restart, "no");
+  assert.equal(unit.Service.Type, "simple");
+  assert.equal(unit.Unit.OnFailure, "container-runtime-failure.service");
+  assert.equal(unit.Install.WantedBy, "multi-user.target");
+  assert.equal(failure.Service.ExecStart, "/usr/bin/start-container rebuild");
+  assert.equal(failure.Service.Type, "oneshot");
+  const env = unit.Service.Environment.split("\n");
+  assert.ok(env.includes("STARTOS_DENO=/usr/lib/startos/runtime/deno"));
+  assert.ok(env.includes("STARTOS_WORKER_ENTRY=/usr/lib/startos/runtime/lib/worker/entry.ts"));
+  assert.ok(env.includes("DENO_DIR=/usr/lib/startos/runtime/deno-dir"));
+  if (onPath("systemd-analyze")) {
+    // systemd's own check, with start-container (StartOS's, absent here) replaced by /bin/true.
+    const dir = await Deno.makeTempDir();
+    try {
+      for (const name of ["container-runtime.service", "container-runtime-failure.service"]) {
+        const text = await Deno.readTextFile(`${REPO}deploy/${name}`);
+        await Deno.writeTextFile(
+          `${dir}/${name}`,
+          text.replaceAll("/usr/bin/start-container", "/bin/true"),
+        );
+      }
+      const out = await new Deno.Command("systemd-analyze", {
+        args: [
+          "verify",
+          "--man=no",
+          `${dir}/container-runtime.service`,
+          `${dir}/container-runtime-failure.service`,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const said = new TextDecoder().decode(out.stderr) + new TextDecoder().decode(out.stdout);
+      assert.equal(said.trim(), "");
+      assert.equal(out.code, 0);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  }
+});
+
+/** `[Section] Key=value` of a unit file; repeated keys are joined with newlines. */
+function parseUnit(text: string): Record<string, Record<string, string>> {
+  const sections: Record<string, Record<string, string>> = {};
+  let current: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    const header = line.match(/^\[(\w+)\]$/);
+    if (header) sections[header[1]] = current = {};
+    const pair = line.match(/^([\w-]+)=(.*)$/);
+    if (pair) current[pair[1]] = current[pair[1]] ? `${current[pair[1]]}\n${pair[2]}` : pair[2];
+  }
+  return sections;
+}
+
+Deno.test("build_rootfs.sh: the tree drops into a rootfs, and its deno, lib/ and cache serve a package", async () => {
+  const out = await Deno.makeTempDir({ prefix: "startos-rootfs-" });
+  const fake = `${out}.binary`;
+  try {
+    await Deno.writeTextFile(fake, "#!/bin/sh\necho compiled-runtime\n", { mode: 0o755 });
+    const built = await new Deno.Command(`${REPO}scripts/build_rootfs.sh`, {
+      args: ["--out", `${out}/tree`, "--binary", fake, "--deno", Deno.execPath()],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(built.code, 0, new TextDecoder().decode(built.stderr));
+    const tree = `${out}/tree`;
+    const runtime = `${tree}/usr/lib/startos/runtime`;
+    assert.equal(
+      Deno.readTextFileSync(`${runtime}/startos-deno-runtime`),
+      "#!/bin/sh\necho compiled-runtime\n",
+    );
+    assert.ok(((Deno.statSync(`${runtime}/deno`).mode ?? 0) & 0o111) !== 0);
+    assert.ok(Deno.statSync(`${runtime}/lib/worker/entry.ts`).isFile);
+    assert.throws(() => Deno.statSync(`${runtime}/lib/dev`));
+    assert.ok(Deno.statSync(`${runtime}/deno-dir`).isDirectory);
+    assert.equal(
+      Deno.readTextFileSync(`${tree}/lib/systemd/system/container-runtime.service`),
+      Deno.readTextFileSync(`${REPO}deploy/container-runtime.service`),
+    );
+    assert.ok(Deno.statSync(`${tree}/lib/systemd/system/container-runtime-failure.service`).isFile);
+    assert.equal(
+      Deno.readLinkSync(
+        `${tree}/etc/systemd/system/multi-user.target.wants/container-runtime.service`,
+      ),
+      "/lib/systemd/system/container-runtime.service",
+    );
+    // What the unit's Environment= hands the runtime, relocated into the tree: children run with
+    // the tree's deno, worker entry and cache, and serve init of the example package.
+    const root = `${out}/root`;
+    await Deno.mkdir(`${root}/rpc`, { recursive: true });
+    await Deno.mkdir(`${root}/volumes/main`, { recursive: true });
+    const host = FakeHost.listen(`${root}/rpc/host.sock`);
+    const rt = await spawnRuntime({
+      root,
+      args: ["--package", `${REPO}examples/hello/dist/index.js`],
+      env: {
+        STARTOS_DENO: `${runtime}/deno`,
+        STARTOS_WORKER_ENTRY: `${runtime}/lib/worker/entry.ts`,
+        DENO_DIR: `${runtime}/deno-dir`,
+        STARTOS_ROOT: root,
+      },
+    });
+    try {
+      const client = await RpcClient.connect(rt.socket);
+      try {
+        const init = await client.call("init", { id: "i", kind: "install" });
+        assert.deepEqual(init, { result: null }, rt.stderr.join("\n"));
+      } finally {
+        client.close();
+      }
+      assert.ok(host.calls.some((call) => call.method === "set-data-version"));
+    } finally {
+      await rt.stop();
+      host.close();
+    }
+  } finally {
+    await Deno.remove(out, { recursive: true });
+    await Deno.remove(fake);
+  }
 });

@@ -33,7 +33,16 @@ Deno.test("default profiles follow the table", () => {
     read: ["/pkg/dir", "/media/startos", "/etc/resolv.conf"],
     write: ["/media/startos/volumes", "/media/startos/subcontainers"],
     net: false,
-    run: ["start-container", "mount", "rsync"],
+    // No program is granted to Deno: the spawn broker runs what SubContainer and Backups need.
+    run: false,
+    spawn: [
+      "subcontainer-launch",
+      "subcontainer-exec",
+      "bind-mount",
+      "rbind-shared",
+      "rbind-backup",
+      "rsync-restore",
+    ],
     env: true,
     sys: ["uid", "gid"],
     effects: "all",
@@ -53,7 +62,10 @@ Deno.test("default profiles follow the table", () => {
   ]);
   assert.equal(p.main.heapMb, 512);
   assert.equal(p.run.heapMb, 256);
-  assert.deepEqual(p.main.run, ["start-container", "mount"]);
+  for (const name of PROFILE_NAMES) assert.equal(p[name].run, false, name);
+  const container = ["subcontainer-launch", "subcontainer-exec", "bind-mount", "rbind-shared"];
+  assert.deepEqual(p.main.spawn, container);
+  assert.deepEqual(p.run.spawn, container);
   assert.deepEqual(p.main.write, ["/media/startos/volumes", "/media/startos/subcontainers"]);
   assert.deepEqual(p.run.write, p.main.write);
   assert.deepEqual(p.backup.write, [
@@ -61,7 +73,9 @@ Deno.test("default profiles follow the table", () => {
     "/media/startos/backup",
     "/media/startos/subcontainers",
   ]);
-  assert.deepEqual(p.backup.run, ["start-container", "mount", "rsync"]);
+  assert.deepEqual(p.backup.spawn, [...container, "rbind-backup", "rsync-backup"]);
+  assert.deepEqual(p.getInput.spawn, []);
+  assert.deepEqual(p.sandbox.spawn, []);
   assert.deepEqual(p.getInput.read, ["/pkg/dir", "/media/startos/volumes"]);
   assert.deepEqual(p.getInput.sys, ["uid", "gid"]);
   assert.equal(p.getInput.effects, "read-only");
@@ -70,6 +84,7 @@ Deno.test("default profiles follow the table", () => {
     write: [],
     net: false,
     run: false,
+    spawn: [],
     env: ["LANG"],
     sys: ["uid", "gid"],
     effects: "read-only-no-secrets",
@@ -98,7 +113,6 @@ Deno.test("denoPermissionArgs: exact argv of the default profiles", () => {
     read,
     write,
     sock,
-    "--allow-run=start-container,mount",
     "--allow-env",
     sys,
   ]);
@@ -123,7 +137,6 @@ Deno.test("denoPermissionArgs: exact argv of the default profiles", () => {
     read,
     write,
     sock,
-    "--allow-run=start-container,mount,rsync",
     "--allow-env",
     sys,
   ]);
@@ -132,7 +145,6 @@ Deno.test("denoPermissionArgs: exact argv of the default profiles", () => {
     read,
     write,
     `--allow-net=unix:${SOCK},0.0.0.0/0,[::],[::1],localhost,*.startos,*.embassy,*.local,*.onion`,
-    "--allow-run=start-container,mount",
     "--allow-env",
     sys,
   ]);
@@ -141,7 +153,6 @@ Deno.test("denoPermissionArgs: exact argv of the default profiles", () => {
     read,
     `--allow-write=/media/startos/volumes,/media/startos/backup,/media/startos/subcontainers,${SOCK}`,
     sock,
-    "--allow-run=start-container,mount,rsync",
     "--allow-env",
     sys,
   ]);
@@ -172,6 +183,7 @@ Deno.test("denoPermissionArgs: lists, booleans, dedupe and empty lists", () => {
     write: ["/a", "/a"],
     net: ["api.example.com:443", "10.0.0.1"],
     run: true,
+    spawn: [],
     env: ["HOME", "FOO_*"],
     sys: true,
     effects: "all",

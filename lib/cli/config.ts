@@ -5,19 +5,29 @@ import type { LogFormat, LogLevel } from "../log.ts";
 
 /** Everything the runtime needs to know at startup. */
 export interface Config {
+  /** The mount root (`--root`, absolute). */
   root: string;
+  /** The socket the runtime serves the host on (`--socket`, absolute). */
   socket: string;
+  /** The host's effects socket (`--host-socket`, absolute). */
   hostSocket: string;
+  /** The package module (`--package`, absolute). */
   package: string;
+  /** The JSONC policy file (`--policy`, absolute), or null for the default profiles. */
   policy: string | null;
+  /** Grace between asking main to stop and killing it (ms). */
   stopTimeoutMs: number;
   /** How long an effect waits for the host's answer (ms). */
   effectTimeoutMs: number;
   /** How long a child may take to load the package and say hello (ms). */
   loadTimeoutMs: number;
+  /** Development mode (`--dev`): the `eval` method is served. */
   dev: boolean;
+  /** How log lines are written. */
   logFormat: LogFormat;
+  /** The lowest level logged. */
   logLevel: LogLevel;
+  /** The largest accepted request line (bytes). */
   maxLineBytes: number;
 }
 

@@ -14,6 +14,10 @@ export interface DevOptions {
   logLevel: "debug" | "info" | "warn" | "error";
   /** Send `init` once the runtime listens (default true). */
   init: boolean;
+  /** A folder of image root filesystems (`<dir>/<imageId>/`, optional `<imageId>.json`/`.env`). */
+  images: string | null;
+  /** Run the runtime in the dev namespace (`/media/startos` = the root); false: `--no-namespace`. */
+  namespace: boolean;
 }
 
 /** The example package's bundle. */
@@ -24,14 +28,21 @@ export const DEV_USAGE = `Usage: deno task dev [options]
 
 Starts a dev host (an effects server with its state in <root>/dev-host/state.json)
 and the runtime (main.ts --dev, with the permission flags of deno task start) on
-sockets under <root>/rpc/, sends init, and prints what to try next. Ctrl-C stops
-everything.
+sockets under <root>/rpc/, sends init, and prints what to try next. The runtime
+runs in a private mount namespace where <root> is /media/startos (what start-sdk
+packages use), with stand-ins for start-container and mount (see README, "Run your
+own package"). Ctrl-C stops everything.
 
 Options:
   --root DIR           mount root (default .dev in the repository); the package sees it
-                       as $STARTOS_ROOT
+                       as /media/startos and as $STARTOS_ROOT
   --package PATH       package module to run, e.g. your javascript/index.js
                        (default examples/hello/dist/index.js)
+  --images DIR         image root filesystems: DIR/<imageId>/ (e.g. docker export, unpacked),
+                       optionally DIR/<imageId>.json (user, workdir, entrypoint, cmd) and
+                       DIR/<imageId>.env; subcontainer commands then run inside them
+  --no-namespace       run the runtime without the mount namespace (the root is used as
+                       given; SDK packages, which write /media/startos, fail)
   --policy FILE        JSONC permission policy for the runtime (see README)
   --log-format FORMAT  text or json, for the runtime and the dev host (default text)
   --log-level LEVEL    debug, info, warn or error (default info)
@@ -62,17 +73,20 @@ function absolute(path: string, cwd: string): string {
 export function parseDevArgs(argv: readonly string[], cwd: string): DevArgs {
   const values = new Map<string, string>();
   let init = true;
+  let namespace = true;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (!arg.startsWith("--")) return { kind: "error", message: `unexpected argument ${arg}` };
     const eq = arg.indexOf("=");
     const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
     if (name === "help") return { kind: "help" };
-    if (name === "no-init") {
-      init = false;
+    if (name === "no-init" || name === "no-namespace") {
+      if (eq !== -1) return { kind: "error", message: `--${name} takes no value` };
+      if (name === "no-init") init = false;
+      else namespace = false;
       continue;
     }
-    if (!["root", "package", "policy", "log-format", "log-level"].includes(name)) {
+    if (!["root", "package", "policy", "images", "log-format", "log-level"].includes(name)) {
       return { kind: "error", message: `unknown option --${name}` };
     }
     const value = eq === -1 ? argv[++i] : arg.slice(eq + 1);
@@ -91,6 +105,7 @@ export function parseDevArgs(argv: readonly string[], cwd: string): DevArgs {
     };
   }
   const policy = values.get("policy");
+  const images = values.get("images");
   return {
     kind: "options",
     options: {
@@ -100,6 +115,8 @@ export function parseDevArgs(argv: readonly string[], cwd: string): DevArgs {
       logFormat,
       logLevel,
       init,
+      images: images === undefined ? null : absolute(images, cwd),
+      namespace,
     },
   };
 }

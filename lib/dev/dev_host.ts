@@ -8,7 +8,8 @@
 
 import { z } from "zod";
 import { ErrorKind } from "../protocol/error_codes.ts";
-import { JsonRpcCode, RpcError } from "../jsonrpc/errors.ts";
+import { RpcError } from "../jsonrpc/errors.ts";
+import { invalidParams, methodNotFound, unexpectedFailure } from "../protocol/errors.ts";
 import type { Logger } from "../log.ts";
 import { UnixServer } from "../jsonrpc/unix_server.ts";
 import { CallbackTable } from "./callback_table.ts";
@@ -16,6 +17,7 @@ import type { EffectContext } from "./effects/define.ts";
 import { DEV_EFFECTS } from "./effects/index.ts";
 import { RuntimeLink } from "./runtime_link.ts";
 import type { StateStore } from "./state.ts";
+import { Subcontainers } from "./subcontainers.ts";
 
 /** Options of `DevHost.listen`. */
 export interface DevHostOptions {
@@ -25,6 +27,8 @@ export interface DevHostOptions {
   runtimeSocket: string;
   /** The mount root (subcontainer filesystems are made under it). */
   root: string;
+  /** Subcontainer filesystems (default: plain directories under `root`, no namespace). */
+  subcontainers?: Subcontainers;
   store: StateStore;
   log: Logger;
 }
@@ -53,6 +57,7 @@ export class DevHost {
   readonly socket: string;
   readonly callbacks = new CallbackTable();
   readonly store: StateStore;
+  readonly subcontainers: Subcontainers;
   readonly #options: DevHostOptions;
   readonly #server: UnixServer;
   readonly #runtime: RuntimeLink;
@@ -61,6 +66,12 @@ export class DevHost {
   private constructor(server: UnixServer, options: DevHostOptions) {
     this.socket = options.socket;
     this.store = options.store;
+    this.subcontainers = options.subcontainers ?? new Subcontainers({
+      root: options.root,
+      seenRoot: options.root,
+      images: new Set(),
+      log: options.log,
+    });
     this.#options = options;
     this.#server = server;
     this.#runtime = new RuntimeLink(options.runtimeSocket, options.log);
@@ -104,7 +115,7 @@ export class DevHost {
     } catch (error) {
       const rpc = error instanceof RpcError
         ? error
-        : new RpcError(ErrorKind.Unknown, (error as Error).message ?? String(error));
+        : unexpectedFailure((error as Error).message ?? String(error));
       const details = typeof rpc.data === "object" ? rpc.data?.details : rpc.data;
       this.#options.log.warn(line, fields({ error: `${rpc.code} ${details ?? rpc.message}` }));
       throw rpc;
@@ -117,21 +128,17 @@ export class DevHost {
   ): Promise<unknown> {
     const effect = DEV_EFFECTS.get(method);
     if (!effect) {
-      throw new RpcError(JsonRpcCode.MethodNotFound, "Method not found", {
-        details: `the dev host implements no effect ${JSON.stringify(method)}`,
-      });
+      throw methodNotFound(`the dev host implements no effect ${JSON.stringify(method)}`);
     }
     if (!params.success) {
-      throw new RpcError(JsonRpcCode.InvalidParams, "Invalid params", {
-        details: `${method}: params must be an object with an optional string eventId`,
-      });
+      throw invalidParams(`${method}: params must be an object with an optional string eventId`);
     }
     const topics = new Set<string>();
     let changed = false;
     const context: EffectContext = {
       state: this.store.state,
       eventId: params.data.eventId ?? null,
-      root: this.#options.root,
+      subcontainers: this.subcontainers,
       callbacks: this.callbacks,
       runtime: this.#runtime,
       log: this.#options.log,

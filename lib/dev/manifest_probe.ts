@@ -1,7 +1,8 @@
 /**
  * Child entry: loads the package module and prints its `manifest` export (or
  * why it could not) as one JSON line. Run by `readManifest` with read access
- * to the package's directory only.
+ * to the package's directory only and an environment holding nothing but `LANG`
+ * (start-sdk's `setupI18n` reads it while the bundle loads).
  *
  * argv: <package path>
  */

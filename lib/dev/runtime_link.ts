@@ -6,7 +6,7 @@
  * runtime restarts.
  */
 
-import { ErrorKind } from "../protocol/error_codes.ts";
+import { closing, runtimeUnavailable } from "../protocol/errors.ts";
 import { RpcError } from "../jsonrpc/errors.ts";
 import { Peer } from "../jsonrpc/peer.ts";
 import type { Logger } from "../log.ts";
@@ -27,7 +27,7 @@ export class RuntimeLink {
 
   #connect(): Promise<Peer> {
     if (this.#closed) {
-      return Promise.reject(new RpcError(ErrorKind.Cancelled, "The dev host is shutting down"));
+      return Promise.reject(closing("The dev host is shutting down"));
     }
     if (this.#peer && !this.#peer.isClosed) return Promise.resolve(this.#peer);
     this.#connecting ??= (async () => {
@@ -36,9 +36,10 @@ export class RuntimeLink {
         this.#peer = new Peer(conn, { onNote: (note) => this.#log.debug(note) });
         return this.#peer;
       } catch (error) {
-        throw new RpcError(ErrorKind.Unknown, "The runtime is not reachable", {
-          details: `cannot connect to ${this.path}: ${(error as Error).message}`,
-        });
+        throw runtimeUnavailable(
+          "The runtime is not reachable",
+          `cannot connect to ${this.path}: ${(error as Error).message}`,
+        );
       } finally {
         this.#connecting = undefined;
       }
@@ -66,9 +67,10 @@ export class RuntimeLink {
       return await peer.request(method, params);
     } catch (error) {
       if (error instanceof RpcError) throw error;
-      throw new RpcError(ErrorKind.Unknown, "The runtime connection closed", {
-        details: `${method} was sent to ${this.path} but the runtime went away before answering`,
-      });
+      throw runtimeUnavailable(
+        "The runtime connection closed",
+        `${method} was sent to ${this.path} but the runtime went away before answering`,
+      );
     }
   }
 

@@ -13,6 +13,8 @@ export interface RuntimeOptions {
   args: string[];
   /** Extra environment on top of this process's. */
   env: Record<string, string>;
+  /** Turns the runtime's command line into the one to spawn (e.g. inside the dev namespace). */
+  wrap?: (command: string[]) => string[];
   /** Receives every line the runtime writes to stderr. */
   onLine(line: string): void;
 }
@@ -38,8 +40,10 @@ export class RuntimeStartError extends Error {
 /** Spawns the runtime and resolves once it listens; rejects if it exits first. */
 export async function startRuntime(options: RuntimeOptions): Promise<RuntimeProcess> {
   const flags = await startTaskFlags();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, `${REPO_ROOT}main.ts`, ...options.args],
+  const command = [Deno.execPath(), "run", ...flags, `${REPO_ROOT}main.ts`, ...options.args];
+  const argv = options.wrap?.(command) ?? command;
+  const child = new Deno.Command(argv[0], {
+    args: argv.slice(1),
     env: options.env,
     stdin: "null",
     // Its own process group: a terminal's Ctrl-C reaches only the dev session, which stops

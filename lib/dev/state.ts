@@ -26,6 +26,8 @@ export const devStateSchema = z.object({
   /** The package's manifest as the package exports it (`get-service-manifest`). */
   manifest: json,
   dataVersion: z.string().nullable(),
+  /** Whether an `init` succeeded once (later sessions then send kind null, not "install"). */
+  installed: z.boolean().default(false),
   /** `get-status`: health checks by id, the desired main status, when main reported running. */
   health: z.record(z.string(), healthResult),
   desired: z.enum(["running", "stopped"]),
@@ -57,6 +59,7 @@ export function emptyState(packageId: string, manifest: z.infer<typeof json>): D
     packageId,
     manifest,
     dataVersion: null,
+    installed: false,
     health: {},
     desired: "stopped",
     started: null,

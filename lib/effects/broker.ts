@@ -6,8 +6,9 @@
 
 import { effectNotAllowed, unknownEffect } from "../protocol/errors.ts";
 import type { Logger } from "../log.ts";
+import { SubcontainerLedger } from "./subcontainer_ledger.ts";
 import { type EffectAccess, effectAllowed } from "../policy/permissions.ts";
-import { CALLBACK_EFFECTS, EFFECT_METHODS } from "../protocol/effects.ts";
+import { CALLBACK_EFFECTS, EFFECT_METHODS, EFFECTS, type EffectSpec } from "../protocol/effects.ts";
 import type { ChildRole, EffectParams } from "../protocol/channel.ts";
 
 const KNOWN_EFFECTS = new Set<string>(EFFECT_METHODS);
@@ -18,12 +19,11 @@ const PROCEDURE_ROLES: ReadonlySet<ChildRole> = new Set(["getInput", "run", "bac
 /**
  * What a procedure child may still send after its call was answered: the cleanup start-sdk runs
  * when the call's context ends (a subcontainer's teardown, dropping callbacks), which may finish
- * just after the answer. Anything else is refused.
+ * just after the answer: the effects the effect table declares `cleanup`. Anything else is refused.
  */
-const AFTER_ANSWER_EFFECTS: ReadonlySet<string> = new Set([
-  "subcontainer.destroy-fs",
-  "clear-callbacks",
-]);
+const AFTER_ANSWER_EFFECTS: ReadonlySet<string> = new Set(
+  EFFECTS.filter((e: EffectSpec) => e.access === "cleanup").map((e) => e.method),
+);
 
 /** Effects per second one child may send on average, and in one burst. */
 export const EFFECT_RATE = { perSecond: 1_000, burst: 5_000 } as const;
@@ -32,7 +32,9 @@ export const EFFECT_RATE = { perSecond: 1_000, burst: 5_000 } as const;
 export interface BrokerChild {
   /** A short name for logs: `run#3`. */
   readonly name: string;
+  /** Its role, which is its profile's name. */
   readonly role: ChildRole;
+  /** Its profile's effect access. */
   readonly profile: { readonly effects: EffectAccess };
   /** The host procedure id the child currently works for, added to its effects as `eventId`. */
   readonly eventId: string | null;
@@ -65,16 +67,19 @@ export class EffectsBroker {
   #nextId = 1;
 
   readonly #rate: { perSecond: number; burst: number };
+  readonly #subcontainers: SubcontainerLedger;
 
   /** Creates a broker that forwards through `host`, allowing each child `rate` effects. */
   constructor(
     host: HostEffects,
     log: Logger,
     rate: { perSecond: number; burst: number } = EFFECT_RATE,
+    subcontainers: SubcontainerLedger = new SubcontainerLedger(),
   ) {
     this.#host = host;
     this.#log = log;
     this.#rate = rate;
+    this.#subcontainers = subcontainers;
   }
 
   /** Handles one effect call of `child`. */
@@ -105,12 +110,7 @@ export class EffectsBroker {
           "was answered, its context is closed",
       );
     }
-    if (!this.#withinRate(child)) {
-      throw effectNotAllowed(
-        `${method} refused: the ${child.name} child sends more than ` +
-          `${this.#rate.perSecond} effects/s (burst ${this.#rate.burst})`,
-      );
-    }
+    this.admit(child, method);
     const params: Record<string, unknown> = { ...call.params };
     delete params.eventId;
     const eventId = procedure ? callId : child.eventId;
@@ -126,7 +126,53 @@ export class EffectsBroker {
         : null;
     }
     this.#log.debug("effect", { child: child.name, method, event: child.eventId ?? undefined });
+    if (method === "subcontainer.create-fs") {
+      return this.#host.call(method, params).then((result) => {
+        this.#subcontainers.created(child, eventId, result);
+        return result;
+      });
+    }
+    if (method === "subcontainer.destroy-fs") {
+      this.#checkDestroy(child, params.guid, procedure && !current ? callId : undefined);
+      return this.#host.call(method, params).then((result) => {
+        this.#subcontainers.destroyed(child, params.guid as string);
+        return result;
+      });
+    }
     return this.#host.call(method, params);
+  }
+
+  /**
+   * A child destroys only a subcontainer it created; after its call was answered, only one that
+   * call created (start-sdk's context cleanup).
+   */
+  #checkDestroy(child: BrokerChild, guid: unknown, answeredCall: string | null | undefined): void {
+    const owned = typeof guid === "string" ? this.#subcontainers.find(child, guid) : undefined;
+    if (!owned) {
+      throw effectNotAllowed(
+        `subcontainer.destroy-fs refused: ${JSON.stringify(guid)} is not a subcontainer the ` +
+          `${child.name} child created`,
+      );
+    }
+    if (answeredCall !== undefined && owned.eventId !== answeredCall) {
+      throw effectNotAllowed(
+        `subcontainer.destroy-fs refused: ${guid} was not created by call ${answeredCall}`,
+      );
+    }
+  }
+
+  /**
+   * Counts one request of `child` against its rate (effects, `/proc/net` reads and spawns share
+   * it); throws 34 when it does not fit.
+   * @param child the child asking
+   * @param what what it asks for, for the message
+   */
+  admit(child: BrokerChild, what: string): void {
+    if (this.#withinRate(child)) return;
+    throw effectNotAllowed(
+      `${what} refused: the ${child.name} child sends more than ` +
+        `${this.#rate.perSecond} effects/s (burst ${this.#rate.burst})`,
+    );
   }
 
   /** Token bucket per child: whether one more effect fits in the rate. */
@@ -180,8 +226,17 @@ export class EffectsBroker {
     if (globals.length > 0) this.#host.callQuietly("clear-callbacks", { only: globals });
   }
 
-  /** The child is gone: drop every callback it still had registered. */
+  /** The child is gone: destroy the subcontainers it left, drop every callback it still had registered. */
   childExited(child: BrokerChild): void {
+    for (const left of this.#subcontainers.forget(child)) {
+      const params: Record<string, unknown> = { guid: left.guid };
+      if (left.eventId !== null) params.eventId = left.eventId;
+      this.#log.debug("destroying a subcontainer its child left", {
+        child: child.name,
+        guid: left.guid,
+      });
+      this.#host.callQuietly("subcontainer.destroy-fs", params);
+    }
     const own = this.#byChild.get(child);
     if (!own) return;
     this.dropCallbacks(child, [...own.keys()]);

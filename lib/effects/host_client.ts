@@ -1,13 +1,15 @@
 /** One persistent, pipelined JSON-RPC connection to the host's `host.sock`, reconnected on demand. */
 
 import { ConnectionClosedError, RpcError } from "../jsonrpc/errors.ts";
-import { cancelError, hostTimeout, hostUnavailable } from "../protocol/errors.ts";
+import { cancelError, hostTimeout, hostUnavailable, methodNotFound } from "../protocol/errors.ts";
 import { Peer } from "../jsonrpc/peer.ts";
 import type { Logger } from "../log.ts";
 
 /** Options of `HostClient`. */
 export interface HostClientOptions {
+  /** The host's effects socket (`host.sock`). */
   path: string;
+  /** Where connection events are logged. */
   log: Logger;
   /** How long one effect may wait for the host's answer (ms). */
   timeoutMs: number;
@@ -34,9 +36,9 @@ export class HostClient {
         const peer = new Peer(conn, {
           onNote: (note) => log.debug(note, { peer: "host" }),
           onRequest: (method) => {
-            throw new RpcError(-32601, "Method not found", {
-              details: `the runtime serves no requests on the host connection (got ${method})`,
-            });
+            throw methodNotFound(
+              `the runtime serves no requests on the host connection (got ${method})`,
+            );
           },
         });
         peer.closed.then(() => log.debug("host connection closed"));

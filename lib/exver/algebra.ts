@@ -13,7 +13,8 @@ import {
   type VersionRangeTables,
 } from "./tables.ts";
 import type { ExtendedVersionLike, VersionRangeLike } from "./types.ts";
-import { increment, toVersion } from "./version.ts";
+import { increment } from "./increment.ts";
+import { toVersion } from "./version.ts";
 
 /** Merges two tables cut by cut, combining the values of overlapping segments with `f`. */
 function zip(

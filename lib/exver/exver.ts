@@ -11,12 +11,36 @@
  * SDK's observable behaviour, quirks included (see the notes marked "SDK quirk"); the
  * differential tests in `tests/exver_test.ts` check that.
  *
- * Modules: `types.ts` (shapes), `errors.ts` (expectations, `ExVerSyntaxError`), `parser.ts`
- * (recursive descent following the SDK's PEG grammar), `compare.ts` (precedence),
- * `format.ts` (printing), `version.ts` (`Version`, `ExtendedVersion`), `satisfies.ts`
- * (membership), `tables.ts` and `algebra.ts` (truth tables), `normalize.ts` (minterms),
- * `range.ts` (`VersionRange`), `target.ts` (`parseTarget`). The classes and the parser import
- * each other; they only use one another inside functions, never while modules load.
+ * Modules, in import order (a DAG: each imports only those above it): `types.ts` (shapes and
+ * plain data), `errors.ts` (expectations, `ExVerSyntaxError`), `compare.ts` (precedence),
+ * `format.ts` (printing), `increment.ts` (the `^`/`~` bounds), `combine.ts` (`And`/`Or` folds),
+ * `parser.ts` (recursive descent following the SDK's PEG grammar; returns plain data),
+ * `satisfies.ts` (membership), `version.ts` (`Version`, `ExtendedVersion`), `tables.ts` and
+ * `algebra.ts` (truth tables), `normalize.ts` (minterms, as plain data), `range.ts`
+ * (`VersionRange`), `target.ts` (`parseTarget`). Class instances are built only in `version.ts`
+ * and `range.ts` (`...FromData`), from the data the parser and the normal form return.
+ *
+ * @example Parse, compare and test membership
+ * ```ts
+ * import { ExtendedVersion, VersionRange } from "./exver.ts";
+ *
+ * const v = ExtendedVersion.parse("1.2.3:0");
+ * v.satisfies(VersionRange.parse(">=1.0:0 && <2.0:0")); // true
+ * v.satisfies(VersionRange.parse("#knots")); // false: another flavor
+ * v.compare(ExtendedVersion.parse("1.2.3:1")); // "less"
+ * ExtendedVersion.parse("#knots:27.1:0").compare(v); // null: flavors differ
+ * VersionRange.parse("^1.2:0").normalize().toString(); // ">=1.2:0 && <2.0:0"
+ * ```
+ *
+ * @example Parse an `exit` target the way the Node runtime does
+ * ```ts
+ * import { parseTarget } from "./exver.ts";
+ *
+ * parseTarget(null); // null
+ * parseTarget("1.0:0"); // an ExtendedVersion
+ * parseTarget(">=1.0:0"); // a normalized VersionRange
+ * ```
+ * @module
  */
 
 export type {

@@ -1,13 +1,18 @@
 /**
  * The ExVer grammar: hand-written recursive descent following the SDK's PEG grammar, including
- * its ordered choice, backtracking and furthest-failure error reporting, building `Version`,
- * `ExtendedVersion` and `VersionRange` objects.
+ * its ordered choice, backtracking and furthest-failure error reporting. It returns plain data
+ * (`VersionData`, `ExtendedVersionData`, `VersionRangeData` trees); the classes are built from it
+ * in `version.ts` and `range.ts`, so this module imports no class.
  */
 
 import { type ExVerGrammar, ExVerSyntaxError } from "./errors.ts";
-import type { CmpOp } from "./types.ts";
-import { ExtendedVersion, Version } from "./version.ts";
-import { VersionRange } from "./range.ts";
+import type {
+  CmpOp,
+  ExtendedVersionData,
+  VersionData,
+  VersionRangeAtom,
+  VersionRangeData,
+} from "./types.ts";
 
 // Expectations: what the parser can expect at its furthest failure, with the description the
 // SDK's peggy parser uses (kept for comparison and machine use) and a friendlier one for
@@ -88,6 +93,11 @@ const C_LOWER_A = 97;
 const C_LOWER_Z = 122;
 const C_PIPE = 124;
 const C_TILDE = 126;
+
+/** A range node of the parse tree: a plain `{ atom }`. */
+function node(atom: VersionRangeAtom<ExtendedVersionData>): VersionRangeData {
+  return { atom };
+}
 
 /** A parse outcome: the value, or the error describing the furthest failure. */
 export type ParseResult<T> = { ok: true; value: T } | { ok: false; error: ExVerSyntaxError };
@@ -277,10 +287,10 @@ class Parser {
   }
 
   /** `Version = VersionNumber PreRelease?`. */
-  version(): Version | undefined {
+  version(): VersionData | undefined {
     const number = this.versionNumber();
     if (number === undefined) return undefined;
-    return new Version(number, this.preRelease() ?? []);
+    return { number, prerelease: this.preRelease() ?? [] };
   }
 
   /** `Flavor = "#" FlavorString ":"`. */
@@ -296,7 +306,7 @@ class Parser {
    * `ExtendedVersion = Flavor? Version ":" Version`, or with `optionalDownstream` the range
    * grammar's `VersionSpec = Flavor? Version (":" Version)?` (downstream defaults to `0`).
    */
-  extendedVersion(optionalDownstream: boolean): ExtendedVersion | undefined {
+  extendedVersion(optionalDownstream: boolean): ExtendedVersionData | undefined {
     const start = this.pos;
     const flavor = this.flavorPrefix();
     const upstream = this.version();
@@ -306,14 +316,14 @@ class Parser {
     if (downstream === undefined) {
       if (!optionalDownstream) return this.backtrack(start);
       this.pos = save;
-      downstream = new Version([0], []);
+      downstream = { number: [0], prerelease: [] };
     }
     // The SDK stores `flavor || null`: the empty flavor of `#:1:0` is no flavor.
-    return new ExtendedVersion(flavor || null, upstream, downstream);
+    return { flavor: flavor || null, upstream, downstream };
   }
 
   /** `Emver = Digit "." Digit "." Digit ("." Digit)?` (the legacy 3- or 4-part form). */
-  emver(): ExtendedVersion | undefined {
+  emver(): ExtendedVersionData | undefined {
     const start = this.pos;
     const parts: number[] = [];
     for (let i = 0; i < 3; i++) {
@@ -328,7 +338,11 @@ class Parser {
       if (d === undefined) this.pos = save;
       else revision = d;
     }
-    return new ExtendedVersion(null, new Version(parts, []), new Version([revision], []));
+    return {
+      flavor: null,
+      upstream: { number: parts, prerelease: [] },
+      downstream: { number: [revision], prerelease: [] },
+    };
   }
 
   /** `CmpOp`, tried in the SDK's order: `>= <= > < = != ^ ~`. */
@@ -356,17 +370,17 @@ class Parser {
   }
 
   /** `Anchor = CmpOp? _ VersionSpec` (or `Emver` in emver mode); a bare version means `^`. */
-  anchor(emver: boolean): VersionRange | undefined {
+  anchor(emver: boolean): VersionRangeData | undefined {
     const start = this.pos;
     const op = this.cmpOp();
     this.ws();
     const version = emver ? this.emver() : this.extendedVersion(true);
     if (version === undefined) return this.backtrack(start);
-    return VersionRange.anchor(op ?? "^", version);
+    return node({ type: "Anchor", operator: op ?? "^", version });
   }
 
   /** `Parens = "(" _ VersionRange _ ")"`; parentheses leave no node behind. */
-  parens(emver: boolean): VersionRange | undefined {
+  parens(emver: boolean): VersionRangeData | undefined {
     const start = this.pos;
     if (!this.lit(C_LPAREN, X_LPAREN)) return undefined;
     this.ws();
@@ -378,32 +392,32 @@ class Parser {
   }
 
   /** `Not = "!" _ VersionRangeAtom`. */
-  not(emver: boolean): VersionRange | undefined {
+  not(emver: boolean): VersionRangeData | undefined {
     const start = this.pos;
     if (!this.lit(C_BANG, X_BANG)) return undefined;
     this.ws();
     const value = this.atom(emver);
     if (value === undefined) return this.backtrack(start);
-    return value.not();
+    return node({ type: "Not", value });
   }
 
   /** `Any = "*"`. */
-  any(): VersionRange | undefined {
-    return this.lit(C_STAR, X_STAR) ? VersionRange.any() : undefined;
+  any(): VersionRangeData | undefined {
+    return this.lit(C_STAR, X_STAR) ? node({ type: "Any" }) : undefined;
   }
 
   /** `None = "!"`. */
-  none(): VersionRange | undefined {
-    return this.lit(C_BANG, X_BANG) ? VersionRange.none() : undefined;
+  none(): VersionRangeData | undefined {
+    return this.lit(C_BANG, X_BANG) ? node({ type: "None" }) : undefined;
   }
 
   /** `FlavorAtom = "#" FlavorString` (the flavor may be empty: `#`). */
-  flavorAtom(): VersionRange | undefined {
-    return this.lit(C_HASH, X_HASH) ? VersionRange.flavor(this.lowers()) : undefined;
+  flavorAtom(): VersionRangeData | undefined {
+    return this.lit(C_HASH, X_HASH) ? node({ type: "Flavor", flavor: this.lowers() }) : undefined;
   }
 
   /** `VersionRangeAtom = Parens / Anchor / Not / Any / None / FlavorAtom` (no flavors in emver). */
-  atom(emver: boolean): VersionRange | undefined {
+  atom(emver: boolean): VersionRangeData | undefined {
     return this.parens(emver) ?? this.anchor(emver) ?? this.not(emver) ?? this.any() ??
       this.none() ?? (emver ? undefined : this.flavorAtom());
   }
@@ -412,7 +426,7 @@ class Parser {
    * `VersionRange = VersionRangeAtom (_ ((Or / And) _)? VersionRangeAtom)*`, folded left to right
    * with no precedence between `&&` and `||`; juxtaposition means `&&` (SDK behaviour).
    */
-  range(emver: boolean): VersionRange | undefined {
+  range(emver: boolean): VersionRangeData | undefined {
     let result = this.atom(emver);
     if (result === undefined) return undefined;
     const s = this.src;
@@ -438,31 +452,31 @@ class Parser {
         this.pos = save;
         return result;
       }
-      result = or ? result.or(right) : result.and(right);
+      result = node({ type: or ? "Or" : "And", left: result, right });
     }
   }
 }
 
 /** Parses a whole string as a bare `Version`. */
-export function tryParseVersion(s: string): ParseResult<Version> {
+export function tryParseVersion(s: string): ParseResult<VersionData> {
   const p = new Parser(s);
   return p.run(() => p.version(), "version");
 }
 
 /** Parses a whole string as an `ExtendedVersion` (`[#flavor:]upstream:downstream`). */
-export function tryParseExtendedVersion(s: string): ParseResult<ExtendedVersion> {
+export function tryParseExtendedVersion(s: string): ParseResult<ExtendedVersionData> {
   const p = new Parser(s);
   return p.run(() => p.extendedVersion(false), "extended version");
 }
 
 /** Parses a whole string as a legacy emver version (`a.b.c[.d]`). */
-export function tryParseEmver(s: string): ParseResult<ExtendedVersion> {
+export function tryParseEmver(s: string): ParseResult<ExtendedVersionData> {
   const p = new Parser(s);
   return p.run(() => p.emver(), "emver version");
 }
 
 /** Parses a whole string as a version range (emver ranges with `emver`). */
-export function tryParseRange(s: string, emver: boolean): ParseResult<VersionRange> {
+export function tryParseRange(s: string, emver: boolean): ParseResult<VersionRangeData> {
   const p = new Parser(s);
   return p.run(() => p.range(emver), emver ? "emver version range" : "version range");
 }

@@ -1,19 +1,24 @@
 /**
  * The `VersionRange` class (SDK-shaped): building range expressions, printing, parsing, and the
- * queries on them (`satisfiedBy`, `satisfiable`, `intersects`, `normalize`).
+ * queries on them (`satisfiedBy`, `satisfiable`, `intersects`, `normalize`); and the one place
+ * its instances are built from plain data (the parser's and the normal form's).
+ * @module
  */
 
 import { collapseTables, tablesOf } from "./algebra.ts";
+import { foldRanges, type NodeBuilder } from "./combine.ts";
 import { rangeToString, rangeToStringParens } from "./format.ts";
 import { minterms } from "./normalize.ts";
 import { tryParseRange, unwrap } from "./parser.ts";
 import { satisfiesRange } from "./satisfies.ts";
 import type { VersionRangeTables } from "./tables.ts";
+import { extendedVersionFromData } from "./version.ts";
 import type {
   CmpOp,
   ExtendedVersionLike,
   VersionLike,
   VersionRangeAtom,
+  VersionRangeData,
   VersionRangeLike,
 } from "./types.ts";
 
@@ -39,7 +44,7 @@ export class VersionRange {
 
   /** Parses a range such as `>=1.0:0 && <2.0:0 || #knots`; throws `ExVerSyntaxError`. */
   static parse(range: string): VersionRange {
-    return unwrap(tryParseRange(range, false));
+    return rangeFromData(unwrap(tryParseRange(range, false)));
   }
 
   /** A range comparing against `version` with `operator`. */
@@ -54,7 +59,7 @@ export class VersionRange {
 
   /** Parses a legacy emver range (3- or 4-part versions, no flavors); throws. */
   static parseEmver(range: string): VersionRange {
-    return unwrap(tryParseRange(range, true));
+    return rangeFromData(unwrap(tryParseRange(range, true)));
   }
 
   /** `this && right` (no simplification). */
@@ -74,12 +79,12 @@ export class VersionRange {
 
   /** Left-folded conjunction; skips `*`, short-circuits on `!` (foreign results are re-wrapped). */
   static and(...xs: VersionRangeLike[]): VersionRange {
-    return fold(xs, "And");
+    return foldRanges(xs, "And", CLASS_NODES);
   }
 
   /** Left-folded disjunction; skips `!`, short-circuits on `*` (foreign results are re-wrapped). */
   static or(...xs: VersionRangeLike[]): VersionRange {
-    return fold(xs, "Or");
+    return foldRanges(xs, "Or", CLASS_NODES);
   }
 
   /** The range matching everything (`*`). */
@@ -117,7 +122,7 @@ export class VersionRange {
 
   /** The canonical sum-of-minterms form of this range (same output as the SDK's). */
   normalize(): VersionRange {
-    return minterms(tablesOf(this));
+    return rangeFromData(minterms(tablesOf(this)));
   }
 }
 
@@ -126,18 +131,37 @@ function asRange(r: VersionRangeLike): VersionRange {
   return r instanceof VersionRange ? r : new VersionRange(r.atom);
 }
 
+/** `VersionRange` nodes; a foreign result is re-wrapped (its atom kept as it is). */
+const CLASS_NODES: NodeBuilder<ExtendedVersionLike, VersionRange> = {
+  make: (atom) => new VersionRange(atom),
+  adopt: asRange,
+};
+
 /**
- * Left-folds `xs` with `type` (`And` or `Or`): skips the identity `unit` (`*` for `And`, `!` for
- * `Or`), short-circuits on the other constant, and re-wraps a foreign result.
+ * A `VersionRange` tree from plain data: every node becomes a `VersionRange`, every anchor's
+ * version an `ExtendedVersion` (arrays adopted, not copied).
+ * @param data A fresh plain tree (the parser's or the normal form's).
+ * @returns The same expression built from the classes.
  */
-function fold(xs: VersionRangeLike[], type: "And" | "Or"): VersionRange {
-  const unit = type === "And" ? "Any" : "None";
-  let y: VersionRangeLike = new VersionRange({ type: unit });
-  for (const x of xs) {
-    const t = x.atom.type;
-    if (t === unit) continue;
-    if (t === "Any" || t === "None") return asRange(x);
-    y = y.atom.type === unit ? x : new VersionRange({ type, left: y, right: x });
+export function rangeFromData(data: VersionRangeData): VersionRange {
+  const atom = data.atom;
+  switch (atom.type) {
+    case "Anchor":
+      return VersionRange.anchor(atom.operator, extendedVersionFromData(atom.version));
+    case "And":
+    case "Or":
+      return new VersionRange({
+        type: atom.type,
+        left: rangeFromData(atom.left),
+        right: rangeFromData(atom.right),
+      });
+    case "Not":
+      return new VersionRange({ type: "Not", value: rangeFromData(atom.value) });
+    case "Flavor":
+      return VersionRange.flavor(atom.flavor);
+    case "Any":
+      return VersionRange.any();
+    case "None":
+      return VersionRange.none();
   }
-  return asRange(y);
 }

@@ -5,7 +5,7 @@
 
 import { compareExtended, sameFlavor } from "./compare.ts";
 import type { ExtendedVersionLike, VersionRangeLike } from "./types.ts";
-import { increment } from "./version.ts";
+import { increment } from "./increment.ts";
 
 /** Whether `v` satisfies `range`. */
 export function satisfiesRange(v: ExtendedVersionLike, range: VersionRangeLike): boolean {

@@ -4,16 +4,16 @@
 
 import { ExVerSyntaxError, listOf } from "./errors.ts";
 import { friendlyOf, tryParseExtendedVersion, tryParseRange } from "./parser.ts";
-import type { VersionRange } from "./range.ts";
-import type { ExtendedVersion } from "./version.ts";
+import { rangeFromData, type VersionRange } from "./range.ts";
+import { type ExtendedVersion, extendedVersionFromData } from "./version.ts";
 
 /** Parses an `exit` target as the Node runtime does: null, else version, else normalized range. */
 export function parseTarget(s: string | null): ExtendedVersion | VersionRange | null {
   if (!s) return null;
   const version = tryParseExtendedVersion(s);
-  if (version.ok) return version.value;
+  if (version.ok) return extendedVersionFromData(version.value);
   const range = tryParseRange(s, false);
-  if (range.ok) return range.value.normalize();
+  if (range.ok) return rangeFromData(range.value).normalize();
   const e = range.error;
   const v = version.error;
   throw new ExVerSyntaxError(

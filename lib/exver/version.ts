@@ -1,13 +1,24 @@
 /**
- * The `Version` and `ExtendedVersion` classes (SDK-shaped), and the upstream increments that
- * define the `^` and `~` range operators.
+ * The `Version` and `ExtendedVersion` classes (SDK-shaped), and the one place their instances
+ * are built from data: `versionFromData` and `extendedVersionFromData` adopt fresh plain data
+ * (the parser's, `increment`'s, the normal form's), `toVersion` and `toExtendedVersion` copy
+ * anyone's.
+ * @module
  */
 
 import { compareExtended, compareVersions, orderingToSort } from "./compare.ts";
 import { extendedVersionToString, versionToString } from "./format.ts";
+import { increment } from "./increment.ts";
 import { tryParseEmver, tryParseExtendedVersion, tryParseVersion, unwrap } from "./parser.ts";
 import { satisfiesRange } from "./satisfies.ts";
-import type { ExtendedVersionLike, Ordering, VersionLike, VersionRangeLike } from "./types.ts";
+import type {
+  ExtendedVersionData,
+  ExtendedVersionLike,
+  Ordering,
+  VersionData,
+  VersionLike,
+  VersionRangeLike,
+} from "./types.ts";
 
 /** A version number: numeric components plus optional pre-release identifiers (`1.2.3-beta.1`). */
 export class Version {
@@ -39,7 +50,7 @@ export class Version {
 
   /** Parses a bare version such as `1.2.3-beta.1`; throws `ExVerSyntaxError`. */
   static parse(version: string): Version {
-    return unwrap(tryParseVersion(version));
+    return versionFromData(unwrap(tryParseVersion(version)));
   }
 
   /** Whether this version, taken as unflavored with downstream `0`, satisfies the range. */
@@ -115,22 +126,22 @@ export class ExtendedVersion {
 
   /** Parses `[#flavor:]upstream:downstream`; throws `ExVerSyntaxError`. */
   static parse(extendedVersion: string): ExtendedVersion {
-    return unwrap(tryParseExtendedVersion(extendedVersion));
+    return extendedVersionFromData(unwrap(tryParseExtendedVersion(extendedVersion)));
   }
 
   /** Parses a legacy emver version `a.b.c[.d]` (`d` becomes the downstream); throws. */
   static parseEmver(extendedVersion: string): ExtendedVersion {
-    return unwrap(tryParseEmver(extendedVersion));
+    return extendedVersionFromData(unwrap(tryParseEmver(extendedVersion)));
   }
 
   /** The next major upstream (first non-zero component + 1, rest zeroed), downstream `0`. */
   incrementMajor(): ExtendedVersion {
-    return increment(this, "major");
+    return extendedVersionFromData(increment(this, "major"));
   }
 
   /** The next minor upstream (component after the first non-zero + 1), downstream `0`. */
   incrementMinor(): ExtendedVersion {
-    return increment(this, "minor");
+    return extendedVersionFromData(increment(this, "minor"));
   }
 
   /** Whether this version satisfies the range (ours or the SDK's). */
@@ -139,16 +150,44 @@ export class ExtendedVersion {
   }
 }
 
-/** `v` as our `Version` (itself when it already is one, else a copy). */
+/**
+ * `v` as our `Version`.
+ * @param v Any version (ours or the SDK's).
+ * @returns `v` itself when it already is one, else a new one with copies of its arrays.
+ */
 export function toVersion(v: VersionLike): Version {
   return v instanceof Version ? v : new Version([...v.number], [...v.prerelease]);
 }
 
-/** The next major or minor upstream of `v`, as `incrementMajor` / `incrementMinor` describe. */
-export function increment(v: ExtendedVersionLike, part: "major" | "minor"): ExtendedVersion {
-  const numbers = v.upstream.number;
-  const major = numbers.findIndex((n) => n !== 0);
-  const at = part === "minor" && major !== -1 ? major + 1 : major;
-  const next = numbers.map((n, i) => (i > at ? 0 : i === at ? n + 1 : n));
-  return new ExtendedVersion(v.flavor, new Version(next, []), new Version([0], []));
+/**
+ * `v` as our `ExtendedVersion`.
+ * @param v Any extended version (ours or the SDK's).
+ * @returns `v` itself when it already is one, else a new one (its parts through `toVersion`).
+ */
+export function toExtendedVersion(v: ExtendedVersionLike): ExtendedVersion {
+  if (v instanceof ExtendedVersion) return v;
+  return new ExtendedVersion(v.flavor, toVersion(v.upstream), toVersion(v.downstream));
+}
+
+/**
+ * A `Version` from fresh plain data, adopting its arrays (nothing else may hold them).
+ * @param data The parser's or `increment`'s data, or a `Version`.
+ * @returns `data` itself when it already is a `Version`, else a new one.
+ */
+export function versionFromData(data: VersionData): Version {
+  return data instanceof Version ? data : new Version(data.number, data.prerelease);
+}
+
+/**
+ * An `ExtendedVersion` from fresh plain data, adopting its arrays (nothing else may hold them).
+ * @param data The parser's, `increment`'s or the normal form's data, or an `ExtendedVersion`.
+ * @returns `data` itself when it already is an `ExtendedVersion`, else a new one.
+ */
+export function extendedVersionFromData(data: ExtendedVersionData): ExtendedVersion {
+  if (data instanceof ExtendedVersion) return data;
+  return new ExtendedVersion(
+    data.flavor,
+    versionFromData(data.upstream),
+    versionFromData(data.downstream),
+  );
 }

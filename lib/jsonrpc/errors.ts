@@ -14,14 +14,19 @@ export type ErrorData = { details?: string; debug?: string; [key: string]: unkno
 
 /** An error object as it travels on the wire. */
 export interface ErrorObject {
+  /** The error code (JSON-RPC's own are negative, the host's `ErrorKind` positive). */
   code: number;
+  /** A short description. */
   message: string;
+  /** Anything more (`{ details, debug }` for the StartOS host). */
   data?: unknown;
 }
 
 /** An error that is answered to the peer as a JSON-RPC error object. */
 export class RpcError extends Error {
+  /** The wire code. */
   readonly code: number;
+  /** The wire `data` member, if any. */
   readonly data: ErrorData | undefined;
 
   /** Creates an error with a wire `code`, a `message` and optional `data`. */

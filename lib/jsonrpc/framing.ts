@@ -29,6 +29,7 @@ const decoder = new TextDecoder("utf-8", { fatal: true });
  * kept. Chunks are not retained: the caller may reuse its buffer.
  */
 export class LineSplitter {
+  /** The longest line accepted, in bytes (newline excluded). */
   readonly maxLineBytes: number;
   /** Decoder of the line in progress (streaming mode), or undefined when none is pending. */
   #partial: TextDecoder | undefined;

@@ -7,31 +7,45 @@ export type Id = number | string | null;
 
 /** A call that expects an answer. */
 export interface RequestMessage {
+  /** Discriminant. */
   kind: "request";
+  /** The id the answer must carry. */
   id: Id;
+  /** The method called. */
   method: string;
+  /** The `params` member as sent (undefined when absent). */
   params: unknown;
 }
 
 /** A call without an `id` member: never answered. */
 export interface NotificationMessage {
+  /** Discriminant. */
   kind: "notification";
+  /** The method called. */
   method: string;
+  /** The `params` member as sent (undefined when absent). */
   params: unknown;
 }
 
 /** An answer to a request this side sent. */
 export interface ResponseMessage {
+  /** Discriminant. */
   kind: "response";
+  /** The id of the request answered. */
   id: Id;
+  /** The result, on success. */
   result?: unknown;
+  /** The error object, on failure. */
   error?: ErrorObject;
 }
 
 /** A value that is not a valid JSON-RPC message; answered -32600. */
 export interface InvalidMessage {
+  /** Discriminant. */
   kind: "invalid";
+  /** The value's id when it had a usable one, else null (the -32600 answer carries it). */
   id: Id;
+  /** What is wrong with it, for the error's details. */
   reason: string;
 }
 

@@ -10,8 +10,11 @@ import { classify, type Id, type Message } from "./messages.ts";
 
 /** A byte-stream connection, e.g. a `Deno.UnixConn` (read/write directly: no Web Streams per message). */
 export interface Transport {
+  /** Reads into `buffer`; resolves with the byte count, or null at the end of the stream. */
   read(buffer: Uint8Array): Promise<number | null>;
+  /** Writes some of `bytes`; resolves with how many were written. */
   write(bytes: Uint8Array): Promise<number>;
+  /** Closes both directions. */
   close(): void;
 }
 
@@ -38,7 +41,9 @@ export type NotificationHandler = (method: string, params: unknown) => void;
 
 /** Options of a `Peer`. */
 export interface PeerOptions {
+  /** Answers the other side's requests (default: every request answers -32601). */
   onRequest?: RequestHandler;
+  /** Receives the other side's notifications (default: ignored). */
   onNotification?: NotificationHandler;
   /** Told about things worth a debug log line: stray answers, dropped connections. */
   onNote?: (note: string) => void;
@@ -56,6 +61,11 @@ export interface PeerOptions {
 export interface RequestOptions {
   /** Rejects the request (the answer, if it comes, is ignored). */
   signal?: AbortSignal;
+  /**
+   * Called synchronously when the answer line is read, before any later line of the same chunk
+   * is handled (a promise would settle only after them).
+   */
+  onAnswer?: () => void;
 }
 
 interface Pending {
@@ -65,7 +75,42 @@ interface Pending {
 
 const encoder = new TextEncoder();
 
-/** One end of a JSON-RPC conversation. Reading starts at construction. */
+/**
+ * One end of a JSON-RPC conversation. Reading starts at construction; requests both ways are
+ * pipelined and answered out of order; a batch is answered as one array line.
+ *
+ * @example Call the other side and answer its requests
+ * ```ts
+ * import { Peer } from "./peer.ts";
+ * import { JsonRpcCode, RpcError } from "./errors.ts";
+ *
+ * const [mine, theirs] = await socketPair();
+ * new Peer(theirs, {
+ *   onRequest: (method, params) => {
+ *     if (method === "echo") return params;
+ *     throw new RpcError(JsonRpcCode.MethodNotFound, "Method not found");
+ *   },
+ * });
+ * const peer = new Peer(mine, { onNote: (note) => console.debug(note) });
+ * console.log(await peer.request("echo", { hello: 1 })); // { hello: 1 }
+ * await peer.request("nope", {}).catch((e: RpcError) => console.log(e.code)); // -32601
+ * peer.notify("log", { message: "no answer expected" });
+ * await peer.flushed();
+ * peer.close();
+ *
+ * // Both ends of one Unix socket connection, for the example.
+ * async function socketPair(): Promise<[Deno.UnixConn, Deno.UnixConn]> {
+ *   const path = `${await Deno.makeTempDir()}/pair.sock`;
+ *   const listener = Deno.listen({ transport: "unix", path });
+ *   const [a, b] = await Promise.all([
+ *     Deno.connect({ transport: "unix", path }),
+ *     listener.accept(),
+ *   ]);
+ *   listener.close();
+ *   return [a, b];
+ * }
+ * ```
+ */
 export class Peer {
   readonly #transport: Transport;
   readonly #options: PeerOptions;
@@ -109,7 +154,14 @@ export class Peer {
     return this.#abort.signal;
   }
 
-  /** Sends a request and resolves with its result, or rejects with an `RpcError`. */
+  /**
+   * Sends a request.
+   * @param method The method to call.
+   * @param params Its params (any JSON value).
+   * @param options `signal` gives up on the answer.
+   * @returns The result; rejects with an `RpcError` for an error answer, with
+   *   `ConnectionClosedError` when the connection closes first, or with the signal's reason.
+   */
   request(method: string, params: unknown, options: RequestOptions = {}): Promise<unknown> {
     if (this.#isClosed) return Promise.reject(new ConnectionClosedError());
     const id = this.#nextId++;
@@ -125,10 +177,12 @@ export class Peer {
       this.#pending.set(id, {
         resolve: (value) => {
           signal?.removeEventListener("abort", onAbort);
+          options.onAnswer?.();
           resolve(value);
         },
         reject: (error) => {
           signal?.removeEventListener("abort", onAbort);
+          if (!(error instanceof ConnectionClosedError)) options.onAnswer?.();
           reject(error);
         },
       });
@@ -136,7 +190,11 @@ export class Peer {
     });
   }
 
-  /** Sends a notification (no answer expected). Dropped silently once closed. */
+  /**
+   * Sends a notification (no answer expected). Dropped silently once closed.
+   * @param method The method to call.
+   * @param params Its params (any JSON value).
+   */
   notify(method: string, params: unknown): void {
     this.#send(encodeNotification(method, params));
   }

@@ -14,7 +14,9 @@ export class ListenError extends Error {
 
 /** Options of `UnixServer.listen`. */
 export interface ServerOptions {
+  /** The socket path to listen on (its parent directory is created). */
   path: string;
+  /** Where connection and listening events are logged. */
   log: Logger;
   /** Options for each connection's peer (handlers, limits). */
   peer: PeerOptions;
@@ -56,8 +58,32 @@ export async function clearSocketPath(path: string): Promise<"free" | "stale-rem
   return "stale-removed";
 }
 
-/** A listening Unix socket serving JSON-RPC. */
+/**
+ * A listening Unix socket serving JSON-RPC: every connection gets its own `Peer` with the same
+ * options.
+ *
+ * @example Serve one method
+ * ```ts
+ * import { UnixServer } from "./unix_server.ts";
+ * import { JsonRpcCode, RpcError } from "./errors.ts";
+ * import { createLogger } from "../log.ts";
+ *
+ * const server = await UnixServer.listen({
+ *   path: "/tmp/example/service.sock",
+ *   log: createLogger({ level: "warn" }),
+ *   peer: {
+ *     onRequest: (method, params) => {
+ *       if (method === "echo") return params;
+ *       throw new RpcError(JsonRpcCode.MethodNotFound, "Method not found");
+ *     },
+ *   },
+ * });
+ * // ... later: stop accepting, let open connections flush, unlink the socket.
+ * await server.close();
+ * ```
+ */
 export class UnixServer {
+  /** The socket path listened on. */
   readonly path: string;
   readonly #listener: Deno.Listener<Deno.UnixConn, Deno.UnixAddr>;
   readonly #options: ServerOptions;
@@ -75,7 +101,12 @@ export class UnixServer {
     this.#accepting = this.#acceptLoop();
   }
 
-  /** Creates the parent directory, clears a stale socket, listens and sets the socket's mode. */
+  /**
+   * Creates the parent directory, clears a stale socket, listens and sets the socket's mode.
+   * @param options Where to listen, the log and each connection's peer options.
+   * @returns The listening server.
+   * @throws {ListenError} When the path is taken by a live server or by something not a socket.
+   */
   static async listen(options: ServerOptions): Promise<UnixServer> {
     const { path, log } = options;
     await Deno.mkdir(parentOf(path), { recursive: true });
@@ -115,6 +146,7 @@ export class UnixServer {
   /**
    * Stops accepting, gives open connections up to `graceMs` to write what is
    * queued, closes them and unlinks the socket file.
+   * @param graceMs How long open connections may take to flush (ms).
    */
   async close(graceMs = 1000): Promise<void> {
     if (this.#closing) return;

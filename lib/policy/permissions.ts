@@ -32,6 +32,8 @@
  */
 
 import type { ChildRole } from "../protocol/channel.ts";
+import type { SpawnOperation } from "./spawn_rules.ts";
+import { type EffectClass, EFFECTS, type EffectSpec, effectSpec } from "../protocol/effects.ts";
 
 /** The permission profiles, one per kind of child (a child's role is its profile's name). */
 export type ProfileName = ChildRole;
@@ -62,6 +64,11 @@ export interface Profile {
   all: boolean;
   /** The child's JavaScript heap limit (MB): past it the child dies with "out of memory". */
   heapMb: number;
+  /**
+   * The program invocations the runtime runs for this profile's package code (the spawn
+   * broker's operations, lib/policy/spawn_rules.ts); nothing is granted to Deno for them.
+   */
+  spawn: SpawnOperation[];
 }
 
 /** The kinds `--allow-sys=` accepts in Deno 2.9. */
@@ -127,8 +134,13 @@ export const MAIN_NET: readonly string[] = Object.freeze([
 /** SubContainer copies the container's resolver configuration into each rootfs. */
 const RESOLV_CONF = "/etc/resolv.conf";
 
-/** The programs SubContainer runs: the container launcher and `mount` (rbind of /dev, /sys). */
-const CONTAINER_PROGRAMS: readonly string[] = Object.freeze(["start-container", "mount"]);
+/** What SubContainer runs: the container launcher (launch, exec, bind-mount) and the rbinds. */
+const CONTAINER_OPERATIONS: readonly SpawnOperation[] = Object.freeze([
+  "subcontainer-launch",
+  "subcontainer-exec",
+  "bind-mount",
+  "rbind-shared",
+]);
 
 /** Joins an absolute base path and a relative part, collapsing duplicate slashes. */
 function join(base: string, part: string): string {
@@ -142,12 +154,13 @@ function join(base: string, part: string): string {
  * "Permission profiles", lists them with the SDK function):
  * - `sys: uid, gid` everywhere: FileHelper tests existence with `fs.access()`, which Deno 2.9
  *   answers only with `--allow-sys=uid` (and throws outside the promise without it).
- * - `${root}/subcontainers` writable, `/etc/resolv.conf` readable, `start-container` and `mount`
- *   runnable for every profile that may use `SubContainer` (init, main, run, backup): it writes
- *   mount points under the rootfs the host made there, copies resolv.conf into it, binds volumes
- *   with `start-container bind-mount`, rbinds /dev and /sys with `mount`, and runs commands with
- *   `start-container subcontainer launch|exec`.
- * - `rsync` for init too: a restore (`init` kind `restore`) runs `Backups` restore from init.
+ * - `${root}/subcontainers` writable and `/etc/resolv.conf` readable for every profile that may
+ *   use `SubContainer` (init, main, run, backup): it writes mount points under the rootfs the
+ *   host made there and copies resolv.conf into it.
+ * - No program is granted to Deno. What SubContainer and Backups run (`start-container
+ *   bind-mount`, `subcontainer launch|exec`, `mount --rbind`, `rsync`) is asked of the runtime's
+ *   spawn broker, which checks each request against the profile's `spawn` operations
+ *   (lib/policy/spawn_rules.ts). init may restore (`rsync-restore`), backup may back up.
  * The reserved paths SubContainer and health checks touch (`mkdir /dev|/sys|/run`, reads of
  * `/proc/net/*`) are served by the compat layer (lib/worker/compat.ts), not granted.
  */
@@ -166,6 +179,7 @@ export function defaultProfiles(
       write: [],
       net: false,
       run: false,
+      spawn: [],
       env: true,
       sys: ["uid", "gid"],
       effects: "all",
@@ -177,14 +191,24 @@ export function defaultProfiles(
   /** Where a profile that may run package code in a SubContainer reads and writes. */
   const container = { read: [pkg, root, RESOLV_CONF], write: [volumes, subcontainers] };
   return {
-    init: profile({ ...container, run: [...CONTAINER_PROGRAMS, "rsync"], heapMb: 512 }),
-    main: profile({ ...container, net: [...MAIN_NET], run: [...CONTAINER_PROGRAMS], heapMb: 512 }),
-    run: profile({ ...container, run: [...CONTAINER_PROGRAMS] }),
+    init: profile({
+      ...container,
+      // A restore runs from init: rsync back from the backup, dump restores in a subcontainer.
+      spawn: [...CONTAINER_OPERATIONS, "rbind-backup", "rsync-restore"],
+      heapMb: 512,
+    }),
+    main: profile({
+      ...container,
+      net: [...MAIN_NET],
+      spawn: [...CONTAINER_OPERATIONS],
+      heapMb: 512,
+    }),
+    run: profile({ ...container, spawn: [...CONTAINER_OPERATIONS] }),
     getInput: profile({ read: [pkg, volumes], effects: "read-only" }),
     backup: profile({
       read: container.read,
       write: [volumes, backup, subcontainers],
-      run: [...CONTAINER_PROGRAMS, "rsync"],
+      spawn: [...CONTAINER_OPERATIONS, "rbind-backup", "rsync-backup"],
     }),
     sandbox: profile({
       read: [pkg],
@@ -272,36 +296,45 @@ export function denoPermissionArgs(profile: Profile, channel: string): string[] 
   return args;
 }
 
-/** Effects that are read-only but hand out secrets: the TLS private key, the SMTP password. */
-export const SECRET_EFFECTS: readonly string[] = Object.freeze(["get-ssl-key", "get-system-smtp"]);
+/**
+ * The effect classes each profile access admits (the classes are declared per effect in the
+ * effect table, lib/protocol/effects.ts; nothing is inferred from a name).
+ */
+const ADMITTED: Readonly<Record<EffectAccess, ReadonlySet<EffectClass>>> = Object.freeze({
+  "all": new Set<EffectClass>(["read", "secret", "write", "cleanup"]),
+  "read-only": new Set<EffectClass>(["read", "secret"]),
+  "read-only-no-secrets": new Set<EffectClass>(["read"]),
+});
 
-/** Effects every child may call whatever its access (the runtime itself relies on them). */
-export const ALWAYS_ALLOWED_EFFECTS: readonly string[] = Object.freeze(["clear-callbacks"]);
+/** Effects that are read-only but hand out secrets (table class `secret`). */
+export const SECRET_EFFECTS: readonly string[] = Object.freeze(
+  EFFECTS.filter((e: EffectSpec) => e.access === "secret").map((e) => e.method),
+);
+
+/** Effects every child may call whatever its access (table flag `everyProfile`). */
+export const ALWAYS_ALLOWED_EFFECTS: readonly string[] = Object.freeze(
+  EFFECTS.filter((e: EffectSpec) => e.everyProfile === true).map((e) => e.method),
+);
 
 /**
- * Effects named like reads that are not: `action.get-input` makes the host run another
- * package's action code (its getInput), so read-only profiles may not call it.
+ * Whether an effect only reads, as the effect table declares it (class `read` or `secret`).
+ * @param method A wire method name.
+ * @returns False for writes, cleanups and methods the table does not have.
  */
-const NOT_READ_ONLY: readonly string[] = Object.freeze(["action.get-input"]);
-
-/** Whether an effect only reads: last dotted segment `get-*`/`list-*`, or `check-dependencies`. */
 export function isReadOnlyEffect(method: string): boolean {
-  if (NOT_READ_ONLY.includes(method)) return false;
-  const last = method.slice(method.lastIndexOf(".") + 1);
-  return last.startsWith("get-") || last.startsWith("list-") || last === "check-dependencies";
+  const access = effectSpec(method)?.access;
+  return access === "read" || access === "secret";
 }
 
-/** Whether a profile may call an effect (method names are kebab-case, groups dotted: "get-status", "action.get-input", "set-health"). */
+/**
+ * Whether a profile may call an effect, by the access class the effect table declares for it.
+ * @param access The profile's effect access.
+ * @param method A wire method name (kebab-case, groups dotted: "get-status", "action.get-input").
+ * @returns True when the profile's access admits the effect's class (`all` admits any method).
+ */
 export function effectAllowed(access: EffectAccess, method: string): boolean {
-  if (ALWAYS_ALLOWED_EFFECTS.includes(method)) return true;
-  switch (access) {
-    case "all":
-      return true;
-    case "read-only":
-      return isReadOnlyEffect(method);
-    case "read-only-no-secrets": {
-      const last = method.slice(method.lastIndexOf(".") + 1);
-      return isReadOnlyEffect(method) && !SECRET_EFFECTS.includes(last);
-    }
-  }
+  if (access === "all") return true;
+  const spec = effectSpec(method);
+  if (spec === undefined) return false;
+  return spec.everyProfile === true || ADMITTED[access].has(spec.access);
 }

@@ -29,6 +29,7 @@ import {
   type ProfileName,
   SYS_KINDS,
 } from "./permissions.ts";
+import { SPAWN_OPERATIONS, type SpawnOperation } from "./spawn_rules.ts";
 
 /** How procedure children are reused; the policy's `children` key. */
 export interface ReuseLimits {
@@ -55,14 +56,19 @@ export const DEFAULT_REUSE: Readonly<ReuseLimits> = Object.freeze({
 
 /** The effective permission policy: a profile and a warm pool size per profile name, and how procedure children are reused. */
 export interface Policy {
+  /** The grants of each profile. */
   profiles: Record<ProfileName, Profile>;
+  /** Warm children kept ready per profile. */
   pool: Record<ProfileName, number>;
+  /** How procedure children are reused. */
   children: ReuseLimits;
 }
 
 /** Variables substituted into policy paths: `${package}` (module directory) and `${root}`. */
 export interface PolicyVars {
+  /** The package module's directory (absolute). */
   package: string;
+  /** The mount root (absolute). */
   root: string;
 }
 
@@ -199,6 +205,15 @@ function policySchema(vars: PolicyVars) {
     write: paths,
     net: grant(host, "hosts"),
     run: grant(program, "programs"),
+    spawn: z.array(
+      z.enum(SPAWN_OPERATIONS as [SpawnOperation, ...SpawnOperation[]], {
+        error: (issue) =>
+          `${JSON.stringify(issue.input)}: not an operation of the spawn broker (${
+            SPAWN_OPERATIONS.join(", ")
+          })`,
+      }),
+      { error: "expected a list of spawn operations" },
+    ),
     env: grant(envName, "variable names"),
     sys: grant(
       z.enum(SYS_KINDS as [string, ...string[]], {
@@ -323,12 +338,28 @@ export function validatePolicy(
   return { profiles, pool, children };
 }
 
-/** Warnings to log at startup: each profile the policy gives every permission (`"all": true`). */
+/**
+ * Warnings to log at startup: each profile the policy gives every permission (`"all": true`) or
+ * programs by name (`"run"`), the escape hatches that give up the broker's checks.
+ */
 export function policyWarnings(policy: Policy): string[] {
-  return PROFILE_NAMES.filter((name) => policy.profiles[name].all).map((name) =>
-    `the policy gives the ${name} profile all permissions ("all": true): its package code runs ` +
-    "with --allow-all, unconfined by the profile's grants"
-  );
+  const warnings: string[] = [];
+  for (const name of PROFILE_NAMES) {
+    const profile = policy.profiles[name];
+    if (profile.all) {
+      warnings.push(
+        `the policy gives the ${name} profile all permissions ("all": true): its package code ` +
+          "runs with --allow-all, unconfined by the profile's grants",
+      );
+    } else if (profile.run !== false && (profile.run === true || profile.run.length > 0)) {
+      const what = profile.run === true ? "every program" : profile.run.join(", ");
+      warnings.push(
+        `the policy grants the ${name} profile programs by name (${what}): its package code ` +
+          "runs them directly, with any arguments, unchecked by the spawn broker",
+      );
+    }
+  }
+  return warnings;
 }
 
 /** The policy when no file is given: the default profiles and pool sizes. */

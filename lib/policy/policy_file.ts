@@ -49,7 +49,27 @@ function duplicateKeys(node: JsonNode | undefined, path: PropertyKey[] = []): st
   return found;
 }
 
-/** Parses and validates policy text; `source` names the file in errors. The pure part, for tests. */
+/**
+ * Parses and validates policy text (JSONC): the pure part of {@linkcode loadPolicy}.
+ * @param text The policy file's text.
+ * @param source The file's name, for error messages.
+ * @param vars The values of `${package}` and `${root}` in paths.
+ * @returns The effective policy: the defaults with the file's keys applied.
+ * @throws {PolicyError} Listing every problem, each with its key path.
+ *
+ * @example
+ * ```ts
+ * import { parsePolicy } from "./policy_file.ts";
+ *
+ * const policy = parsePolicy(
+ *   `{ "profiles": { "run": { "net": ["api.example.com:443"] } }, // trailing commas are fine
+ *   }`,
+ *   "policy.jsonc",
+ *   { package: "/usr/lib/startos/package", root: "/media/startos" },
+ * );
+ * console.log(policy.profiles.run.net); // ["api.example.com:443"]
+ * ```
+ */
 export function parsePolicy(text: string, source: string, vars: PolicyVars): Policy {
   // A bad root or package directory is reported before anything in the file.
   resolveVars(vars, source);
@@ -66,7 +86,25 @@ export function parsePolicy(text: string, source: string, vars: PolicyVars): Pol
   return validatePolicy(value, source, vars, duplicateKeys(parseTree(text, [], options)));
 }
 
-/** Loads the policy (null file → defaults) and validates it completely, so mistakes are startup errors not first-use errors. */
+/**
+ * Loads the policy and validates it completely, so mistakes are startup errors, not first-use
+ * errors.
+ * @param file The policy file (`--policy`), or null for the default profiles and pool sizes.
+ * @param vars The values of `${package}` and `${root}` in paths.
+ * @returns The effective policy.
+ * @throws {PolicyError} When the file cannot be read or is not a valid policy.
+ *
+ * @example
+ * ```ts
+ * import { loadPolicy } from "./policy_file.ts";
+ * import { policyWarnings } from "./policy.ts";
+ *
+ * const vars = { package: "/usr/lib/startos/package", root: "/media/startos" };
+ * const defaults = await loadPolicy(null, vars);
+ * console.log(defaults.profiles.sandbox.effects); // "read-only-no-secrets"
+ * for (const warning of policyWarnings(defaults)) console.warn(warning);
+ * ```
+ */
 export async function loadPolicy(file: string | null, vars: PolicyVars): Promise<Policy> {
   if (file === null) return defaultPolicy(vars);
   let text: string;

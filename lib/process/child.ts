@@ -15,7 +15,8 @@ import {
   TERMINATE,
   WARM,
 } from "../protocol/channel.ts";
-import { packageFailure } from "../protocol/errors.ts";
+import { fromWire, packageFailure } from "../protocol/errors.ts";
+import { childAnswerError } from "../protocol/child_codes.ts";
 import { transition, type TransitionTable } from "../state_machine.ts";
 import { abortable, timeoutSignal } from "../async/abortable.ts";
 import type { ChildHandle } from "./child_handle.ts";
@@ -55,6 +56,9 @@ export class Child implements ChildHandle {
   /** Last lines the child printed, for error reports. */
   readonly recentOutput: string[] = [];
   #state: ChildState = "starting";
+  #callOpen = false;
+  /** Error codes the runtime answered this child's effects with during the current call. */
+  readonly #codesGiven = new Set<number>();
   #peer: Peer | undefined;
   #markReady!: (peer: Peer) => void;
   #markFailed!: (error: Error) => void;
@@ -103,9 +107,12 @@ export class Child implements ChildHandle {
     return this.#state;
   }
 
-  /** True while a call runs in the child. */
+  /**
+   * True while a call runs in the child: from `run` until its answer line is read (effects in
+   * the same chunk after the answer are already outside it).
+   */
   get inCall(): boolean {
-    return this.#state === "busy";
+    return this.#state === "busy" && this.#callOpen;
   }
 
   /** True once the process has exited. */
@@ -115,8 +122,9 @@ export class Child implements ChildHandle {
 
   /** Called by the supervisor when the child's hello arrives on its channel. */
   acceptHello(peer: Peer, loadError: LoadError | undefined): void {
+    this.#peer = peer;
     if (loadError) {
-      this.#markFailed(new RpcError(loadError.code, loadError.message, loadError.data as never));
+      this.#markFailed(fromWire(loadError));
       return;
     }
     // Two warm-up round trips compile the channel's code paths before the first real call.
@@ -155,9 +163,12 @@ export class Child implements ChildHandle {
     await this.ready;
     this.#moveTo("busy");
     this.eventId = params.eventId;
+    this.#callOpen = true;
+    this.#codesGiven.clear();
     try {
-      return await this.#peer!.request(RUN, params);
+      return await this.#peer!.request(RUN, params, { onAnswer: () => this.#callOpen = false });
     } catch (error) {
+      if (error instanceof RpcError) throw childAnswerError(error, this.name, this.#codesGiven);
       if (!(error instanceof ConnectionClosedError)) throw error;
       const status = await this.exited;
       // Its last output (an uncaught error, say) may still be in the pipe.
@@ -166,9 +177,20 @@ export class Child implements ChildHandle {
       drain.clear();
       throw this.#exitError(status);
     } finally {
+      this.#callOpen = false;
       // The call's context is closed (see `inCall`); `eventId` stays the last call's id.
       if (this.#state === "busy") this.#moveTo("ready");
     }
+  }
+
+  /** Notes that the runtime answered one of this child's effects with error `code`. */
+  noteCodeGiven(code: number): void {
+    this.#codesGiven.add(code);
+  }
+
+  /** Sends a notification on the child's channel (dropped before its hello). */
+  notify(method: string, params: unknown): void {
+    this.#peer?.notify(method, params);
   }
 
   /** Delivers a fired callback (child-local id). */

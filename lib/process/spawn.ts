@@ -39,26 +39,39 @@ function isFile(path: string): boolean {
 const SETSID = ["/usr/bin/setsid", "/bin/setsid"].find(isFile);
 const UNSHARE = ["/usr/bin/unshare", "/bin/unshare"].find(isFile);
 
-/** How children are confined: a PID namespace each, or only a session/process group each. */
-export type Containment = "pid-namespace" | "process-group";
+/**
+ * How children are confined: a PID and a mount namespace each (mounts from the container
+ * propagate in, none out), a PID namespace only, or only a session/process group each.
+ */
+export type Containment = "namespaces" | "pid-namespace" | "process-group";
 
-/** Whether this machine lets the runtime give each child a PID namespace (tries it once). */
+/** unshare's options for each namespaced containment. */
+const UNSHARE_OPTIONS: Readonly<Record<Exclude<Containment, "process-group">, string[]>> = {
+  namespaces: ["--pid", "--fork", "--kill-child", "--mount", "--propagation", "slave"],
+  "pid-namespace": ["--pid", "--fork", "--kill-child"],
+};
+
+/** Whether this machine lets the runtime give each child its namespaces (tries them once). */
 export async function probeContainment(): Promise<{ mode: Containment; why?: string }> {
   if (!SETSID || !UNSHARE) {
     return { mode: "process-group", why: "setsid(1) or unshare(1) is not installed" };
   }
-  try {
-    const { code, stderr } = await new Deno.Command(UNSHARE, {
-      args: ["--pid", "--fork", "--kill-child", "/bin/true"],
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    if (code === 0) return { mode: "pid-namespace" };
-    return { mode: "process-group", why: new TextDecoder().decode(stderr).trim() };
-  } catch (error) {
-    return { mode: "process-group", why: String(error) };
+  const reasons: string[] = [];
+  for (const mode of ["namespaces", "pid-namespace"] as const) {
+    try {
+      const { code, stderr } = await new Deno.Command(UNSHARE, {
+        args: [...UNSHARE_OPTIONS[mode], "/bin/true"],
+        stdin: "null",
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      if (code === 0) return reasons.length ? { mode, why: reasons.join("; ") } : { mode };
+      reasons.push(`${mode}: ${new TextDecoder().decode(stderr).trim()}`);
+    } catch (error) {
+      reasons.push(`${mode}: ${error}`);
+    }
   }
+  return { mode: "process-group", why: reasons.join("; ") };
 }
 
 /**
@@ -74,12 +87,10 @@ export function spawnContained(
   args: string[],
   options: Deno.CommandOptions,
 ): Deno.ChildProcess {
-  const argv = containment === "pid-namespace"
+  const argv = containment !== "process-group"
     ? [
       UNSHARE!,
-      "--pid",
-      "--fork",
-      "--kill-child",
+      ...UNSHARE_OPTIONS[containment],
       "/bin/sh",
       "-c",
       INIT_SCRIPT,

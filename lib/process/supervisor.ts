@@ -30,15 +30,22 @@ import {
   PROC_NET,
   PROC_NET_FILES,
   type ProcNetParams,
+  SPAWN,
+  SPAWN_KILL,
+  SPAWN_STDIN,
+  type SpawnKillParams,
+  type SpawnParams,
+  type SpawnStdinParams,
 } from "../protocol/channel.ts";
 import { ErrorKind } from "../protocol/error_codes.ts";
 import { cancelError, permissionDenied } from "../protocol/errors.ts";
 import { Child } from "./child.ts";
 import { OutputLimiter } from "./output_limit.ts";
 import { forwardLines } from "./output_lines.ts";
-import { readProcNet } from "./proc_net.ts";
+import { ProcNetReader } from "./proc_net.ts";
 import { killGroup, Reaper } from "./process_tree.ts";
 import { type Containment, spawnContained } from "./spawn.ts";
+import type { SpawnBroker } from "./spawn_broker.ts";
 
 export { Child };
 
@@ -57,6 +64,10 @@ export interface SupervisorOptions {
   containment: Containment;
   /** How long a child may take from spawn to hello (it loads the package first: ~250-400 ms for a real bundle). */
   helloDeadlineMs: number;
+  /** Runs the programs children ask for (start-container, mount, rsync). */
+  spawnBroker: SpawnBroker;
+  /** Counts a request of a child against its rate; throws 34 past it (the broker's `admit`). */
+  admit(child: Child, what: string): void;
   /** Handles an effect call from a child (the broker). */
   onEffect(child: Child, params: EffectParams): Promise<unknown>;
   /** A child says these of its callback ids are dead. */
@@ -79,6 +90,22 @@ const effectSchema: z.ZodType<EffectParams> = z.object({
   eventId: z.string().max(1024).nullable().optional(),
 });
 const procNetSchema: z.ZodType<ProcNetParams> = z.object({ file: z.enum(PROC_NET_FILES) });
+const stdio = z.enum(["pipe", "inherit", "ignore"]);
+const spawnSchema: z.ZodType<SpawnParams> = z.object({
+  command: z.string().min(1).max(4096),
+  args: z.array(z.string().max(65_536)).max(4096),
+  stdin: stdio,
+  stdout: stdio,
+  stderr: stdio,
+});
+const spawnStdinSchema: z.ZodType<SpawnStdinParams> = z.object({
+  id: z.number().int().positive(),
+  data: z.string().max(16 * 1024 * 1024).nullable(),
+});
+const spawnKillSchema: z.ZodType<SpawnKillParams> = z.object({
+  id: z.number().int().positive(),
+  signal: z.string().max(16),
+});
 const dropSchema: z.ZodType<DropCallbacksParams> = z.object({
   ids: z.array(z.number().int().positive()).max(100_000),
 });
@@ -120,6 +147,7 @@ export class Supervisor {
   readonly #children = new Set<Child>();
   /** Children start in the package's directory, or in / when it does not exist. */
   readonly #cwd: string;
+  readonly #procNet = new ProcNetReader();
   #nextId = 1;
   #closing = false;
 
@@ -193,6 +221,7 @@ export class Supervisor {
     child.exited.then(async (status) => {
       childLog.debug("exited", { code: status.code, signal: status.signal ?? undefined });
       this.#options.onExit(child);
+      this.#options.spawnBroker.childExited(child);
       await killGroup(child.pid);
       this.#reaper.untrack(child.pid);
       this.#children.delete(child);
@@ -260,18 +289,37 @@ export class Supervisor {
           return null;
         }
         if (method === PING) return null;
-        if (method === PROC_NET) return this.#procNet(child, raw);
+        if (method === PROC_NET) return this.#readProcNet(child, raw);
+        if (method === SPAWN) {
+          const params = spawnSchema.safeParse(raw);
+          if (!params.success) throw new RpcError(JsonRpcCode.InvalidParams, "Invalid spawn call");
+          this.#options.admit(child, `running ${params.data.command}`);
+          return this.#options.spawnBroker.spawn(child, params.data);
+        }
         if (method !== EFFECT) {
           throw new RpcError(JsonRpcCode.MethodNotFound, `unknown channel method ${method}`);
         }
         const params = effectSchema.safeParse(raw);
         if (!params.success) throw new RpcError(JsonRpcCode.InvalidParams, "Invalid effect call");
-        return this.#options.onEffect(child, params.data);
+        return Promise.resolve().then(() => this.#options.onEffect(child, params.data)).catch(
+          (error) => {
+            if (error instanceof RpcError) child.noteCodeGiven(error.code);
+            throw error;
+          },
+        );
       },
       onNotification: (method, raw) => {
-        if (!greeted || method !== DROP_CALLBACKS) return;
-        const params = dropSchema.safeParse(raw);
-        if (params.success) this.#options.onDropCallbacks(child, params.data.ids);
+        if (!greeted) return;
+        if (method === SPAWN_STDIN) {
+          const params = spawnStdinSchema.safeParse(raw);
+          if (params.success) this.#options.spawnBroker.stdin(child, params.data);
+        } else if (method === SPAWN_KILL) {
+          const params = spawnKillSchema.safeParse(raw);
+          if (params.success) this.#options.spawnBroker.kill(child, params.data);
+        } else if (method === DROP_CALLBACKS) {
+          const params = dropSchema.safeParse(raw);
+          if (params.success) this.#options.onDropCallbacks(child, params.data.ids);
+        }
       },
     });
     peer.closed.then(() => {
@@ -281,13 +329,14 @@ export class Supervisor {
   }
 
   /** Serves a compat-layer read of `/proc/net/*` (what checkPortListening reads) to any profile but sandbox. */
-  #procNet(child: Child, raw: unknown): Promise<string> {
+  #readProcNet(child: Child, raw: unknown): Promise<string> {
     const params = procNetSchema.safeParse(raw);
     if (!params.success) throw new RpcError(JsonRpcCode.InvalidParams, "Invalid proc-net call");
     if (child.role === "sandbox") {
       throw permissionDenied("sandbox", `reading /proc/net/${params.data.file}`);
     }
-    return readProcNet(params.data.file);
+    this.#options.admit(child, `reading /proc/net/${params.data.file}`);
+    return this.#procNet.read(params.data.file);
   }
 
   /** Kills every child, removes the endpoints' directory and closes the reaper. */

@@ -14,12 +14,16 @@ export type ChildRole = "init" | "main" | "getInput" | "run" | "backup" | "sandb
 export const HELLO = "hello";
 /** Why a child could not load the package, as a wire error. */
 export interface LoadError {
+  /** The error code (59 for a package that threw while loading). */
   code: number;
+  /** What went wrong. */
   message: string;
+  /** `{ details, debug }`, as in any answer. */
   data?: unknown;
 }
 /** Params of `hello`: the one-time token (read from stdin), and the package load outcome. */
 export interface HelloParams {
+  /** The token the runtime wrote to the child's stdin. */
   token: string;
   /** Present when the package could not be loaded. */
   loadError?: LoadError;
@@ -29,7 +33,9 @@ export interface HelloParams {
 export const EFFECT = "effect";
 /** Params of `effect`. */
 export interface EffectParams {
+  /** The effect's wire name (`get-status`, `action.get-input`). */
   method: string;
+  /** Its options minus function-valued members. */
   params: Record<string, unknown>;
   /** Child-local id of the callback function passed, or null. */
   callback: number | null;
@@ -43,11 +49,14 @@ export const PING = "ping";
 /** Child → runtime request (compat layer): the text of `/proc/net/<file>`, which Deno reserves. */
 export const PROC_NET = "proc-net";
 /** The `/proc/net` files the compat layer serves (what checkPortListening reads). */
-export const PROC_NET_FILES = Object.freeze(["tcp", "tcp6", "udp", "udp6"] as const);
+export const PROC_NET_FILES: readonly ["tcp", "tcp6", "udp", "udp6"] = Object.freeze(
+  ["tcp", "tcp6", "udp", "udp6"] as const,
+);
 /** One of `PROC_NET_FILES`. */
 export type ProcNetFile = (typeof PROC_NET_FILES)[number];
 /** Params of `proc-net`. */
 export interface ProcNetParams {
+  /** Which file. */
   file: ProcNetFile;
 }
 
@@ -55,6 +64,7 @@ export interface ProcNetParams {
 export const DROP_CALLBACKS = "drop-callbacks";
 /** Params of `drop-callbacks`. */
 export interface DropCallbacksParams {
+  /** The child-local ids. */
   ids: number[];
 }
 
@@ -65,6 +75,7 @@ export const WARM = "warm";
 export const RUN = "run";
 /** Params of `run`. */
 export interface RunParams {
+  /** Which package function. */
   fn: PackageFunction;
   /** The host's procedure id, exposed as `effects.eventId`; null for main. */
   eventId: string | null;
@@ -79,6 +90,68 @@ export const TERMINATE = "terminate";
 export const CALLBACK = "callback";
 /** Params of `callback` on the channel (child-local id). */
 export interface CallbackParams {
+  /** The child-local callback id. */
   id: number;
+  /** The arguments the host fired it with. */
   args: unknown[];
+}
+
+/** How a brokered program's stream is connected in the child. */
+export type SpawnStdio = "pipe" | "inherit" | "ignore";
+
+/**
+ * Child → runtime request (compat layer): run a program start-sdk runs (`start-container`,
+ * `mount`, `rsync`). The runtime checks it against the profile's table and runs it itself;
+ * answered with the process's id on this channel and its pid in the child's namespace.
+ */
+export const SPAWN = "spawn";
+/** Params of `spawn`. */
+export interface SpawnParams {
+  /** The program as package code named it. */
+  command: string;
+  args: string[];
+  stdin: SpawnStdio;
+  stdout: SpawnStdio;
+  stderr: SpawnStdio;
+}
+/** Result of `spawn`. */
+export interface SpawnResult {
+  /** The process's id on this channel. */
+  id: number;
+  /** Its pid in the child's PID namespace (or the container's, without namespaces). */
+  pid: number;
+}
+
+/** Child → runtime notification: bytes for a brokered process's stdin (base64), or its end (null). */
+export const SPAWN_STDIN = "spawn-stdin";
+/** Params of `spawn-stdin`. */
+export interface SpawnStdinParams {
+  id: number;
+  data: string | null;
+}
+
+/** Child → runtime notification: send a signal to a brokered process. */
+export const SPAWN_KILL = "spawn-kill";
+/** Params of `spawn-kill`. */
+export interface SpawnKillParams {
+  id: number;
+  signal: string;
+}
+
+/** Runtime → child notification: output of a brokered process (base64). */
+export const SPAWN_OUTPUT = "spawn-output";
+/** Params of `spawn-output`. */
+export interface SpawnOutputParams {
+  id: number;
+  stream: "stdout" | "stderr";
+  data: string;
+}
+
+/** Runtime → child notification: a brokered process ended (after all its output). */
+export const SPAWN_EXIT = "spawn-exit";
+/** Params of `spawn-exit`. */
+export interface SpawnExitParams {
+  id: number;
+  code: number | null;
+  signal: string | null;
 }

@@ -4,7 +4,7 @@
  * `ErrorKind` (positive) or JSON-RPC's own (negative); see the README's error table.
  */
 
-import { JsonRpcCode, RpcError } from "../jsonrpc/errors.ts";
+import { type ErrorData, type ErrorObject, JsonRpcCode, RpcError } from "../jsonrpc/errors.ts";
 import { ErrorKind } from "./error_codes.ts";
 
 /** -32601: no such method; `details` says what is served instead. */
@@ -58,6 +58,49 @@ export function permissionDenied(profile: string, what: string): RpcError {
 /** 59: a package-side failure the runtime itself detected. */
 export function packageFailure(message: string, details: string, debug?: string): RpcError {
   return new RpcError(ErrorKind.Javascript, message, debug ? { details, debug } : { details });
+}
+
+/** 6: a package other than this service was named; `details` says which ones exist. */
+export function packageNotInstalled(details: string): RpcError {
+  return new RpcError(ErrorKind.NotFound, "Package not installed", { details });
+}
+
+/** 1 (Unknown): the runtime (seen from the dev host) could not be reached or went away. */
+export function runtimeUnavailable(message: string, details: string): RpcError {
+  return new RpcError(ErrorKind.Unknown, message, { details });
+}
+
+/** 1 (Unknown): something threw that is not an `RpcError`; its message is kept, no data. */
+export function unexpectedFailure(message: string): RpcError {
+  return new RpcError(ErrorKind.Unknown, message);
+}
+
+/** 73: the serving side is closing; no data. */
+export function closing(message: string): RpcError {
+  return new RpcError(ErrorKind.Cancelled, message);
+}
+
+/** 34: a channel connection that presented no known child's token; no data. */
+export function unknownChild(): RpcError {
+  return new RpcError(ErrorKind.Authorization, "Unknown child");
+}
+
+/** -32602: a child's channel call (`what`: `effect`, `spawn`, `proc-net`) has malformed params. */
+export function invalidChannelCall(what: string): RpcError {
+  return new RpcError(JsonRpcCode.InvalidParams, `Invalid ${what} call`);
+}
+
+/** -32601: a method the other end of a child's channel does not serve; no data. */
+export function unknownChannelMethod(method: string): RpcError {
+  return new RpcError(JsonRpcCode.MethodNotFound, `unknown channel method ${method}`);
+}
+
+/**
+ * An error object that crossed a channel (a child's load error, say), as an `RpcError` again:
+ * code, message and data as they were sent.
+ */
+export function fromWire(error: ErrorObject): RpcError {
+  return new RpcError(error.code, error.message, error.data as ErrorData | undefined);
 }
 
 /**

@@ -2,6 +2,7 @@
 
 import { z } from "zod";
 import { invalidParams } from "./errors.ts";
+import { describeIssues } from "./issues.ts";
 import { PROCEDURE_INPUT } from "./procedures.ts";
 
 const noParams = z.union([z.object({}), z.null(), z.undefined()]).transform(() => ({}));
@@ -41,16 +42,10 @@ export const PARAMS = {
 /** The methods the runtime serves. */
 export type Method = keyof typeof PARAMS;
 
-/** Validated params of `method`. */
-export type Params<M extends Method> = z.output<typeof PARAMS[M]>;
+/** Validated params of `method` (what its schema's `parse` returns). */
+export type Params<M extends Method> = ReturnType<(typeof PARAMS)[M]["parse"]>;
 
-/** One line per zod issue: `path: message`. */
-export function describeIssues(error: z.ZodError): string {
-  return error.issues.map((issue) => {
-    const path = issue.path.length === 0 ? "params" : `params.${issue.path.join(".")}`;
-    return `${path}: ${issue.message}`;
-  }).join("; ");
-}
+export { describeIssues };
 
 /** Validates `params` of `method`; throws -32602 with the issue in `data.details`. */
 export function parseParams<M extends Method>(method: M, params: unknown): Params<M> {

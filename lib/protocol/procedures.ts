@@ -1,6 +1,7 @@
 /** Procedure paths of `execute`/`sandbox` → what to run, and the input each one takes. */
 
 import { z } from "zod";
+import type { InputSchema } from "./issues.ts";
 
 /** A parsed procedure path. */
 export type Procedure =
@@ -45,7 +46,7 @@ const runInput = z.object({ input: z.unknown().optional() }).strict().transform(
 const backupInput = z.null().optional().transform(() => null);
 
 /** The input schema of each procedure kind, as the host sends it. */
-export const PROCEDURE_INPUT: Record<ProcedureKind, z.ZodType> = {
+export const PROCEDURE_INPUT: Record<ProcedureKind, InputSchema> = {
   getInput: getInputInput,
   run: runInput,
   backup: backupInput,

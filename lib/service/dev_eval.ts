@@ -1,7 +1,6 @@
 /** The `eval` method of `--dev` mode: runs a script and answers its JSON-safe value. */
 
-import { ErrorKind } from "../protocol/error_codes.ts";
-import { RpcError } from "../jsonrpc/errors.ts";
+import { packageFailure } from "../protocol/errors.ts";
 
 /** Converts a value to what JSON can carry: BigInt → string, undefined → null; cycles are refused. */
 export function toJsonSafe(value: unknown): unknown {
@@ -18,20 +17,18 @@ export async function evaluate(script: string): Promise<unknown> {
   try {
     value = await (0, eval)(script);
   } catch (error) {
-    throw new RpcError(
-      ErrorKind.Javascript,
+    throw packageFailure(
       error instanceof Error ? error.message : String(error),
-      {
-        details: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
-        debug: error instanceof Error ? error.stack : undefined,
-      },
+      error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+      error instanceof Error ? error.stack : undefined,
     );
   }
   try {
     return toJsonSafe(value);
   } catch (error) {
-    throw new RpcError(ErrorKind.Javascript, "The script's value cannot be sent as JSON", {
-      details: String((error as Error).message),
-    });
+    throw packageFailure(
+      "The script's value cannot be sent as JSON",
+      String((error as Error).message),
+    );
   }
 }

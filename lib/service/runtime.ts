@@ -43,7 +43,9 @@ const ALWAYS: readonly Method[] = ["init", "eval", "stop", "exit"];
 
 /** Options of `Runtime`. */
 export interface RuntimeOptions {
+  /** What runs package code (the process system). */
   system: System;
+  /** The runtime's log. */
   log: Logger;
   /** Enables `eval`. */
   dev: boolean;

@@ -6,7 +6,9 @@
 
 import { resolveDeno, resolveDenoDir, resolveWorkerEntry } from "../process/child_binary.ts";
 import type { Config } from "../cli/config.ts";
-import { EffectsBroker } from "../effects/broker.ts";
+import { EFFECT_RATE, EffectsBroker } from "../effects/broker.ts";
+import { SubcontainerLedger } from "../effects/subcontainer_ledger.ts";
+import { programDirsFrom, SpawnBroker } from "../process/spawn_broker.ts";
 import { HostClient } from "../effects/host_client.ts";
 import { parseTarget } from "../exver/exver.ts";
 import type { Logger } from "../log.ts";
@@ -19,6 +21,7 @@ import { Supervisor } from "../process/supervisor.ts";
 
 /** The running service: the method handlers and how to stop everything. */
 export interface Service {
+  /** The method handlers behind the socket. */
   runtime: Runtime;
   /** Stops main gracefully, kills every other child and closes the host connection. */
   shutdown(): Promise<void>;
@@ -43,23 +46,40 @@ export async function startService(
   const packageDir = config.package.slice(0, config.package.lastIndexOf("/")) || "/";
   const effective = policy ?? defaultPolicy({ package: packageDir, root: config.root });
   const host = new HostClient({ path: config.hostSocket, log, timeoutMs: config.effectTimeoutMs });
-  const broker = new EffectsBroker(host, log);
+  const subcontainers = new SubcontainerLedger();
+  const broker = new EffectsBroker(host, log, EFFECT_RATE, subcontainers);
   const containment = await probeContainment();
-  if (containment.why) {
+  if (containment.mode === "pid-namespace") {
+    log.warn(
+      "children cannot get a mount namespace each; the mounts the spawn broker makes for a " +
+        "child are made in the container's namespace",
+      { reason: containment.why },
+    );
+  } else if (containment.mode === "process-group") {
     log.warn(
       "children cannot get a PID namespace each; falling back to process groups: a process a " +
         "child starts that leaves its group (setsid) survives the child's teardown",
       { reason: containment.why },
     );
   }
+  const spawnBroker = new SpawnBroker({
+    log,
+    root: config.root,
+    containment: containment.mode,
+    programDirs: programDirsFrom(env("STARTOS_PROGRAM_DIRS")),
+    subcontainers,
+    env: Deno.env.toObject(),
+  });
   const supervisor = await Supervisor.create({
     containment: containment.mode,
+    spawnBroker,
     helloDeadlineMs: config.loadTimeoutMs,
     log,
     denoPath: resolveDeno(env),
     workerEntry: resolveWorkerEntry(env),
     packagePath: config.package,
     env: { ...Deno.env.toObject(), DENO_DIR: resolveDenoDir(env) },
+    admit: (child, what) => broker.admit(child, what),
     onEffect: (child, call) => broker.handle(child, call),
     onDropCallbacks: (child, ids) => broker.dropCallbacks(child, ids),
     onExit: (child) => broker.childExited(child),

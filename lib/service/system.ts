@@ -9,6 +9,7 @@ export type InitKind = "install" | "update" | "restore" | null;
 export interface ExecuteRequest {
   /** The procedure id the host gave (`eventId` of the effects it causes). */
   eventId: string;
+  /** What to run (from the procedure path). */
   procedure: Procedure;
   /** Input shaped per procedure: `{prefill}`, `{input}` or `null`. */
   input: unknown;

@@ -1,10 +1,16 @@
 /**
  * The SDK's `Effects` object for package code, built on a transport (PROTOCOL.md "Effects").
- * Runs inside the worker process: imports nothing outside lib/worker/.
+ * Runs inside the worker process: outside lib/worker/ it imports only the effect table
+ * (lib/protocol/effects.ts), which carries no schemas.
  * @module
  */
 import { type CallbackFn, CallbackRegistry, isThenable } from "./callbacks.ts";
-import { CALLBACK_EFFECTS, EFFECT_TREE, NO_ARGS, wireName } from "../protocol/effects.ts";
+import {
+  type EffectEntry,
+  type EffectGroup,
+  EFFECTS,
+  type EffectSpec,
+} from "../protocol/effects.ts";
 
 /** How effects leave this process. */
 export interface EffectsTransport {
@@ -36,8 +42,27 @@ export interface EffectsOptions {
 /** One effect method: the package's options object (ignored for no-argument effects) in, the host's result out. */
 export type Effect = (options?: Record<string, unknown>) => Promise<unknown>;
 
-/** The SDK's `Effects` shape (start-core Effects.d.ts), typed structurally. */
-export interface WorkerEffects {
+/** Only the effects of the table's group `G`, by camelCase name. */
+type EffectsIn<G extends EffectGroup> = {
+  [E in EffectEntry as E["group"] extends G ? E["name"] : never]: Effect;
+};
+
+/** `T` under a dotted group path: `Nest<"plugin.url", T>` = `{ plugin: { url: T } }`. */
+type Nest<Path extends string, T> = Path extends "" ? T
+  : Path extends `${infer Head}.${infer Rest}` ? { [K in Head]: Nest<Rest, T> }
+  : { [K in Path]: T };
+
+/** `A | B` → `A & B`. */
+type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends
+  (x: infer I) => void ? I : never;
+
+/** Every effect of the table, at its group path (derived: a new table entry needs no edit here). */
+export type EffectMembers = UnionToIntersection<
+  { [G in EffectGroup]: Nest<G, EffectsIn<G>> }[EffectGroup]
+>;
+
+/** What an effects context has besides its effects. */
+export interface ContextMembers {
   /** The procedure id effects are attributed to. */
   readonly eventId: string | null;
   /** A sub-context registered under `name`; replaces (leaves) a previous child of that name. */
@@ -48,86 +73,10 @@ export interface WorkerEffects {
   readonly isInContext: boolean;
   /** Runs `fn` when the context is left (soon, if it already was). */
   onLeaveContext(fn: () => unknown): void;
-  /** `clear-callbacks` */
-  clearCallbacks: Effect;
-  /** `action.*` */
-  action: {
-    export: Effect;
-    clear: Effect;
-    getInput: Effect;
-    run: Effect;
-    createTask: Effect;
-    clearTasks: Effect;
-  };
-  /** `restart` (no argument) */
-  restart: Effect;
-  /** `shutdown` (no argument) */
-  shutdown: Effect;
-  /** `get-status` (callback) */
-  getStatus: Effect;
-  /** `set-main-status` */
-  setMainStatus: Effect;
-  /** `set-dependencies` */
-  setDependencies: Effect;
-  /** `get-dependencies` (no argument) */
-  getDependencies: Effect;
-  /** `check-dependencies` */
-  checkDependencies: Effect;
-  /** `mount` */
-  mount: Effect;
-  /** `get-installed-packages` (no argument) */
-  getInstalledPackages: Effect;
-  /** `get-service-manifest` (callback) */
-  getServiceManifest: Effect;
-  /** `set-backup-progress` */
-  setBackupProgress: Effect;
-  /** `set-init-progress` */
-  setInitProgress: Effect;
-  /** `set-health` */
-  setHealth: Effect;
-  /** `notification.*` */
-  notification: { create: Effect };
-  /** `subcontainer.*` */
-  subcontainer: { createFs: Effect; destroyFs: Effect };
-  /** `bind` */
-  bind: Effect;
-  /** `bind-range` */
-  bindRange: Effect;
-  /** `get-service-port-forward` */
-  getServicePortForward: Effect;
-  /** `clear-bindings` */
-  clearBindings: Effect;
-  /** `get-host-info` (callback) */
-  getHostInfo: Effect;
-  /** `get-container-ip` (callback) */
-  getContainerIp: Effect;
-  /** `get-os-ip` (no argument) */
-  getOsIp: Effect;
-  /** `get-outbound-gateway` (callback) */
-  getOutboundGateway: Effect;
-  /** `export-service-interface` */
-  exportServiceInterface: Effect;
-  /** `export-range-service-interface` */
-  exportRangeServiceInterface: Effect;
-  /** `get-service-interface` (callback) */
-  getServiceInterface: Effect;
-  /** `list-service-interfaces` (callback) */
-  listServiceInterfaces: Effect;
-  /** `clear-service-interfaces` */
-  clearServiceInterfaces: Effect;
-  /** `plugin.url.*` */
-  plugin: { url: { register: Effect; exportUrl: Effect; clearUrls: Effect } };
-  /** `get-ssl-certificate` (callback) */
-  getSslCertificate: Effect;
-  /** `get-ssl-key` */
-  getSslKey: Effect;
-  /** `set-data-version` */
-  setDataVersion: Effect;
-  /** `get-data-version` (no argument) */
-  getDataVersion: Effect;
-  /** `get-system-smtp` (callback) */
-  getSystemSmtp: Effect;
 }
+
+/** The SDK's `Effects` shape (start-core Effects.d.ts), typed structurally from the effect table. */
+export type WorkerEffects = ContextMembers & EffectMembers;
 
 interface Shared {
   readonly transport: EffectsTransport;
@@ -243,21 +192,22 @@ function build(shared: Shared, parent: Context | null, name: string): WorkerEffe
   };
   Object.defineProperty(obj, "eventId", { value: shared.eventId, enumerable: true });
   Object.defineProperty(obj, "isInContext", { get: () => ctx.inContext, enumerable: true });
-  for (const [group, names] of EFFECT_TREE) {
+  for (const spec of EFFECTS) {
     let target = obj;
-    for (const segment of group === "" ? [] : group.split(".")) {
+    for (const segment of spec.group === "" ? [] : spec.group.split(".")) {
       target = (target[segment] ??= {}) as Record<string, unknown>;
     }
-    for (const effectName of names) target[effectName] = effect(ctx, wireName(group, effectName));
+    target[spec.name] = effect(ctx, spec);
   }
   const effects = obj as unknown as WorkerEffects;
   contexts.set(effects, ctx);
   return effects;
 }
 
-function effect(ctx: Context, method: string): Effect {
-  const noArgs = NO_ARGS.has(method);
-  const withCallback = CALLBACK_EFFECTS.has(method);
+function effect(ctx: Context, spec: EffectSpec): Effect {
+  const { method } = spec;
+  const noArgs = spec.noArgs === true;
+  const withCallback = spec.callback === true;
   const { transport, callbacks } = ctx.shared;
   return async (options?: unknown): Promise<unknown> => {
     const params = noArgs ? {} : toParams(method, options);

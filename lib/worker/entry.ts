@@ -21,11 +21,16 @@ import {
   PROC_NET,
   RUN,
   type RunParams,
+  SPAWN_EXIT,
+  SPAWN_OUTPUT,
+  type SpawnExitParams,
+  type SpawnOutputParams,
   TERMINATE,
   WARM,
 } from "../protocol/channel.ts";
 import { installCompat } from "./compat.ts";
-import { installSpawnCheck } from "./spawn_check.ts";
+import { installBrokeredSpawn, type SpawnEvents } from "./brokered_spawn.ts";
+import { firstDenial, resetDenials } from "./denials.ts";
 import { createEffects, leaveContext, type WorkerEffects } from "./effects.ts";
 import { CodedError, toWireError } from "./errors.ts";
 import { loadPackage, packageFunction, type PackageModule } from "./load_package.ts";
@@ -63,8 +68,9 @@ const peer = new Peer(conn, {
   onRequest: (method, params) => {
     if (method === WARM) return warm();
     if (method !== RUN) throw new RpcError(-32601, `unknown channel method ${method}`);
+    resetDenials();
     return run(params as RunParams).catch((error) => {
-      const wire = toWireError(error, profile);
+      const wire = toWireError(withDenial(error), profile);
       throw new RpcError(wire.code, wire.message, wire.data as never);
     });
   },
@@ -74,6 +80,10 @@ const peer = new Peer(conn, {
       callbacks.fire(id, args);
     } else if (method === TERMINATE) {
       terminate();
+    } else if (method === SPAWN_OUTPUT) {
+      spawnEvents.output(params as SpawnOutputParams);
+    } else if (method === SPAWN_EXIT) {
+      spawnEvents.exit(params as SpawnExitParams);
     }
   },
   unexpectedErrorCode: ErrorKind.Javascript,
@@ -86,11 +96,28 @@ peer.closed.then(() => Deno.exit(0));
 installCompat({
   procNet: (file) => accepted.then(() => peer.request(PROC_NET, { file })) as Promise<string>,
 });
-installSpawnCheck();
+// No program is granted: start-container, mount and rsync are run by the runtime on request.
+const spawnEvents: SpawnEvents = installBrokeredSpawn({
+  request: (method, params) => accepted.then(() => peer.request(method, params)),
+  notify: (method, params) => peer.notify(method, params),
+});
 try {
   module = await loadPackage(packagePath);
 } catch (error) {
   loadError = toWireError(error, profile);
+}
+
+/**
+ * A failure after a permission denial in the same call (one package code may have caught) is
+ * answered as that denial: the call went wrong because of it.
+ */
+function withDenial(error: unknown): unknown {
+  const denial = firstDenial();
+  if (denial === undefined || !(error instanceof Error) || error instanceof CodedError) {
+    return error;
+  }
+  if (error === denial || error.name === "NotCapable" || error.cause !== undefined) return error;
+  return new Error(error.message, { cause: denial });
 }
 
 const transport = {

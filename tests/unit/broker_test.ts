@@ -221,6 +221,11 @@ Deno.test("EffectsBroker.handle refuses a procedure child's effects after its an
     /set-health refused: call ev-1 of the run child was answered/,
   );
   assert.equal(host.calls.length, 0);
+  // The subcontainer this call created while it ran may be destroyed after its answer.
+  host.answer = (method) => method === "subcontainer.create-fs" ? ["/rootfs/g", "g"] : null;
+  child.inCall = true;
+  await effect(child, "subcontainer.create-fs", { imageId: "main", name: null });
+  child.inCall = false;
   await effect(child, "subcontainer.destroy-fs", { guid: "g" });
   assert.deepEqual(host.calls.at(-1), {
     method: "subcontainer.destroy-fs",
@@ -258,4 +263,52 @@ Deno.test("EffectsBroker.handle refuses effects beyond the per-child rate", asyn
   await send(new FakeBrokerChild("main"));
   // The default is 1000 effects/s with bursts of 5000.
   assert.deepEqual(EFFECT_RATE, { perSecond: 1000, burst: 5000 });
+});
+
+Deno.test("EffectsBroker.handle lets a child destroy only subcontainers it created, after its answer only its call's", async () => {
+  const { host, effect, broker } = setup();
+  host.answer = (method, params) =>
+    method === "subcontainer.create-fs" ? [`/rootfs/${params.name}`, String(params.name)] : null;
+  const main = new FakeBrokerChild("main");
+  await effect(main, "subcontainer.create-fs", { imageId: "main", name: "main-sub" });
+  const run = new FakeBrokerChild("run", { eventId: "ev-1" });
+  await effect(run, "subcontainer.create-fs", { imageId: "main", name: "run-1" });
+  // Another child's subcontainer, or one nobody created: refused, the host never hears of it.
+  const before = host.calls.length;
+  await assertRpcError(
+    effect(run, "subcontainer.destroy-fs", { guid: "main-sub" }),
+    ErrorKind.Authorization,
+    /"main-sub" is not a subcontainer the run#\d+ child created/,
+  );
+  await assertRpcError(
+    effect(run, "subcontainer.destroy-fs", { guid: "made-up" }),
+    ErrorKind.Authorization,
+  );
+  assert.equal(host.calls.length, before);
+  // After ev-1 was answered and ev-2 runs, ev-1's cleanup may still destroy run-1 only.
+  run.eventId = "ev-2";
+  await effect(run, "subcontainer.create-fs", { imageId: "main", name: "run-2" });
+  run.inCall = false;
+  // ev-1's late cleanup (its effects object carries ev-1) cannot destroy what ev-2 created.
+  const late = (guid: string) =>
+    Promise.resolve().then(() =>
+      broker.handle(run, {
+        method: "subcontainer.destroy-fs",
+        params: { guid },
+        callback: null,
+        eventId: "ev-1",
+      })
+    );
+  await assertRpcError(late("run-2"), ErrorKind.Authorization, /was not created by call ev-1/);
+  await late("run-1");
+  assert.deepEqual(host.calls.at(-1), {
+    method: "subcontainer.destroy-fs",
+    params: { guid: "run-1", eventId: "ev-1" },
+  });
+  // A child that exits leaves nothing behind: the host is told to destroy what it kept.
+  broker.childExited(main);
+  assert.deepEqual(host.quiet.at(-1), {
+    method: "subcontainer.destroy-fs",
+    params: { guid: "main-sub" },
+  });
 });

@@ -6,7 +6,7 @@
 
 import { z } from "zod";
 import { json, task } from "../shapes.ts";
-import { defineEffect, type Effect, type EffectContext, notInstalled } from "./define.ts";
+import { defineEffect, type EffectContext, type EffectHandlers, notInstalled } from "./define.ts";
 
 /** How long the host lets `getInput` and `run` take (PROTOCOL.md, "Procedures"). */
 const GET_INPUT_TIMEOUT_MS = 30_000;
@@ -38,7 +38,7 @@ function execute(
 }
 
 /** The action effects by method name. */
-export const ACTION_EFFECTS: Record<string, Effect> = {
+export const ACTION_EFFECTS = {
   "action.export": defineEffect({
     params: z.object({ id: actionId, metadata: z.looseObject({ name: z.string() }) }),
     run: ({ id, metadata }, context) => {
@@ -84,4 +84,4 @@ export const ACTION_EFFECTS: Record<string, Effect> = {
       return null;
     },
   }),
-};
+} satisfies EffectHandlers;

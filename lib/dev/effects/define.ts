@@ -1,12 +1,15 @@
 /** The shape of one dev host effect: its params schema, the value it watches, what it does. */
 
 import { z } from "zod";
-import { JsonRpcCode, RpcError } from "../../jsonrpc/errors.ts";
+import type { RpcError } from "../../jsonrpc/errors.ts";
+import { invalidParams, packageNotInstalled } from "../../protocol/errors.ts";
 import type { Logger } from "../../log.ts";
+import type { EffectMethod } from "../../protocol/effects.ts";
 import { describeIssues } from "../../protocol/params.ts";
 import type { CallbackTable } from "../callback_table.ts";
 import type { RuntimeLink } from "../runtime_link.ts";
 import type { DevState } from "../state.ts";
+import type { Subcontainers } from "../subcontainers.ts";
 
 /** What an effect handler may use. */
 export interface EffectContext {
@@ -14,8 +17,8 @@ export interface EffectContext {
   readonly state: DevState;
   /** `params.eventId` of the call (null for main). */
   readonly eventId: string | null;
-  /** The mount root (subcontainer filesystems are made under it). */
-  readonly root: string;
+  /** Makes and removes subcontainer filesystems under the root. */
+  readonly subcontainers: Subcontainers;
   readonly callbacks: CallbackTable;
   readonly runtime: RuntimeLink;
   readonly log: Logger;
@@ -28,6 +31,12 @@ export interface Effect {
   /** Parses params (throws -32602), runs the effect; `topic` is what a callback would watch. */
   handle(method: string, params: unknown, context: EffectContext): Promise<EffectOutcome>;
 }
+
+/**
+ * Handlers for some of the effect table's methods, by wire name: a name the table does not have
+ * does not type-check (lib/dev/effects/index.ts checks that together they cover the table).
+ */
+export type EffectHandlers = Partial<Record<EffectMethod, Effect>>;
 
 /** What an effect answered and the value a passed callback watches. */
 export interface EffectOutcome {
@@ -49,9 +58,7 @@ export function defineEffect<S extends z.ZodType>(definition: EffectDefinition<S
     async handle(method, raw, context) {
       const parsed = definition.params.safeParse(raw ?? {});
       if (!parsed.success) {
-        throw new RpcError(JsonRpcCode.InvalidParams, "Invalid params", {
-          details: `${method}: ${describeIssues(parsed.error)}`,
-        });
+        throw invalidParams(`${method}: ${describeIssues(parsed.error)}`);
       }
       const result = await definition.run(parsed.data, context);
       return { result: result ?? null, topic: definition.watch?.(parsed.data, context) };
@@ -74,8 +81,7 @@ export function packageOf(params: { packageId?: string | undefined }, state: Dev
 
 /** Error 6 for a package other than the service itself. */
 export function notInstalled(packageId: string, state: DevState): RpcError {
-  return new RpcError(6, "Package not installed", {
-    details:
-      `the dev host has no package ${packageId}; only ${state.packageId} (this service) is installed`,
-  });
+  return packageNotInstalled(
+    `the dev host has no package ${packageId}; only ${state.packageId} (this service) is installed`,
+  );
 }

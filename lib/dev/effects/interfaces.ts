@@ -2,7 +2,7 @@
 
 import { z } from "zod";
 import { port, serviceInterface } from "../shapes.ts";
-import { defineEffect, type Effect, sameJson } from "./define.ts";
+import { defineEffect, type EffectHandlers, sameJson } from "./define.ts";
 
 /** The topic `get-service-interface` callbacks of one interface watch. */
 export const interfaceTopic = (packageId: string, id: string): string =>
@@ -11,7 +11,7 @@ export const interfaceTopic = (packageId: string, id: string): string =>
 export const interfacesTopic = (packageId: string): string => `interfaces:${packageId}`;
 
 /** The service interface effects by method name. */
-export const INTERFACE_EFFECTS: Record<string, Effect> = {
+export const INTERFACE_EFFECTS = {
   "export-service-interface": defineEffect({
     params: serviceInterface,
     run: (params, context) => {
@@ -70,4 +70,4 @@ export const INTERFACE_EFFECTS: Record<string, Effect> = {
       return null;
     },
   }),
-};
+} satisfies EffectHandlers;

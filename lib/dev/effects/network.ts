@@ -3,7 +3,13 @@
 import { z } from "zod";
 import { json, port } from "../shapes.ts";
 import type { DevState } from "../state.ts";
-import { defineEffect, type Effect, type EffectContext, notInstalled, sameJson } from "./define.ts";
+import {
+  defineEffect,
+  type EffectContext,
+  type EffectHandlers,
+  notInstalled,
+  sameJson,
+} from "./define.ts";
 
 /** The container's address on the dev host's pretend bridge. */
 export const CONTAINER_IP = "10.0.3.2";
@@ -52,7 +58,7 @@ const tlsParams = z.object({
 });
 
 /** The network effects by method name. */
-export const NETWORK_EFFECTS: Record<string, Effect> = {
+export const NETWORK_EFFECTS = {
   bind: defineEffect({
     params: z.object({
       id: z.string().min(1),
@@ -165,4 +171,4 @@ export const NETWORK_EFFECTS: Record<string, Effect> = {
     params: tlsParams,
     run: ({ hostnames }) => fakePem("PRIVATE KEY", hostnames.join(", ")),
   }),
-};
+} satisfies EffectHandlers;

@@ -2,10 +2,10 @@
 
 import { z } from "zod";
 import { dependencyRequirement, json } from "../shapes.ts";
-import { defineEffect, type Effect, noParams, notInstalled } from "./define.ts";
+import { defineEffect, type EffectHandlers, noParams, notInstalled } from "./define.ts";
 
 /** The package effects by method name. */
-export const PACKAGE_EFFECTS: Record<string, Effect> = {
+export const PACKAGE_EFFECTS = {
   "set-dependencies": defineEffect({
     params: z.object({ dependencies: z.array(dependencyRequirement) }),
     run: ({ dependencies }, context) => {
@@ -66,4 +66,4 @@ export const PACKAGE_EFFECTS: Record<string, Effect> = {
       return null;
     },
   }),
-};
+} satisfies EffectHandlers;

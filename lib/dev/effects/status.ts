@@ -2,7 +2,13 @@
 
 import { z } from "zod";
 import { healthResult, progress } from "../shapes.ts";
-import { defineEffect, type Effect, type EffectContext, noParams, sameJson } from "./define.ts";
+import {
+  defineEffect,
+  type EffectContext,
+  type EffectHandlers,
+  noParams,
+  sameJson,
+} from "./define.ts";
 
 /** The topic `get-status` callbacks of package `id` watch. */
 export const statusTopic = (id: string): string => `status:${id}`;
@@ -32,7 +38,7 @@ function setDesired(context: EffectContext, desired: "running" | "stopped"): voi
 }
 
 /** The status effects by method name. */
-export const STATUS_EFFECTS: Record<string, Effect> = {
+export const STATUS_EFFECTS = {
   "get-status": defineEffect({
     params: z.object({ packageId: z.string().optional() }),
     watch: (params, { state }) => statusTopic(params.packageId ?? state.packageId),
@@ -111,4 +117,4 @@ export const STATUS_EFFECTS: Record<string, Effect> = {
       return null;
     },
   }),
-};
+} satisfies EffectHandlers;

@@ -2,7 +2,7 @@
 
 import { z } from "zod";
 import { json } from "../shapes.ts";
-import { defineEffect, type Effect } from "./define.ts";
+import { defineEffect, type EffectHandlers } from "./define.ts";
 
 /** Notifications kept in the state file; older ones are dropped. */
 const MAX_NOTIFICATIONS = 100;
@@ -15,7 +15,7 @@ const hostnameInfo = z.looseObject({
 });
 
 /** The remaining effects by method name. */
-export const SYSTEM_EFFECTS: Record<string, Effect> = {
+export const SYSTEM_EFFECTS = {
   "clear-callbacks": defineEffect({
     params: z.union([
       z.object({ only: z.array(z.number().int()) }),
@@ -50,22 +50,20 @@ export const SYSTEM_EFFECTS: Record<string, Effect> = {
   }),
   "subcontainer.create-fs": defineEffect({
     params: z.object({ imageId: z.string().min(1), name: z.string().nullable().optional() }),
-    // An empty directory stands in for the image's root filesystem.
+    // An empty directory, or with an image folder (--images) the image's rootfs mounted there.
     run: async ({ imageId, name }, context) => {
-      const guid = crypto.randomUUID();
-      const rootfs = `${context.root}/subcontainers/${guid}`;
-      await Deno.mkdir(rootfs, { recursive: true });
-      context.state.subcontainers[guid] = { imageId, name: name ?? null, rootfs };
+      const made = await context.subcontainers.create(imageId);
+      context.state.subcontainers[made.guid] = { imageId, name: name ?? null, rootfs: made.rootfs };
       context.update();
-      return [rootfs, guid];
+      return [made.rootfs, made.guid];
     },
   }),
   "subcontainer.destroy-fs": defineEffect({
     params: z.object({ guid: z.string() }),
+    // Unmounts what is mounted in it first; never deletes across a mount point.
     run: async ({ guid }, context) => {
-      const entry = context.state.subcontainers[guid];
-      if (!entry) return null;
-      await Deno.remove(entry.rootfs, { recursive: true }).catch(() => {});
+      if (!context.state.subcontainers[guid]) return null;
+      await context.subcontainers.destroy(guid);
       delete context.state.subcontainers[guid];
       context.update();
       return null;
@@ -109,4 +107,4 @@ export const SYSTEM_EFFECTS: Record<string, Effect> = {
     watch: () => "smtp",
     run: () => null,
   }),
-};
+} satisfies EffectHandlers;

@@ -1,0 +1,387 @@
+/**
+ * The spawn broker: runs the programs start-sdk needs (`start-container`, `mount`, `rsync`) for
+ * children that are granted none.
+ *
+ * A child's compat layer asks on its channel (`spawn`); the broker checks the request against
+ * the profile's operations (lib/policy/spawn_rules.ts), finds the program by absolute path in
+ * the runtime's own program directories (never through a PATH a child controls), and runs it
+ * inside the child's PID and mount namespaces through `nsenter`, so the child's teardown kills it
+ * and its mounts stay in the child's namespace. The process's stdin, stdout, stderr, exit status
+ * and signals travel over the channel (base64 in notifications); a stream the package inherited
+ * is logged under the child's name instead.
+ *
+ * In the child's namespace the program is started through `/bin/sh -c 'echo $$ >&2; exec …'`:
+ * the first line of its stderr is its pid there, which `kill` is sent to (nsenter passes no
+ * signal on). Package code cannot change what runs: the child's mount namespace changes only
+ * through brokered mounts, whose targets must lie inside a rootfs.
+ * @module
+ */
+
+import type { Logger } from "../log.ts";
+import type { Profile } from "../policy/permissions.ts";
+import { checkSpawn, type SpawnContext } from "../policy/spawn_rules.ts";
+import { decodeBase64, encodeBase64 } from "../protocol/base64.ts";
+import {
+  type ChildRole,
+  SPAWN_EXIT,
+  SPAWN_OUTPUT,
+  type SpawnKillParams,
+  type SpawnParams,
+  type SpawnResult,
+  type SpawnStdinParams,
+} from "../protocol/channel.ts";
+import { packageFailure, permissionDenied } from "../protocol/errors.ts";
+import type { SubcontainerLedger } from "../effects/subcontainer_ledger.ts";
+import { forwardLines } from "./output_lines.ts";
+import type { Containment } from "./spawn.ts";
+
+/** What the broker uses of a child (the supervisor's `Child` is one). */
+export interface SpawnChild {
+  readonly name: string;
+  readonly role: ChildRole;
+  readonly profile: Pick<Profile, "spawn">;
+  /** The child's namespace leader (unshare) in the runtime's PID namespace. */
+  readonly pid: number;
+  /** The call the child runs (procedure children), and whether one runs. */
+  readonly eventId: string | null;
+  readonly inCall: boolean;
+  /** Sends a notification on the child's channel. */
+  notify(method: string, params: unknown): void;
+}
+
+/** What the broker needs from the runtime. */
+export interface SpawnBrokerOptions {
+  log: Logger;
+  /** The mount root. */
+  root: string;
+  containment: Containment;
+  /** Directories searched, in order, for a brokered program. */
+  programDirs: readonly string[];
+  subcontainers: SubcontainerLedger;
+  /** The environment brokered programs run with. */
+  env: Record<string, string>;
+}
+
+/** Brokered processes one child may have running at once. */
+export const MAX_PROCESSES_PER_CHILD = 64;
+
+/** The signals package code may send to a brokered process. */
+const SIGNALS: ReadonlySet<string> = new Set([
+  "SIGTERM",
+  "SIGKILL",
+  "SIGINT",
+  "SIGHUP",
+  "SIGQUIT",
+  "SIGUSR1",
+  "SIGUSR2",
+]);
+
+/** Roles whose effects (and so subcontainers) belong to the call they run. */
+const PROCEDURE_ROLES: ReadonlySet<ChildRole> = new Set(["getInput", "run", "backup", "sandbox"]);
+
+function isFile(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+const NSENTER = ["/usr/bin/nsenter", "/bin/nsenter"].find(isFile);
+const SETSID = ["/usr/bin/setsid", "/bin/setsid"].find(isFile);
+
+/** The default directories brokered programs are looked up in. */
+export const DEFAULT_PROGRAM_DIRS: readonly string[] = Object.freeze([
+  "/usr/bin",
+  "/bin",
+  "/usr/sbin",
+  "/sbin",
+]);
+
+/** Parses `STARTOS_PROGRAM_DIRS` (colon-separated absolute directories) or returns the defaults. */
+export function programDirsFrom(value: string | undefined): readonly string[] {
+  const dirs = (value ?? "").split(":").filter((dir) => dir.startsWith("/"));
+  return dirs.length > 0 ? dirs : DEFAULT_PROGRAM_DIRS;
+}
+
+/** One brokered process. */
+interface Running {
+  pid: number;
+  process: Deno.ChildProcess;
+  stdin: WritableStreamDefaultWriter<Uint8Array> | null;
+  exited: boolean;
+}
+
+/** Runs brokered programs for children. */
+export class SpawnBroker {
+  readonly #options: SpawnBrokerOptions;
+  readonly #byChild = new Map<SpawnChild, Map<number, Running>>();
+  #nextId = 1;
+
+  /** Creates a broker; see {@link SpawnBrokerOptions}. */
+  constructor(options: SpawnBrokerOptions) {
+    this.#options = options;
+  }
+
+  /** The file system view and subcontainers a decision for `child` uses. */
+  #context(child: SpawnChild): SpawnContext {
+    const { subcontainers, root } = this.#options;
+    const procedure = PROCEDURE_ROLES.has(child.role);
+    return {
+      root,
+      profile: child.role,
+      allowed: child.profile.spawn,
+      rootfs: procedure
+        ? (child.inCall ? subcontainers.rootfsOf(child, child.eventId) : [])
+        : subcontainers.rootfsOf(child),
+      mounts: subcontainers.mountsOf(child),
+      realPath: (path) => {
+        try {
+          return Deno.realPathSync(path);
+        } catch {
+          return null;
+        }
+      },
+    };
+  }
+
+  /**
+   * Checks and runs one `spawn` request of `child`.
+   * @param child the child asking
+   * @param params the request
+   * @returns the process's channel id and pid; rejects 34 naming the argument that failed
+   */
+  async spawn(child: SpawnChild, params: SpawnParams): Promise<SpawnResult> {
+    const decision = checkSpawn(params.command, params.args, this.#context(child));
+    const shown = [params.command, ...params.args].join(" ");
+    if (!decision.ok) {
+      const argument = decision.argument === null ? "" : ` ${JSON.stringify(decision.argument)}`;
+      this.#options.log.warn("spawn refused", {
+        child: child.name,
+        command: shown.slice(0, 500),
+        reason: decision.reason,
+      });
+      throw permissionDenied(
+        child.role,
+        `running ${params.command}:${argument} ${decision.reason}`,
+      );
+    }
+    let running = this.#byChild.get(child);
+    if (!running) this.#byChild.set(child, running = new Map());
+    if (running.size >= MAX_PROCESSES_PER_CHILD) {
+      throw permissionDenied(
+        child.role,
+        `running ${params.command}: ${MAX_PROCESSES_PER_CHILD} brokered processes already run`,
+      );
+    }
+    const program = this.#options.programDirs.map((dir) => `${dir}/${decision.program}`)
+      .find(isFile);
+    if (!program) {
+      throw packageFailure(
+        `${decision.program} is not installed`,
+        `the runtime found no ${decision.program} in ${this.#options.programDirs.join(", ")} ` +
+          `(for: ${shown.slice(0, 200)})`,
+      );
+    }
+    if (decision.mount) this.#options.subcontainers.mounted(child, decision.mount);
+    this.#options.log.debug("spawn", { child: child.name, command: shown.slice(0, 500) });
+    const id = this.#nextId++;
+    const entry = await this.#start(child, id, program, decision.args, params);
+    running.set(id, entry);
+    return { id, pid: entry.pid };
+  }
+
+  /** Starts the process and resolves once its pid is known. */
+  async #start(
+    child: SpawnChild,
+    id: number,
+    program: string,
+    args: string[],
+    params: SpawnParams,
+  ): Promise<Running> {
+    const { containment } = this.#options;
+    const namespaced = containment !== "process-group" && NSENTER !== undefined;
+    const argv = namespaced
+      ? [
+        NSENTER!,
+        ...this.#namespaceArgs(child),
+        "--",
+        "/bin/sh",
+        "-c",
+        'echo "$$" >&2; exec "$0" "$@"',
+        program,
+        ...args,
+      ]
+      : [program, ...args];
+    const process = new Deno.Command(SETSID ?? argv[0], {
+      args: SETSID ? argv : argv.slice(1),
+      env: this.#options.env,
+      clearEnv: true,
+      stdin: params.stdin === "pipe" ? "piped" : "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const entry: Running = {
+      pid: process.pid,
+      process,
+      stdin: params.stdin === "pipe" ? process.stdin.getWriter() : null,
+      exited: false,
+    };
+    const log = this.#options.log.with({ child: child.name, program: params.command });
+    let stderr: ReadableStream<Uint8Array> = process.stderr;
+    if (namespaced) {
+      const [pid, rest] = await readFirstLine(process.stderr);
+      if (pid === null) {
+        const status = await process.status;
+        throw packageFailure(
+          `${params.command} could not be started`,
+          `entering the ${child.name} child's namespaces failed (exit ${status.code})`,
+        );
+      }
+      entry.pid = pid;
+      stderr = rest;
+    }
+    const relay = (stream: ReadableStream<Uint8Array>, name: "stdout" | "stderr") => {
+      const how = name === "stdout" ? params.stdout : params.stderr;
+      if (how === "inherit") {
+        return forwardLines(stream, (line) => log.info(line, { stream: name }));
+      }
+      if (how === "ignore") return stream.pipeTo(new WritableStream()).catch(() => {});
+      return stream.pipeTo(
+        new WritableStream({
+          write: (chunk) =>
+            child.notify(SPAWN_OUTPUT, { id, stream: name, data: encodeBase64(chunk) }),
+        }),
+      ).catch(() => {});
+    };
+    const streams = Promise.all([relay(process.stdout, "stdout"), relay(stderr, "stderr")]);
+    Promise.all([process.status, streams]).then(([status]) => {
+      entry.exited = true;
+      this.#byChild.get(child)?.delete(id);
+      log.debug("spawned process exited", {
+        code: status.code,
+        signal: status.signal ?? undefined,
+      });
+      child.notify(SPAWN_EXIT, {
+        id,
+        code: status.signal ? null : status.code,
+        signal: status.signal ?? null,
+      });
+    });
+    return entry;
+  }
+
+  /** nsenter's options for the child's namespaces. */
+  #namespaceArgs(child: SpawnChild): string[] {
+    const args = [`--pid=/proc/${child.pid}/ns/pid_for_children`];
+    if (this.#options.containment === "namespaces") {
+      args.unshift(`--mount=/proc/${child.pid}/ns/mnt`);
+    }
+    return args;
+  }
+
+  /** Writes to (or, with `data: null`, closes) a brokered process's stdin. */
+  stdin(child: SpawnChild, params: SpawnStdinParams): void {
+    const entry = this.#byChild.get(child)?.get(params.id);
+    if (!entry?.stdin) return;
+    if (params.data === null) {
+      entry.stdin.close().catch(() => {});
+      entry.stdin = null;
+      return;
+    }
+    let bytes: Uint8Array;
+    try {
+      bytes = decodeBase64(params.data);
+    } catch {
+      return;
+    }
+    entry.stdin.write(bytes).catch(() => {});
+  }
+
+  /** Sends a signal to a brokered process of `child`. */
+  kill(child: SpawnChild, params: SpawnKillParams): void {
+    const entry = this.#byChild.get(child)?.get(params.id);
+    if (!entry || entry.exited || !SIGNALS.has(params.signal)) return;
+    const signal = params.signal as Deno.Signal;
+    const namespaced = this.#options.containment !== "process-group" && NSENTER !== undefined;
+    if (!namespaced) {
+      try {
+        Deno.kill(entry.pid, signal);
+      } catch {
+        // already gone
+      }
+      return;
+    }
+    // The pid is the process's in the child's namespace: signal it from there.
+    new Deno.Command(NSENTER!, {
+      args: [
+        ...this.#namespaceArgs(child),
+        "--",
+        "/bin/sh",
+        "-c",
+        'kill -s "$0" "$1"',
+        signal.slice(3),
+        String(entry.pid),
+      ],
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).output().catch(() => {});
+  }
+
+  /** The child is gone: its processes die with its namespace; without one, kill their groups. */
+  childExited(child: SpawnChild): void {
+    const running = this.#byChild.get(child);
+    this.#byChild.delete(child);
+    if (!running || this.#options.containment !== "process-group") return;
+    for (const entry of running.values()) {
+      try {
+        Deno.kill(-entry.pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+/**
+ * Reads the first line of `stream` as a number; returns it with a stream of the bytes after it
+ * (null when the stream ended first or the line is not a pid).
+ */
+async function readFirstLine(
+  stream: ReadableStream<Uint8Array>,
+): Promise<[number | null, ReadableStream<Uint8Array>]> {
+  const reader = stream.getReader();
+  let buffered = new Uint8Array(0);
+  while (true) {
+    const { value, done } = await reader.read();
+    if (done) {
+      reader.releaseLock();
+      return [null, stream];
+    }
+    const joined = new Uint8Array(buffered.length + value.length);
+    joined.set(buffered);
+    joined.set(value, buffered.length);
+    buffered = joined;
+    const nl = buffered.indexOf(10);
+    if (nl === -1) {
+      if (buffered.length <= 32) continue;
+      reader.cancel().catch(() => {});
+      return [null, stream];
+    }
+    const pid = Number(new TextDecoder().decode(buffered.subarray(0, nl)));
+    const rest = buffered.subarray(nl + 1);
+    const remaining = new ReadableStream<Uint8Array>({
+      start(controller) {
+        if (rest.length > 0) controller.enqueue(rest);
+      },
+      async pull(controller) {
+        const next = await reader.read();
+        if (next.done) controller.close();
+        else controller.enqueue(next.value);
+      },
+      cancel: (reason) => reader.cancel(reason),
+    });
+    return [Number.isInteger(pid) && pid > 0 ? pid : null, remaining];
+  }
+}
