@@ -9,7 +9,13 @@ import { flagsOfStartTask, startTaskFlags } from "../lib/dev/start_flags.ts";
 import { emptyState, StateFileError, StateStore } from "../lib/dev/state.ts";
 import { EFFECT_METHODS } from "../lib/protocol/effects.ts";
 import { compileArgs, failureSentence } from "../scripts/compile.ts";
-import { processesMentioning, REPO, socketsUnder, startDev } from "./helpers/dev_process.ts";
+import {
+  type DevProcess,
+  processesMentioning,
+  REPO,
+  socketsUnder,
+  startDev,
+} from "./helpers/dev_process.ts";
 import {
   descendants,
   mountNamespaceOf,
@@ -17,7 +23,6 @@ import {
   type ProcessId,
   stillAlive,
 } from "./helpers/dev_procs.ts";
-import { type DevProcess } from "./helpers/dev_process.ts";
 import { writeDevImages } from "./helpers/dev_images.ts";
 import { bundlePackage } from "./helpers/bundle.ts";
 import { namespaceUnavailable, onPath, overlayUnavailable } from "./helpers/sdk_runtime.ts";

@@ -16,6 +16,7 @@ import {
   unusableInLists,
 } from "./namespace.ts";
 import type { StandinSettings } from "./standins/install.ts";
+import { REPO_ROOT } from "./start_flags.ts";
 
 /** What the dev session starts and tells the user. */
 export interface RuntimePlan {
@@ -56,7 +57,7 @@ export function planRuntime(input: PlanInput): RuntimePlan | { error: string } {
       ["--package", options.package],
       ["--policy", options.policy],
       ["--images", options.images],
-      ["the repository", new URL("../../", import.meta.url).pathname.replace(/\/$/, "")],
+      ["the repository", REPO_ROOT.replace(/\/$/, "")],
     ].filter((entry): entry is [string, string] => entry[1] !== null && underMedia(entry[1]));
     if (hidden.length > 0) {
       return {
@@ -91,10 +92,9 @@ export function planRuntime(input: PlanInput): RuntimePlan | { error: string } {
   const env: Record<string, string> = {
     STARTOS_ROOT: seenRoot,
     STARTOS_PROGRAM_DIRS: `${seenBin}:${DEFAULT_PROGRAM_DIRS}`,
-    // With the overlay the stand-ins are in /usr/bin already; PATH stays as it is so that a
-    // child's grant of `start-container` (resolved against its PATH) names /usr/bin's, which is
-    // also what a spawn without PATH finds.
-    PATH: overlay ? input.path : `${seenBin}:${input.path}`,
+    // Programs run by name from PATH (start-sdk's spawns in children that may run them) find the
+    // stand-ins first too; spawns without PATH search /usr/bin, where the overlay put them.
+    PATH: `${seenBin}:${input.path}`,
   };
   const sources = input.images.filter((image): image is { id: string; rootfs: string } =>
     "rootfs" in image

@@ -158,13 +158,24 @@ export class Subcontainers {
 
   /** Removes `guid`'s rootfs after unmounting everything in it; refuses (error 1) otherwise. */
   async destroy(guid: string): Promise<void> {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(guid)) {
+      throw refusal(`${this.#options.root}/subcontainers/…`, `${JSON.stringify(guid)} is no guid`);
+    }
     const left = await this.#unmount(guid);
-    if (left.length > 0) throw refusal(this.realPath(guid), left.join("; "));
+    if (left.length > 0) {
+      throw refusal(
+        this.realPath(guid),
+        `mount points are still in it (${left.join("; ")}); unmount them ` +
+          "(umount --recursive), then delete it",
+      );
+    }
     const real = this.realPath(guid);
     try {
       await removeTree(real, new Set(await this.#knownMounts()));
     } catch (error) {
-      if (error instanceof MountPointError) throw refusal(real, error.message);
+      if (error instanceof MountPointError) {
+        throw refusal(real, `${error.message}; unmount it, then delete the rest`);
+      }
       throw error;
     }
     const runtime = this.#runtime;
@@ -193,16 +204,24 @@ export class Subcontainers {
   async removeLeftovers(): Promise<number> {
     let count = 0;
     for await (const entry of Deno.readDir(`${this.#options.root}/subcontainers`)) {
-      await this.destroy(entry.name);
-      count++;
+      try {
+        await this.destroy(entry.name);
+        count++;
+      } catch (error) {
+        if (!(error instanceof RpcError)) throw error;
+        const data = error.data;
+        this.#options.log.warn("a leftover subcontainer filesystem is kept", {
+          reason: typeof data === "object" ? data?.details : error.message,
+        });
+      }
     }
     return count;
   }
 }
 
-function refusal(path: string, details: string): RpcError {
+/** Error 1: `path` was not removed, and why. */
+function refusal(path: string, why: string): RpcError {
   return new RpcError(ErrorKind.Unknown, "subcontainer filesystem not removed", {
-    details: `${path} was not removed because mount points are still in it: ${details}. ` +
-      "Unmount them (umount --recursive), then delete it.",
+    details: `${path} was not removed: ${why}`,
   });
 }

@@ -7,6 +7,7 @@
 import { effectNotAllowed, unknownEffect } from "../protocol/errors.ts";
 import type { Logger } from "../log.ts";
 import { SubcontainerLedger } from "./subcontainer_ledger.ts";
+import { TokenBucket } from "../async/token_bucket.ts";
 import { type EffectAccess, effectAllowed } from "../policy/permissions.ts";
 import { CALLBACK_EFFECTS, EFFECT_METHODS, EFFECTS, type EffectSpec } from "../protocol/effects.ts";
 import type { ChildRole, EffectParams } from "../protocol/channel.ts";
@@ -27,6 +28,13 @@ const AFTER_ANSWER_EFFECTS: ReadonlySet<string> = new Set(
 
 /** Effects per second one child may send on average, and in one burst. */
 export const EFFECT_RATE = { perSecond: 1_000, burst: 5_000 } as const;
+/** Effects per second all children together may send (what one child may, at most, burst). */
+export const CONTAINER_EFFECT_RATE = { perSecond: 2_000, burst: 5_000 } as const;
+/**
+ * Bytes of effect params one child, and all children together, may have waiting for the host's
+ * answers: a slow host cannot make the runtime hold what a child sends faster.
+ */
+export const PENDING_EFFECT_BYTES = { perChild: 8 * 1024 * 1024, container: 32 * 1024 * 1024 };
 
 /** What the broker uses of a child (the supervisor's `Child` is one). */
 export interface BrokerChild {
@@ -63,7 +71,11 @@ export class EffectsBroker {
   readonly #log: Logger;
   readonly #byGlobal = new Map<number, Registration>();
   readonly #byChild = new Map<BrokerChild, Map<number, number>>();
-  readonly #rates = new WeakMap<BrokerChild, { tokens: number; at: number }>();
+  readonly #rates = new WeakMap<BrokerChild, TokenBucket>();
+  readonly #containerRate: TokenBucket;
+  readonly #now: () => number;
+  readonly #pending = new Map<BrokerChild, number>();
+  #pendingTotal = 0;
   #nextId = 1;
 
   readonly #rate: { perSecond: number; burst: number };
@@ -75,7 +87,10 @@ export class EffectsBroker {
     log: Logger,
     rate: { perSecond: number; burst: number } = EFFECT_RATE,
     subcontainers: SubcontainerLedger = new SubcontainerLedger(),
+    now: () => number = () => performance.now(),
   ) {
+    this.#now = now;
+    this.#containerRate = new TokenBucket(CONTAINER_EFFECT_RATE, now);
     this.#host = host;
     this.#log = log;
     this.#rate = rate;
@@ -127,19 +142,19 @@ export class EffectsBroker {
     }
     this.#log.debug("effect", { child: child.name, method, event: child.eventId ?? undefined });
     if (method === "subcontainer.create-fs") {
-      return this.#host.call(method, params).then((result) => {
+      return this.#forward(child, method, params).then((result) => {
         this.#subcontainers.created(child, eventId, result);
         return result;
       });
     }
     if (method === "subcontainer.destroy-fs") {
       this.#checkDestroy(child, params.guid, procedure && !current ? callId : undefined);
-      return this.#host.call(method, params).then((result) => {
+      return this.#forward(child, method, params).then((result) => {
         this.#subcontainers.destroyed(child, params.guid as string);
         return result;
       });
     }
-    return this.#host.call(method, params);
+    return this.#forward(child, method, params);
   }
 
   /**
@@ -168,24 +183,44 @@ export class EffectsBroker {
    * @param what what it asks for, for the message
    */
   admit(child: BrokerChild, what: string): void {
-    if (this.#withinRate(child)) return;
-    throw effectNotAllowed(
-      `${what} refused: the ${child.name} child sends more than ` +
-        `${this.#rate.perSecond} effects/s (burst ${this.#rate.burst})`,
-    );
+    let bucket = this.#rates.get(child);
+    if (!bucket) this.#rates.set(child, bucket = new TokenBucket(this.#rate, this.#now));
+    if (!bucket.take()) {
+      throw effectNotAllowed(
+        `${what} refused: the ${child.name} child sends more than ` +
+          `${this.#rate.perSecond} effects/s (burst ${this.#rate.burst})`,
+      );
+    }
+    if (!this.#containerRate.take()) {
+      throw effectNotAllowed(
+        `${what} refused: all children together send more than ` +
+          `${CONTAINER_EFFECT_RATE.perSecond} effects/s (burst ${CONTAINER_EFFECT_RATE.burst})`,
+      );
+    }
   }
 
-  /** Token bucket per child: whether one more effect fits in the rate. */
-  #withinRate(child: BrokerChild): boolean {
-    const now = performance.now();
-    const { perSecond, burst } = this.#rate;
-    const bucket = this.#rates.get(child) ?? { tokens: burst, at: now };
-    bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) / 1000) * perSecond);
-    bucket.at = now;
-    this.#rates.set(child, bucket);
-    if (bucket.tokens < 1) return false;
-    bucket.tokens--;
-    return true;
+  /** Sends to the host, counting the params' bytes as pending until the host answers. */
+  #forward(child: BrokerChild, method: string, params: Record<string, unknown>): Promise<unknown> {
+    const bytes = JSON.stringify(params).length;
+    const mine = this.#pending.get(child) ?? 0;
+    if (
+      mine + bytes > PENDING_EFFECT_BYTES.perChild ||
+      this.#pendingTotal + bytes > PENDING_EFFECT_BYTES.container
+    ) {
+      throw effectNotAllowed(
+        `${method} refused: the ${child.name} child has ${mine} bytes of effects waiting for ` +
+          `the host (at most ${PENDING_EFFECT_BYTES.perChild} per child, ` +
+          `${PENDING_EFFECT_BYTES.container} for all children)`,
+      );
+    }
+    this.#pending.set(child, mine + bytes);
+    this.#pendingTotal += bytes;
+    return this.#host.call(method, params).finally(() => {
+      this.#pendingTotal -= bytes;
+      const left = (this.#pending.get(child) ?? bytes) - bytes;
+      if (left > 0) this.#pending.set(child, left);
+      else this.#pending.delete(child);
+    });
   }
 
   #register(child: BrokerChild, localId: number): number {

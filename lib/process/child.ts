@@ -230,6 +230,12 @@ export class Child implements ChildHandle {
     this.#outputDone = done;
   }
 
+  /**
+   * Logs one line of the child's output (or of a program run for it), within its output budget;
+   * set by the supervisor.
+   */
+  logOutput: (line: string, fields: Record<string, string>) => void = () => {};
+
   /** Remembers an output line for error reports. */
   noteOutput(line: string): void {
     this.recentOutput.push(line);

@@ -47,6 +47,8 @@ export interface SpawnChild {
   readonly inCall: boolean;
   /** Sends a notification on the child's channel. */
   notify(method: string, params: unknown): void;
+  /** Logs a line of output under the child's name, within the child's output budget. */
+  logOutput(line: string, fields: Record<string, string>): void;
 }
 
 /** What the broker needs from the runtime. */
@@ -244,7 +246,10 @@ export class SpawnBroker {
     const relay = (stream: ReadableStream<Uint8Array>, name: "stdout" | "stderr") => {
       const how = name === "stdout" ? params.stdout : params.stderr;
       if (how === "inherit") {
-        return forwardLines(stream, (line) => log.info(line, { stream: name }));
+        return forwardLines(
+          stream,
+          (line) => child.logOutput(line, { stream: name, program: params.command }),
+        );
       }
       if (how === "ignore") return stream.pipeTo(new WritableStream()).catch(() => {});
       return stream.pipeTo(

@@ -209,13 +209,17 @@ export class Supervisor {
     stdin.write(new TextEncoder().encode(`${token}\n`)).then(() => stdin.close()).catch(() => {});
     const childLog = log.with({ child: child.name });
     const limiter = new OutputLimiter(childLog);
+    // The child's output and that of the programs the broker runs for it share one budget.
+    child.logOutput = (line, fields) => {
+      child.noteOutput(line);
+      if (limiter.admit(line.length)) childLog.info(line, fields);
+    };
     const streams = [[process.stdout, "stdout"], [process.stderr, "stderr"]] as const;
-    child.outputDone = Promise.all(streams.map(([stream, name]) =>
-      forwardLines(stream, (line) => {
-        child.noteOutput(line);
-        if (limiter.admit()) childLog.info(line, { stream: name });
-      })
-    )).finally(() => limiter.close());
+    child.outputDone = Promise.all(
+      streams.map(([stream, name]) =>
+        forwardLines(stream, (line) => child.logOutput(line, { stream: name }))
+      ),
+    ).finally(() => limiter.close());
     childLog.debug("spawned", { pid: child.pid });
     this.#connect(child, endpoint, token);
     child.exited.then(async (status) => {

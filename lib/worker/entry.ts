@@ -52,6 +52,17 @@ async function readToken(): Promise<string> {
 const token = await readToken();
 
 const conn = await Deno.connect({ transport: "unix", path: socket });
+// No grant outlives its use: the channel is connected, so nothing in this child may touch its
+// path again (a later file or socket bound there cannot be reached through the grant).
+for (
+  const descriptor of [
+    { name: "read", path: socket },
+    { name: "write", path: socket },
+    { name: "net", host: `unix:${socket}` },
+  ] as const
+) {
+  await Deno.permissions.revoke(descriptor);
+}
 
 let module: PackageModule | undefined;
 let loadError: ReturnType<typeof toWireError> | undefined;

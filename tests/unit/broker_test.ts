@@ -312,3 +312,50 @@ Deno.test("EffectsBroker.handle lets a child destroy only subcontainers it creat
     params: { guid: "main-sub" },
   });
 });
+
+Deno.test("EffectsBroker.handle bounds the bytes of effects waiting for a slow host, per child", async () => {
+  const host = new FakeHost();
+  const answers: (() => void)[] = [];
+  host.answer = () => new Promise<null>((resolve) => answers.push(() => resolve(null)));
+  const broker = new EffectsBroker(host, silentLog);
+  const child = new FakeBrokerChild("main");
+  const big = "x".repeat(1024 * 1024);
+  const send = (who: FakeBrokerChild) =>
+    Promise.resolve().then(() =>
+      broker.handle(who, { method: "set-health", params: { message: big }, callback: null })
+    );
+  const first = Array.from({ length: 7 }, () => send(child));
+  await assertRpcError(
+    send(child),
+    ErrorKind.Authorization,
+    /bytes of effects waiting for the host/,
+  );
+  assert.equal(host.calls.length, 7);
+  // Once the host answers, the budget is free again.
+  answers.forEach((answer) => answer());
+  await Promise.all(first);
+  host.answer = () => null;
+  await Promise.all([send(child), send(child)]);
+  assert.equal(host.calls.length, 9);
+});
+
+Deno.test("EffectsBroker.handle bounds the effects of all children together", async () => {
+  const host = new FakeHost();
+  // A clock that does not move: no bucket refills while the test runs.
+  const broker = new EffectsBroker(host, silentLog, EFFECT_RATE, undefined, () => 0);
+  // Each child stays within its own rate; together they pass the container's burst.
+  const children = Array.from({ length: 2 }, () => new FakeBrokerChild("main"));
+  const outcomes = await Promise.allSettled(
+    Array.from(
+      { length: 5_200 },
+      (_, i) =>
+        Promise.resolve().then(() =>
+          broker.handle(children[i % 2], { method: "get-os-ip", params: {}, callback: null })
+        ),
+    ),
+  );
+  const refused = outcomes.filter((o) => o.status === "rejected") as PromiseRejectedResult[];
+  assert.equal(refused.length, 200);
+  assert.match(refused[0].reason.data.details, /all children together send more than 2000/);
+  assert.equal(host.calls.length, 5_000);
+});
