@@ -215,8 +215,11 @@ export class SpawnBroker {
         ...args,
       ]
       : [program, ...args];
-    const process = new Deno.Command(SETSID ?? argv[0], {
-      args: SETSID ? argv : argv.slice(1),
+    // Without namespaces the process leads a group of its own, killed with the child; in the
+    // child's PID namespace the kernel kills it with the child's namespace.
+    const viaSetsid = !namespaced && SETSID !== undefined;
+    const process = new Deno.Command(viaSetsid ? SETSID! : argv[0], {
+      args: viaSetsid ? argv : argv.slice(1),
       env: this.#options.env,
       clearEnv: true,
       stdin: params.stdin === "pipe" ? "piped" : "null",
