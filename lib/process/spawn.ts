@@ -54,10 +54,57 @@ const UNSHARE_OPTIONS: Readonly<Record<Exclude<Containment, "process-group">, st
   "pid-namespace": ["--pid", "--fork", "--kill-child"],
 };
 
+/** How children are confined, and whether the runtime can run programs inside their namespaces. */
+export interface ContainmentProbe {
+  mode: Containment;
+  /** Why a stronger mode (or joining) is not available. */
+  why?: string;
+  /** Whether `nsenter` can join a child's namespaces (the spawn broker runs programs there). */
+  canJoin: boolean;
+}
+
+const NSENTER = ["/usr/bin/nsenter", "/bin/nsenter"].find(isFile);
+
+/** Whether nsenter can join the namespaces of a throwaway `unshare` with `options`. */
+async function probeJoin(options: string[]): Promise<string | null> {
+  if (!NSENTER) return "nsenter(1) is not installed";
+  const holder = new Deno.Command(UNSHARE!, {
+    args: [...options, "/bin/sh", "-c", "read -r _"],
+    stdin: "piped",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    const join = options.includes("--mount")
+      ? [`--mount=/proc/${holder.pid}/ns/mnt`, `--pid=/proc/${holder.pid}/ns/pid_for_children`]
+      : [`--pid=/proc/${holder.pid}/ns/pid_for_children`];
+    // The holder has unshared once its shell runs; retry briefly until it has.
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const { code, stderr } = await new Deno.Command(NSENTER, {
+        args: [...join, "--", "/bin/true"],
+        stdin: "null",
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      if (code === 0) return null;
+      if (attempt === 49) return new TextDecoder().decode(stderr).trim();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    return "nsenter did not succeed";
+  } finally {
+    await holder.stdin.close().catch(() => {});
+    await holder.status;
+  }
+}
+
 /** Whether this machine lets the runtime give each child its namespaces (tries them once). */
-export async function probeContainment(): Promise<{ mode: Containment; why?: string }> {
+export async function probeContainment(): Promise<ContainmentProbe> {
   if (!SETSID || !UNSHARE) {
-    return { mode: "process-group", why: "setsid(1) or unshare(1) is not installed" };
+    return {
+      mode: "process-group",
+      why: "setsid(1) or unshare(1) is not installed",
+      canJoin: false,
+    };
   }
   const reasons: string[] = [];
   for (const mode of ["namespaces", "pid-namespace"] as const) {
@@ -68,13 +115,19 @@ export async function probeContainment(): Promise<{ mode: Containment; why?: str
         stdout: "null",
         stderr: "piped",
       }).output();
-      if (code === 0) return reasons.length ? { mode, why: reasons.join("; ") } : { mode };
-      reasons.push(`${mode}: ${new TextDecoder().decode(stderr).trim()}`);
+      if (code !== 0) {
+        reasons.push(`${mode}: ${new TextDecoder().decode(stderr).trim()}`);
+        continue;
+      }
+      const joinProblem = await probeJoin(UNSHARE_OPTIONS[mode]);
+      if (joinProblem) reasons.push(`joining a child's namespaces: ${joinProblem}`);
+      const why = reasons.length ? { why: reasons.join("; ") } : {};
+      return { mode, canJoin: joinProblem === null, ...why };
     } catch (error) {
       reasons.push(`${mode}: ${error}`);
     }
   }
-  return { mode: "process-group", why: reasons.join("; ") };
+  return { mode: "process-group", why: reasons.join("; "), canJoin: false };
 }
 
 /**

@@ -57,6 +57,8 @@ export interface SpawnBrokerOptions {
   /** The mount root. */
   root: string;
   containment: Containment;
+  /** Whether programs can run inside a child's namespaces (nsenter works here). */
+  canJoin: boolean;
   /** Directories searched, in order, for a brokered program. */
   programDirs: readonly string[];
   subcontainers: SubcontainerLedger;
@@ -120,9 +122,14 @@ export class SpawnBroker {
   readonly #byChild = new Map<SpawnChild, Map<number, Running>>();
   #nextId = 1;
 
+  /** Whether programs run inside the child's namespaces (else in a process group of their own). */
+  readonly #namespaced: boolean;
+
   /** Creates a broker; see {@link SpawnBrokerOptions}. */
   constructor(options: SpawnBrokerOptions) {
     this.#options = options;
+    this.#namespaced = options.containment !== "process-group" && options.canJoin &&
+      NSENTER !== undefined;
   }
 
   /** The file system view and subcontainers a decision for `child` uses. */
@@ -201,8 +208,7 @@ export class SpawnBroker {
     args: string[],
     params: SpawnParams,
   ): Promise<Running> {
-    const { containment } = this.#options;
-    const namespaced = containment !== "process-group" && NSENTER !== undefined;
+    const namespaced = this.#namespaced;
     const argv = namespaced
       ? [
         NSENTER!,
@@ -311,8 +317,7 @@ export class SpawnBroker {
     const entry = this.#byChild.get(child)?.get(params.id);
     if (!entry || entry.exited || !SIGNALS.has(params.signal)) return;
     const signal = params.signal as Deno.Signal;
-    const namespaced = this.#options.containment !== "process-group" && NSENTER !== undefined;
-    if (!namespaced) {
+    if (!this.#namespaced) {
       try {
         Deno.kill(entry.pid, signal);
       } catch {
@@ -341,7 +346,7 @@ export class SpawnBroker {
   childExited(child: SpawnChild): void {
     const running = this.#byChild.get(child);
     this.#byChild.delete(child);
-    if (!running || this.#options.containment !== "process-group") return;
+    if (!running || this.#namespaced) return;
     for (const entry of running.values()) {
       try {
         Deno.kill(-entry.pid, "SIGKILL");

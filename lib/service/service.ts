@@ -62,7 +62,15 @@ export async function startService(
       { reason: containment.why },
     );
   }
+  if (containment.mode !== "process-group" && !containment.canJoin) {
+    log.warn(
+      "the runtime cannot join its children's namespaces: the programs it runs for them run in " +
+        "process groups of their own, and their mounts are made in the container's namespace",
+      { reason: containment.why },
+    );
+  }
   const spawnBroker = new SpawnBroker({
+    canJoin: containment.canJoin,
     log,
     root: config.root,
     containment: containment.mode,
