@@ -284,3 +284,14 @@ Deno.test("attack: a child cannot answer with the codes only the runtime gives",
     assert.equal(own.error?.code, 36);
   });
 });
+
+Deno.test("attack: memory outside the JavaScript heap (ArrayBuffers) is bounded per child", async () => {
+  await withHostile({}, async (rt) => {
+    const answer = await rt.client.call("execute", runAction("buffer-hog"));
+    const result = answer.result as { mb: number; error: string | null };
+    // A run child (256 MB heap) gets well under the 2 GiB it asks for, and fails where it asks.
+    assert.equal(result.error, "RangeError", JSON.stringify(answer));
+    assert.ok(result.mb < 1024, `${result.mb} MB of ArrayBuffers allocated`);
+    assert.deepEqual(await rt.client.call("execute", runAction("wait", 1)), { result: "waited" });
+  });
+});

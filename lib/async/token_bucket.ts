@@ -6,18 +6,22 @@
 
 /** A rate as a bucket's refill and size. */
 export interface Rate {
+  /** Tokens added per second (fractions accrue continuously). */
   perSecond: number;
+  /** The most tokens the bucket holds; it starts full. */
   burst: number;
 }
 
 /** One bucket; the clock (ms) comes from outside so tests can drive it. */
 export class TokenBucket {
+  /** The rate the bucket was created with. */
   readonly rate: Readonly<Rate>;
   readonly #now: () => number;
   #tokens: number;
   #at: number;
 
   /**
+   * Creates a full bucket (`burst` tokens).
    * @param rate the refill per second and the size
    * @param now the clock in ms (default `performance.now`)
    * @example

@@ -7,6 +7,7 @@
 
 /** One subcontainer the host created for a child. */
 export interface OwnedSubcontainer {
+  /** The guid the host answered, which `subcontainer.destroy-fs` and the like name it by. */
   guid: string;
   /** The rootfs path the host answered, normalised (no trailing slash). */
   rootfs: string;
@@ -16,7 +17,9 @@ export interface OwnedSubcontainer {
 
 /** A mount the spawn broker made in a child's mount namespace. */
 export interface BrokeredMount {
+  /** Where it is mounted: a normalised path inside one of the child's rootfs. */
   target: string;
+  /** What is mounted there: the normalised source path (a volume, an asset, `/dev`, ...). */
   source: string;
 }
 
@@ -58,12 +61,21 @@ export class SubcontainerLedger {
     this.#entry(owner).subcontainers.set(parsed.guid, { ...parsed, eventId });
   }
 
-  /** The subcontainer `guid` of `owner`, if it created it and it was not destroyed yet. */
+  /**
+   * The subcontainer `guid` of `owner`, if it created it and it was not destroyed yet.
+   * @param owner the child
+   * @param guid the subcontainer's guid
+   * @returns the subcontainer, or undefined when `owner` does not own one by that guid
+   */
   find(owner: object, guid: string): OwnedSubcontainer | undefined {
     return this.#byOwner.get(owner)?.subcontainers.get(guid);
   }
 
-  /** Forgets a destroyed subcontainer (and the mounts made inside it). */
+  /**
+   * Forgets a destroyed subcontainer (and the mounts made inside it).
+   * @param owner the child that destroyed it
+   * @param guid the subcontainer's guid; one `owner` does not own is ignored
+   */
   destroyed(owner: object, guid: string): void {
     const entry = this.#byOwner.get(owner);
     const owned = entry?.subcontainers.get(guid);
@@ -78,23 +90,36 @@ export class SubcontainerLedger {
    * The rootfs paths `owner` may use: all of its own, or only those of call `eventId`.
    * @param owner the child
    * @param eventId undefined = every call's; otherwise only that call's
+   * @returns the normalised rootfs paths
    */
   rootfsOf(owner: object, eventId?: string | null): string[] {
     const owned = [...(this.#byOwner.get(owner)?.subcontainers.values() ?? [])];
     return owned.filter((s) => eventId === undefined || s.eventId === eventId).map((s) => s.rootfs);
   }
 
-  /** Records a mount the broker made for `owner`. */
+  /**
+   * Records a mount the broker made for `owner`.
+   * @param owner the child it was made for
+   * @param mount its target and source
+   */
   mounted(owner: object, mount: BrokeredMount): void {
     this.#entry(owner).mounts.push(mount);
   }
 
-  /** The mounts the broker made for `owner`. */
+  /**
+   * The mounts the broker made for `owner`.
+   * @param owner the child
+   * @returns its mounts, oldest first (none inside a subcontainer it destroyed)
+   */
   mountsOf(owner: object): readonly BrokeredMount[] {
     return this.#byOwner.get(owner)?.mounts ?? [];
   }
 
-  /** The child is gone: forgets it and returns the subcontainers it never destroyed. */
+  /**
+   * The child is gone: forgets it and returns the subcontainers it never destroyed.
+   * @param owner the child
+   * @returns the subcontainers it still owned
+   */
   forget(owner: object): OwnedSubcontainer[] {
     const entry = this.#byOwner.get(owner);
     this.#byOwner.delete(owner);

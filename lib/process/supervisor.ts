@@ -44,7 +44,7 @@ import { OutputLimiter } from "./output_limit.ts";
 import { forwardLines } from "./output_lines.ts";
 import { ProcNetReader } from "./proc_net.ts";
 import { killGroup, Reaper } from "./process_tree.ts";
-import { type Containment, spawnContained } from "./spawn.ts";
+import { type Containment, dataLimitKb, spawnContained } from "./spawn.ts";
 import type { SpawnBroker } from "./spawn_broker.ts";
 
 export { Child };
@@ -200,7 +200,7 @@ export class Supervisor {
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
-    });
+    }, dataLimitKb(profile.heapMb));
     const child = new Child(this.#nextId++, role, profile, process, profile.heapMb);
     this.#reaper.track(child.pid);
     this.#children.add(child);

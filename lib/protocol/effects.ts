@@ -16,10 +16,13 @@
  * - `secret`: only reads, but hands out a secret (a private key, a password);
  * - `write`: changes something, or makes the host run code (`action.get-input` runs another
  *   package's getInput, so it is `write` although its name reads like a read);
+ * - `scratch`: makes something private to the caller's call that the call's end tears down and
+ *   that changes no state of the service (`subcontainer.create-fs`: a rootfs a getInput execs a
+ *   read command in); the broker records who made it, and only that child may use or destroy it;
  * - `cleanup`: tears down what the caller made; a procedure child may still send it after its
  *   call was answered (start-sdk's teardown when the call's context ends).
  */
-export type EffectClass = "read" | "secret" | "write" | "cleanup";
+export type EffectClass = "read" | "secret" | "write" | "scratch" | "cleanup";
 
 /** One row of the effect table. */
 export interface EffectSpec {
@@ -149,7 +152,7 @@ export const EFFECTS = [
   { method: "action.create-task", group: "action", name: "createTask", access: "write" },
   { method: "action.clear-tasks", group: "action", name: "clearTasks", access: "write" },
   { method: "notification.create", group: "notification", name: "create", access: "write" },
-  { method: "subcontainer.create-fs", group: "subcontainer", name: "createFs", access: "write" },
+  { method: "subcontainer.create-fs", group: "subcontainer", name: "createFs", access: "scratch" },
   {
     method: "subcontainer.destroy-fs",
     group: "subcontainer",
