@@ -7,7 +7,7 @@
 
 /** One subcontainer the host created for a child. */
 export interface OwnedSubcontainer {
-  /** The guid the host answered, which `subcontainer.destroy-fs` and the like name it by. */
+  /** The guid the host answered, which `subcontainer.destroy-fs` names it by. */
   guid: string;
   /** The rootfs path the host answered, normalised (no trailing slash). */
   rootfs: string;

@@ -38,7 +38,11 @@ import { type EffectClass, EFFECTS, type EffectSpec, effectSpec } from "../proto
 /** The permission profiles, one per kind of child (a child's role is its profile's name). */
 export type ProfileName = ChildRole;
 
-/** Which effects a profile may call: all, the read-only ones, or read-only minus secrets. */
+/**
+ * Which effects a profile may call: all; `read-only`: those that change nothing (classes `read`,
+ * `secret`, and `scratch`/`cleanup`: subcontainers of its own call); `read-only-no-secrets`: the
+ * same without `secret`.
+ */
 export type EffectAccess = "all" | "read-only" | "read-only-no-secrets";
 
 /** What a child may do: the grants its `deno run` flags express, and its effect access. */
@@ -112,13 +116,32 @@ export const EFFECT_ACCESS_LEVELS: readonly EffectAccess[] = Object.freeze([
 export const BASE_CHILD_ARGS: readonly string[] = Object.freeze(["--no-prompt", "--cached-only"]);
 
 /**
+ * The entry of a `net` list that stands for the container's own addresses, found once at startup
+ * (lib/policy/container_addresses.ts) and put in its place by {@linkcode withContainerAddresses};
+ * a list still holding it when flags are built loses it (no address is granted for it).
+ */
+export const CONTAINER_ADDRESSES = "${container}";
+
+/**
+ * The container's own daemons: loopback (`127.0.0.0/8`; `localhost` by name, since Deno matches
+ * names as names; `[::1]`) and the container's own addresses. No Unix socket: a `unix:` path is
+ * never granted, and bare `--allow-net` (which covers every one) never given.
+ */
+export const OWN_DAEMONS_NET: readonly string[] = Object.freeze([
+  "127.0.0.0/8",
+  "localhost",
+  "[::1]",
+  CONTAINER_ADDRESSES,
+]);
+
+/**
  * Main's network: TCP and UDP to and from any IPv4 address, IPv6's any and loopback addresses,
- * `localhost`, and the names StartOS gives services (`*.startos`, `*.embassy`, `*.local`,
- * `*.onion`) — and no Unix socket. Bare `--allow-net` would cover every `unix:` path, so a
- * symlink planted in a volume would reach host.sock and service.sock. Deno 2.9 cannot express an
- * IPv6 range (`::/0` is refused) and matches names as names, so other IPv6 addresses and public
- * host names must be listed in the policy (`"net": [...]`); `"net": true` gives back bare
- * `--allow-net`, Unix sockets included.
+ * `localhost`, the names StartOS gives services (`*.startos`, `*.embassy`, `*.local`,
+ * `*.onion`) and the container's own addresses — and no Unix socket. Bare `--allow-net` would
+ * cover every `unix:` path, so a symlink planted in a volume would reach host.sock and
+ * service.sock. Deno 2.9 cannot express an IPv6 range (`::/0` is refused) and matches names as
+ * names, so other IPv6 addresses and public host names must be listed in the policy
+ * (`"net": [...]`); `"net": true` gives back bare `--allow-net`, Unix sockets included.
  */
 export const MAIN_NET: readonly string[] = Object.freeze([
   "0.0.0.0/0",
@@ -129,6 +152,37 @@ export const MAIN_NET: readonly string[] = Object.freeze([
   "*.embassy",
   "*.local",
   "*.onion",
+  CONTAINER_ADDRESSES,
+]);
+
+/**
+ * The `--allow-sys` kinds every profile gets: what start-sdk and packages read through `node:os`
+ * and `process` (Deno 2.9.6 asks for these kinds, checked function by function), all of it what
+ * any process of the container reads without asking (`uname`, `/proc/meminfo`, `/proc/cpuinfo`):
+ * - `uid`, `gid`, `getegid`: FileHelper's `fs.access()`, `process.getuid()`/`getegid()`;
+ * - `systemMemoryInfo`: `os.totalmem()`, `os.freemem()`, `process.availableMemory()` (sizing
+ *   caches and worker counts to the machine);
+ * - `cpus`: `os.cpus()` (`os.cpus().length` threads); `loadavg`: `os.loadavg()`;
+ * - `hostname`: `os.hostname()` (the container's own name); `networkInterfaces`:
+ *   `os.networkInterfaces()` (the container's own addresses);
+ * - `osUptime`: `os.uptime()`; `osRelease`: `os.release()`, `os.version()`;
+ * - `homedir`: `os.homedir()`; `userInfo`: `os.userInfo()` (libraries locating config dirs).
+ * Not granted: `setPriority` (changes the process), `getPriority`, `statfs` (the machine's disk
+ * use), `username` — nothing seen to use them; a policy can add them.
+ */
+export const SYS_INFO: readonly string[] = Object.freeze([
+  "uid",
+  "gid",
+  "getegid",
+  "systemMemoryInfo",
+  "cpus",
+  "loadavg",
+  "hostname",
+  "networkInterfaces",
+  "osUptime",
+  "osRelease",
+  "homedir",
+  "userInfo",
 ]);
 
 /** SubContainer copies the container's resolver configuration into each rootfs. */
@@ -142,6 +196,14 @@ const CONTAINER_OPERATIONS: readonly SpawnOperation[] = Object.freeze([
   "rbind-shared",
 ]);
 
+/** The same for a profile that changes nothing: volume and asset mounts made read-only. */
+const READ_ONLY_CONTAINER_OPERATIONS: readonly SpawnOperation[] = Object.freeze([
+  "subcontainer-launch",
+  "subcontainer-exec",
+  "bind-mount-read-only",
+  "rbind-shared",
+]);
+
 /** Joins an absolute base path and a relative part, collapsing duplicate slashes. */
 function join(base: string, part: string): string {
   return `${base.replace(/\/+$/, "")}/${part}`.replace(/\/{2,}/g, "/");
@@ -150,17 +212,27 @@ function join(base: string, part: string): string {
 /**
  * Default profiles given the package dir and root (`package` is the module's DIRECTORY).
  *
- * Each grant beyond DESIGN.md's table is there because start-sdk 2.0.9 needs it (README,
- * "Permission profiles", lists them with the SDK function):
- * - `sys: uid, gid` everywhere: FileHelper tests existence with `fs.access()`, which Deno 2.9
- *   answers only with `--allow-sys=uid` (and throws outside the promise without it).
- * - `${root}/subcontainers` writable and `/etc/resolv.conf` readable for every profile that may
- *   use `SubContainer` (init, main, run, backup): it writes mount points under the rootfs the
- *   host made there and copies resolv.conf into it.
+ * Each grant beyond DESIGN.md's table is there because start-sdk 2.0.9 or a published package
+ * needs it (README, "Permission profiles", lists each with the package pattern):
+ * - `sys`: {@linkcode SYS_INFO} everywhere (FileHelper's `fs.access()` needs `uid`; packages size
+ *   themselves with `os.totalmem()`, `os.cpus()`...). Every profile gets the same kinds: a
+ *   sandbox getInput must see what an executed one sees.
+ * - `${root}` and `/etc/resolv.conf` readable and `${root}/subcontainers` writable for every
+ *   profile that may use `SubContainer` — all of them: getInput execs read commands in a
+ *   subcontainer to prefill its form, and the sandbox must answer as getInput does. SubContainer
+ *   reads `images/<id>.json`, writes mount points under the rootfs the host made there and
+ *   copies resolv.conf into it.
+ * - init, main and run reach the service's own daemons ({@linkcode OWN_DAEMONS_NET}): init
+ *   bootstraps with a temporary daemon and waits on `checkWebUrl("http://127.0.0.1:…")`, actions
+ *   call the service's API on `localhost`. main keeps its wider {@linkcode MAIN_NET}.
  * - No program is granted to Deno. What SubContainer and Backups run (`start-container
  *   bind-mount`, `subcontainer launch|exec`, `mount --rbind`, `rsync`) is asked of the runtime's
  *   spawn broker, which checks each request against the profile's `spawn` operations
- *   (lib/policy/spawn_rules.ts). init may restore (`rsync-restore`), backup may back up.
+ *   (lib/policy/spawn_rules.ts). init may restore (`rsync-restore`), backup may back up; getInput
+ *   and sandbox get volumes and assets mounted read-only (`bind-mount-read-only`).
+ * - getInput and sandbox change nothing: no write but subcontainer mount points, effects
+ *   `read-only` (reads, secrets, their own subcontainers). The sandbox has exactly getInput's
+ *   grants, so that a sandbox getInput answers what an executed one answers.
  * The reserved paths SubContainer and health checks touch (`mkdir /dev|/sys|/run`, reads of
  * `/proc/net/*`) are served by the compat layer (lib/worker/compat.ts), not granted.
  */
@@ -172,7 +244,7 @@ export function defaultProfiles(
   const volumes = join(root, "volumes");
   const backup = join(root, "backup");
   const subcontainers = join(root, "subcontainers");
-  /** A profile with no grants but `sys: uid, gid`, then `grants`; arrays are never shared. */
+  /** A profile with no grants but `sys`, then `grants`; arrays are never shared. */
   const profile = (grants: Partial<Profile>): Profile =>
     structuredClone({
       read: [],
@@ -181,7 +253,7 @@ export function defaultProfiles(
       run: false,
       spawn: [],
       env: true,
-      sys: ["uid", "gid"],
+      sys: [...SYS_INFO],
       effects: "all",
       all: false,
       // A start-sdk bundle's heap is ~50 MB; main and the package host hold the most state.
@@ -190,9 +262,17 @@ export function defaultProfiles(
     });
   /** Where a profile that may run package code in a SubContainer reads and writes. */
   const container = { read: [pkg, root, RESOLV_CONF], write: [volumes, subcontainers] };
+  /** getInput's grants, which the sandbox shares: reads, and read-only subcontainers. */
+  const readOnly: Partial<Profile> = {
+    read: container.read,
+    write: [subcontainers],
+    spawn: [...READ_ONLY_CONTAINER_OPERATIONS],
+    effects: "read-only",
+  };
   return {
     init: profile({
       ...container,
+      net: [...OWN_DAEMONS_NET],
       // A restore runs from init: rsync back from the backup, dump restores in a subcontainer.
       spawn: [...CONTAINER_OPERATIONS, "rbind-backup", "rsync-restore"],
       heapMb: 512,
@@ -203,21 +283,39 @@ export function defaultProfiles(
       spawn: [...CONTAINER_OPERATIONS],
       heapMb: 512,
     }),
-    run: profile({ ...container, spawn: [...CONTAINER_OPERATIONS] }),
-    getInput: profile({ read: [pkg, volumes], effects: "read-only" }),
+    run: profile({ ...container, net: [...OWN_DAEMONS_NET], spawn: [...CONTAINER_OPERATIONS] }),
+    getInput: profile(readOnly),
     backup: profile({
       read: container.read,
       write: [volumes, backup, subcontainers],
       spawn: [...CONTAINER_OPERATIONS, "rbind-backup", "rsync-backup"],
     }),
-    sandbox: profile({
-      read: [pkg],
-      // Only LANG: the SDK's setupI18n reads it while the bundle loads, so without it no SDK
-      // package could load in the sandbox. The child's environment holds nothing else.
-      env: ["LANG"],
-      effects: "read-only-no-secrets",
-    }),
+    sandbox: profile(readOnly),
   };
+}
+
+/**
+ * The profiles with {@linkcode CONTAINER_ADDRESSES} in each `net` list replaced by the
+ * container's own addresses (none: the entry is dropped). Other entries and profiles are kept.
+ * @param profiles the profiles of a policy
+ * @param addresses the container's addresses as net entries (`10.0.3.2`, `[fd00::2]`)
+ * @returns new profiles; `profiles` is not changed
+ */
+export function withContainerAddresses(
+  profiles: Readonly<Record<ProfileName, Profile>>,
+  addresses: readonly string[],
+): Record<ProfileName, Profile> {
+  const out = {} as Record<ProfileName, Profile>;
+  for (const name of PROFILE_NAMES) {
+    const profile = structuredClone(profiles[name]);
+    if (Array.isArray(profile.net)) {
+      profile.net = unique(
+        profile.net.flatMap((entry) => entry === CONTAINER_ADDRESSES ? [...addresses] : [entry]),
+      );
+    }
+    out[name] = profile;
+  }
+  return out;
 }
 
 /** Throws unless `path` can go into a `--allow-read/write=` list. */
@@ -260,7 +358,10 @@ export function denoPermissionArgs(profile: Profile, channel: string): string[] 
   if (profile.net === true) {
     args.push("--allow-net");
   } else {
-    const hosts = profile.net === false ? [] : profile.net;
+    // An unreplaced CONTAINER_ADDRESSES stands for no address (see withContainerAddresses).
+    const hosts = profile.net === false
+      ? []
+      : profile.net.filter((host) => host !== CONTAINER_ADDRESSES);
     for (const host of hosts) checkEntry("net", host);
     args.push(`--allow-net=${unique([`unix:${channel}`, ...hosts]).join(",")}`);
   }
@@ -301,9 +402,10 @@ export function denoPermissionArgs(profile: Profile, channel: string): string[] 
  * effect table, lib/protocol/effects.ts; nothing is inferred from a name).
  */
 const ADMITTED: Readonly<Record<EffectAccess, ReadonlySet<EffectClass>>> = Object.freeze({
-  "all": new Set<EffectClass>(["read", "secret", "write", "cleanup"]),
-  "read-only": new Set<EffectClass>(["read", "secret"]),
-  "read-only-no-secrets": new Set<EffectClass>(["read"]),
+  "all": new Set<EffectClass>(["read", "secret", "write", "scratch", "cleanup"]),
+  // Changes nothing: reads, and subcontainers of its own call (created and torn down by it).
+  "read-only": new Set<EffectClass>(["read", "secret", "scratch", "cleanup"]),
+  "read-only-no-secrets": new Set<EffectClass>(["read", "scratch", "cleanup"]),
 });
 
 /** Effects that are read-only but hand out secrets (table class `secret`). */

@@ -6,7 +6,7 @@
  * {
  *   // each profile key is optional; each field given replaces that field of the default
  *   "profiles": {
- *     "run": { "net": ["api.example.com:443"], "run": ["start-container", "mount", "curl"] },
+ *     "run": { "net": ["api.example.com:443", "127.0.0.0/8", "${container}"] },
  *     "sandbox": { "read": ["${package}"] },
  *     // the escape hatch: --allow-all for that profile (warned about at startup)
  *     "main": { "all": true },
@@ -21,6 +21,7 @@
 
 import { z } from "zod";
 import {
+  CONTAINER_ADDRESSES,
   defaultProfiles,
   EFFECT_ACCESS_LEVELS,
   type EffectAccess,
@@ -28,6 +29,7 @@ import {
   PROFILE_NAMES,
   type ProfileName,
   SYS_KINDS,
+  withContainerAddresses,
 } from "./permissions.ts";
 import { SPAWN_OPERATIONS, type SpawnOperation } from "./spawn_rules.ts";
 
@@ -135,8 +137,12 @@ const HOSTNAME = /^(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/;
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?$/;
 const IPV6 = /^\[[0-9A-Fa-f:.]+\]$/;
 
-/** Says what is wrong with a `net` entry (host, host:port, IPv4[/cidr], [IPv6]), or null. */
+/**
+ * Says what is wrong with a `net` entry (host, host:port, IPv4[/cidr], [IPv6], or
+ * `${container}`: the container's own addresses, found at startup), or null.
+ */
 function netEntryProblem(entry: string): string | null {
+  if (entry === CONTAINER_ADDRESSES) return null;
   const shown = JSON.stringify(entry);
   if (entry.startsWith("unix:")) {
     return `${shown}: Unix socket grants are not allowed; children talk to the runtime only`;
@@ -360,6 +366,17 @@ export function policyWarnings(policy: Policy): string[] {
     }
   }
   return warnings;
+}
+
+/**
+ * The policy with `${container}` in every profile's `net` list replaced by the container's own
+ * addresses (read once at startup, lib/policy/container_addresses.ts).
+ * @param policy an effective policy (the defaults, or a policy file's)
+ * @param addresses the container's addresses as net entries (`10.0.3.2`, `[fd00::2]`)
+ * @returns a new policy; `policy` is not changed
+ */
+export function withOwnAddresses(policy: Policy, addresses: readonly string[]): Policy {
+  return { ...policy, profiles: withContainerAddresses(policy.profiles, addresses) };
 }
 
 /** The policy when no file is given: the default profiles and pool sizes. */

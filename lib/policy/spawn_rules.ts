@@ -20,6 +20,7 @@ export type SpawnOperation =
   | "subcontainer-launch"
   | "subcontainer-exec"
   | "bind-mount"
+  | "bind-mount-read-only"
   | "rbind-shared"
   | "rbind-backup"
   | "rsync-backup"
@@ -37,7 +38,9 @@ export const BROKERED_PROGRAMS: readonly BrokeredProgram[] = Object.freeze([
 
 /** One allowed form, as documented in the README's Security section. */
 export interface SpawnRule {
+  /** The operation that names this form in a profile's `spawn` list. */
   operation: SpawnOperation;
+  /** The program the form runs. */
   program: BrokeredProgram;
   /** The accepted command line. */
   form: string;
@@ -74,6 +77,14 @@ export const SPAWN_RULES: readonly SpawnRule[] = Object.freeze([
     sdk: "SubContainer `mount()`: volume and asset mounts",
     checked: "S is under `${root}/volumes` or `${root}/assets`; T is inside a rootfs this " +
       "child created; both exist and go through no symlink",
+  },
+  {
+    operation: "bind-mount-read-only",
+    program: "start-container",
+    form: "as bind-mount, then `mount -o remount,bind,ro T` (run by the runtime)",
+    sdk: "SubContainer `mount()` in a procedure that changes nothing (getInput, sandbox)",
+    checked: "as bind-mount; the mount is made read-only before the request's exit is reported, " +
+      "and unmounted again when that fails",
   },
   {
     operation: "rbind-shared",
@@ -125,24 +136,40 @@ export interface SpawnContext {
   rootfs: readonly string[];
   /** Earlier brokered mounts of this child (target → source), which the runtime cannot see. */
   mounts: readonly { target: string; source: string }[];
-  /** The canonical path (symlinks resolved) of an existing path, or null when it is missing. */
+  /**
+   * The canonical path (symlinks resolved) of an existing path, or null when it is missing.
+   * @param path an absolute, normalised path in the runtime's view of the file system
+   * @returns the canonical path, or null when nothing is there
+   */
   realPath(path: string): string | null;
 }
 
 /** An allowed request: what to run (program by name; the runner finds it) and the mount it makes. */
 export interface SpawnAllowed {
+  /** Always true: the request is allowed. */
   ok: true;
+  /** The form the request matched. */
   operation: SpawnOperation;
+  /** The program to run, by name. */
   program: BrokeredProgram;
+  /** The arguments to run it with: the request's own, as checked. */
   args: string[];
   /** A mount this request makes, for later checks of paths below it. */
   mount?: { target: string; source: string };
+  /**
+   * Set by `bind-mount-read-only`: the runtime makes `mount.target` read-only
+   * (`mount -o remount,bind,ro`) once the program succeeded, before its exit is reported.
+   */
+  readOnly?: true;
 }
 
 /** A refused request: the argument that failed (null when it is the whole form) and why. */
 export interface SpawnRefused {
+  /** Always false: the request is refused. */
   ok: false;
+  /** The argument that failed, as the request gave it; null when the whole form is refused. */
   argument: string | null;
+  /** Why, as words that follow the argument in the error (`does not exist`). */
   reason: string;
 }
 
@@ -156,7 +183,12 @@ class Refusal extends Error {
   }
 }
 
-/** `path` with duplicate and trailing slashes collapsed; throws unless absolute and free of `.`/`..`. */
+/**
+ * `path` with duplicate and trailing slashes collapsed; throws unless it is absolute and free of
+ * `.`/`..`.
+ * @param path the path as a request gave it
+ * @returns the normalised path (`/` for the root)
+ */
 export function normalizePath(path: string): string {
   if (!path.startsWith("/")) throw new Refusal(path, "not an absolute path");
   if (path.includes("\0")) throw new Refusal(path, "contains a NUL character");
@@ -344,7 +376,12 @@ function rsync(args: string[], context: SpawnContext): SpawnAllowed {
   );
 }
 
-/** The brokered program a spawn names (`mount`, `/usr/bin/mount`), or null for any other. */
+/**
+ * The brokered program a spawn names (`mount`, `/usr/bin/mount`), or null for any other.
+ * @param command the program as package code named it: a bare name or a path
+ * @returns the brokered program, or null (also for a path outside `/usr/bin`, `/bin`, `/usr/sbin`
+ *   and `/sbin`)
+ */
 export function brokeredProgram(command: string): BrokeredProgram | null {
   const name = command.includes("/") ? command.slice(command.lastIndexOf("/") + 1) : command;
   const dir = command.includes("/") ? command.slice(0, command.lastIndexOf("/")) : null;
@@ -391,6 +428,13 @@ export function checkSpawn(command: string, args: string[], context: SpawnContex
         args[0] ?? null,
         "only `start-container subcontainer launch|exec` and `bind-mount` are run",
       );
+    }
+    // A profile that may only mount read-only gets the same mount, made read-only afterwards.
+    if (
+      decision.operation === "bind-mount" && !context.allowed.includes("bind-mount") &&
+      context.allowed.includes("bind-mount-read-only")
+    ) {
+      decision = { ...decision, operation: "bind-mount-read-only", readOnly: true };
     }
     if (!context.allowed.includes(decision.operation)) {
       throw new Refusal(

@@ -23,6 +23,10 @@ import type { ChildHandle } from "./child_handle.ts";
 import { killGroup, signalGroup } from "./process_tree.ts";
 import { exitSignal } from "./spawn.ts";
 
+// Re-exported so that the types this module's API uses are documented with it.
+export type { Peer, RequestOptions } from "../jsonrpc/peer.ts";
+export type { EffectAccess, Profile } from "../policy/permissions.ts";
+
 /** A child's lifecycle: loading, ready for a call, running one, being killed, gone. */
 export type ChildState = "starting" | "ready" | "busy" | "killing" | "exited";
 
@@ -40,13 +44,16 @@ const OUTPUT_DRAIN_MS = 250;
 
 /** One child process. */
 export class Child implements ChildHandle {
+  /** The supervisor's number for the child, unique in this runtime (the `3` of `run#3`). */
   readonly id: number;
+  /** What the child is for: `init`, `main` or a procedure (`getInput`, `run`, `backup`, `sandbox`). */
   readonly role: ChildRole;
+  /** What the child may do: its `deno run` grants, its effect access and its brokered programs. */
   readonly profile: Profile;
   /** The pid of the child's process group leader (setsid → unshare, or the program itself). */
   readonly pid: number;
   /** When the child was spawned (ms since the epoch). */
-  readonly spawnedAt = Date.now();
+  readonly spawnedAt: number = Date.now();
   /** Resolves when the child has said hello; rejects with its load error or when it dies first. */
   readonly ready: Promise<void>;
   /** Resolves with the exit status once the process has exited. */
@@ -65,7 +72,14 @@ export class Child implements ChildHandle {
   #outputDone: Promise<unknown> = Promise.resolve();
   readonly #heapMb: number;
 
-  /** Used by the supervisor only. */
+  /**
+   * Used by the supervisor only.
+   * @param id the supervisor's number for the child
+   * @param role what the child is for
+   * @param profile what it may do
+   * @param process the spawned process (see `spawnContained`)
+   * @param heapMb its JavaScript heap limit, named when it runs out of memory
+   */
   constructor(
     id: number,
     role: ChildRole,
@@ -120,7 +134,11 @@ export class Child implements ChildHandle {
     return this.#state === "exited";
   }
 
-  /** Called by the supervisor when the child's hello arrives on its channel. */
+  /**
+   * Called by the supervisor when the child's hello arrives on its channel.
+   * @param peer the child's channel
+   * @param loadError why the package could not be loaded, as the hello said; undefined if it loaded
+   */
   acceptHello(peer: Peer, loadError: LoadError | undefined): void {
     this.#peer = peer;
     if (loadError) {
@@ -134,7 +152,10 @@ export class Child implements ChildHandle {
     );
   }
 
-  /** Fails the child before it is ready (no hello in time, a channel that broke first). */
+  /**
+   * Fails the child before it is ready (no hello in time, a channel that broke first).
+   * @param error what `ready` rejects with
+   */
   failToStart(error: Error): void {
     this.#markFailed(error);
   }
@@ -158,7 +179,11 @@ export class Child implements ChildHandle {
     );
   }
 
-  /** Runs a package function in the child; rejects with the package's error or when the child dies. */
+  /**
+   * Runs a package function in the child; rejects with the package's error or when the child dies.
+   * @param params which function, the call's event id and its arguments
+   * @returns the function's JSON result
+   */
   async run(params: RunParams): Promise<unknown> {
     await this.ready;
     this.#moveTo("busy");
@@ -183,17 +208,28 @@ export class Child implements ChildHandle {
     }
   }
 
-  /** Notes that the runtime answered one of this child's effects with error `code`. */
+  /**
+   * Notes that the runtime answered one of this child's effects with error `code`.
+   * @param code the error code (the child may then answer the current call with it)
+   */
   noteCodeGiven(code: number): void {
     this.#codesGiven.add(code);
   }
 
-  /** Sends a notification on the child's channel (dropped before its hello). */
+  /**
+   * Sends a notification on the child's channel (dropped before its hello).
+   * @param method the channel method
+   * @param params its params
+   */
   notify(method: string, params: unknown): void {
     this.#peer?.notify(method, params);
   }
 
-  /** Delivers a fired callback (child-local id). */
+  /**
+   * Delivers a fired callback (child-local id).
+   * @param localId the child-local callback id
+   * @param args the arguments the host fired it with
+   */
   callback(localId: number, args: unknown[]): void {
     this.#peer?.notify(CALLBACK, { id: localId, args });
   }
@@ -205,7 +241,10 @@ export class Child implements ChildHandle {
     else this.signal("SIGKILL"); // not even started: nothing to stop gracefully
   }
 
-  /** Sends `signal` to the child's group leader alone. */
+  /**
+   * Sends `signal` to the child's group leader alone.
+   * @param signal the signal (nothing is sent once the child has exited)
+   */
   signal(signal: Deno.Signal): void {
     if (this.hasExited) return;
     try {
@@ -236,7 +275,10 @@ export class Child implements ChildHandle {
    */
   logOutput: (line: string, fields: Record<string, string>) => void = () => {};
 
-  /** Remembers an output line for error reports. */
+  /**
+   * Remembers an output line for error reports.
+   * @param line the line (only the last lines are kept)
+   */
   noteOutput(line: string): void {
     this.recentOutput.push(line);
     if (this.recentOutput.length > RECENT_OUTPUT_LINES) this.recentOutput.shift();

@@ -9,6 +9,7 @@ import type { ChildRole, RunParams } from "../protocol/channel.ts";
 export interface ChildHandle {
   /** A short name for logs: `run#3`. */
   readonly name: string;
+  /** What the child is for: `init`, `main` or a procedure (`getInput`, `run`, `backup`, `sandbox`). */
   readonly role: ChildRole;
   /** When the child was spawned (ms since the epoch). */
   readonly spawnedAt: number;
@@ -20,7 +21,11 @@ export interface ChildHandle {
   readonly hasExited: boolean;
   /** Last lines the child printed, for error reports. */
   readonly recentOutput: readonly string[];
-  /** Runs a package function; rejects with the package's error or when the child dies. */
+  /**
+   * Runs a package function; rejects with the package's error or when the child dies.
+   * @param params which function, the call's event id and its arguments
+   * @returns the function's JSON result
+   */
   run(params: RunParams): Promise<unknown>;
   /** Asks the child to stop on its own (main: leave its context, `term()` its daemons, exit). */
   terminate(): void;

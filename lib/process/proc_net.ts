@@ -27,7 +27,10 @@ export class ProcNetReader {
   readonly #cache = new Map<ProcNetFile, { at: number; text: Promise<string> }>();
   readonly #now: () => number;
 
-  /** @param now the clock (ms), injectable for tests */
+  /**
+   * Creates a reader with an empty cache.
+   * @param now the clock (ms), injectable for tests
+   */
   constructor(now: () => number = () => performance.now()) {
     this.#now = now;
   }

@@ -61,6 +61,7 @@ const UNSHARE_OPTIONS: Readonly<Record<Exclude<Containment, "process-group">, st
 
 /** How children are confined, and whether the runtime can run programs inside their namespaces. */
 export interface ContainmentProbe {
+  /** The strongest confinement this machine allows. */
   mode: Containment;
   /** Why a stronger mode (or joining) is not available. */
   why?: string;
@@ -102,7 +103,11 @@ async function probeJoin(options: string[]): Promise<string | null> {
   }
 }
 
-/** Whether this machine lets the runtime give each child its namespaces (tries them once). */
+/**
+ * Whether this machine lets the runtime give each child its namespaces (tries them once).
+ * @returns the confinement children get, why nothing stronger is available, and whether the
+ *   spawn broker can join the children's namespaces
+ */
 export async function probeContainment(): Promise<ContainmentProbe> {
   if (!SETSID || !UNSHARE) {
     return {
@@ -141,6 +146,12 @@ export async function probeContainment(): Promise<ContainmentProbe> {
  * pid is the group's: the leader is setsid's exec of unshare (or of the program itself).
  * Through setsid(1) rather than Deno's `detached`, which forks the runtime (10-40 ms with the
  * event loop blocked) while a plain spawn takes about 1 ms.
+ * @param containment how the child is confined
+ * @param program the program to run
+ * @param args its arguments
+ * @param options Deno's options for the process (stdio, env, cwd); its `args` are replaced
+ * @param dataLimitKb the data-segment limit for `ulimit -d` (see {@link dataLimitKb}); 0 for none
+ * @returns the spawned process, whose pid is its process group's
  */
 export function spawnContained(
   containment: Containment,
@@ -180,7 +191,11 @@ const SIGNALS: Readonly<Record<number, Deno.Signal>> = {
   15: "SIGTERM",
 };
 
-/** The signal that ended a child, read from its status (the shell init turns a signal into 128 + n). */
+/**
+ * The signal that ended a child, read from its status (the shell init turns a signal into 128 + n).
+ * @param status the child's exit status
+ * @returns the signal, or null when the status names none this module knows
+ */
 export function exitSignal(status: Deno.CommandStatus): Deno.Signal | null {
   if (status.signal) return status.signal;
   return status.code > 128 ? SIGNALS[status.code - 128] ?? null : null;

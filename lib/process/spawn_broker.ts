@@ -33,38 +33,63 @@ import {
 import { packageFailure, permissionDenied } from "../protocol/errors.ts";
 import type { SubcontainerLedger } from "../effects/subcontainer_ledger.ts";
 import { forwardLines } from "./output_lines.ts";
+import { abortable, timeoutSignal } from "../async/abortable.ts";
 import type { Containment } from "./spawn.ts";
+
+// Re-exported so that the types this module's API uses are documented with it.
+export type { LogFields, Logger } from "../log.ts";
 
 /** What the broker uses of a child (the supervisor's `Child` is one). */
 export interface SpawnChild {
+  /** A short name for logs: `run#3`. */
   readonly name: string;
+  /** The child's role; a procedure child may use only the subcontainers of the call it runs. */
   readonly role: ChildRole;
+  /** The child's profile: its `spawn` list holds the operations it may use. */
   readonly profile: Pick<Profile, "spawn">;
   /** The child's namespace leader (unshare) in the runtime's PID namespace. */
   readonly pid: number;
   /** The call the child runs (procedure children), and whether one runs. */
   readonly eventId: string | null;
+  /** Whether a call runs in the child now (outside one, a procedure child may use no rootfs). */
   readonly inCall: boolean;
-  /** Sends a notification on the child's channel. */
+  /**
+   * Sends a notification on the child's channel.
+   * @param method the channel method (`spawn-output`, `spawn-exit`)
+   * @param params its params
+   */
   notify(method: string, params: unknown): void;
-  /** Logs a line of output under the child's name, within the child's output budget. */
+  /**
+   * Logs a line of output under the child's name, within the child's output budget.
+   * @param line the line, without its newline
+   * @param fields extra log fields (`stream`, `program`)
+   */
   logOutput(line: string, fields: Record<string, string>): void;
 }
 
 /** What the broker needs from the runtime. */
 export interface SpawnBrokerOptions {
+  /** Where refused requests and the starts and exits of brokered processes are logged. */
   log: Logger;
   /** The mount root. */
   root: string;
+  /**
+   * How children are confined: programs join a child's PID namespace (and, with `namespaces`,
+   * its mount namespace) unless it is `process-group`.
+   */
   containment: Containment;
   /** Whether programs can run inside a child's namespaces (nsenter works here). */
   canJoin: boolean;
   /** Directories searched, in order, for a brokered program. */
   programDirs: readonly string[];
+  /** Which subcontainers each child owns, and the mounts the broker made for it (recorded here). */
   subcontainers: SubcontainerLedger;
   /** The environment brokered programs run with. */
   env: Record<string, string>;
 }
+
+/** How long a brokered process's output may still arrive after it exited. */
+const OUTPUT_AFTER_EXIT_MS = 250;
 
 /** Brokered processes one child may have running at once. */
 export const MAX_PROCESSES_PER_CHILD = 64;
@@ -102,7 +127,11 @@ export const DEFAULT_PROGRAM_DIRS: readonly string[] = Object.freeze([
   "/sbin",
 ]);
 
-/** Parses `STARTOS_PROGRAM_DIRS` (colon-separated absolute directories) or returns the defaults. */
+/**
+ * Parses `STARTOS_PROGRAM_DIRS` (colon-separated absolute directories) or returns the defaults.
+ * @param value the variable's value, if set
+ * @returns its absolute directories, in order, or {@link DEFAULT_PROGRAM_DIRS} when it names none
+ */
 export function programDirsFrom(value: string | undefined): readonly string[] {
   const dirs = (value ?? "").split(":").filter((dir) => dir.startsWith("/"));
   return dirs.length > 0 ? dirs : DEFAULT_PROGRAM_DIRS;
@@ -125,7 +154,10 @@ export class SpawnBroker {
   /** Whether programs run inside the child's namespaces (else in a process group of their own). */
   readonly #namespaced: boolean;
 
-  /** Creates a broker; see {@link SpawnBrokerOptions}. */
+  /**
+   * Creates a broker; see {@link SpawnBrokerOptions}.
+   * @param options what the broker needs from the runtime
+   */
   constructor(options: SpawnBrokerOptions) {
     this.#options = options;
     this.#namespaced = options.containment !== "process-group" && options.canJoin &&
@@ -195,18 +227,24 @@ export class SpawnBroker {
     if (decision.mount) this.#options.subcontainers.mounted(child, decision.mount);
     this.#options.log.debug("spawn", { child: child.name, command: shown.slice(0, 500) });
     const id = this.#nextId++;
-    const entry = await this.#start(child, id, program, decision.args, params);
+    const readOnly = decision.readOnly && decision.mount ? decision.mount.target : undefined;
+    const after = readOnly === undefined ? undefined : () => this.#remountReadOnly(child, readOnly);
+    const entry = await this.#start(child, id, program, decision.args, params, after);
     running.set(id, entry);
     return { id, pid: entry.pid };
   }
 
-  /** Starts the process and resolves once its pid is known. */
+  /**
+   * Starts the process and resolves once its pid is known. `after` runs once it exited 0, before
+   * its exit is reported; a message it returns fails the process (exit 1, the message on stderr).
+   */
   async #start(
     child: SpawnChild,
     id: number,
     program: string,
     args: string[],
     params: SpawnParams,
+    after?: () => Promise<string | null>,
   ): Promise<Running> {
     const namespaced = this.#namespaced;
     const argv = namespaced
@@ -252,6 +290,10 @@ export class SpawnBroker {
       entry.pid = pid;
       stderr = rest;
     }
+    // After the exit notification nothing more is sent for this process: output a grandchild
+    // writes to an inherited pipe later is dropped (Node would still emit it; start-sdk does
+    // not read past exit).
+    let open = true;
     const relay = (stream: ReadableStream<Uint8Array>, name: "stdout" | "stderr") => {
       const how = name === "stdout" ? params.stdout : params.stderr;
       if (how === "inherit") {
@@ -263,13 +305,20 @@ export class SpawnBroker {
       if (how === "ignore") return stream.pipeTo(new WritableStream()).catch(() => {});
       return stream.pipeTo(
         new WritableStream({
-          write: (chunk) =>
-            child.notify(SPAWN_OUTPUT, { id, stream: name, data: encodeBase64(chunk) }),
+          write: (chunk) => {
+            if (open) child.notify(SPAWN_OUTPUT, { id, stream: name, data: encodeBase64(chunk) });
+          },
         }),
       ).catch(() => {});
     };
     const streams = Promise.all([relay(process.stdout, "stdout"), relay(stderr, "stderr")]);
-    Promise.all([process.status, streams]).then(([status]) => {
+    process.status.then(async (status) => {
+      // Its output first; but a process it left behind may hold the pipes open for ever, and the
+      // exit is the process's, as Node reports it: wait for the streams only briefly.
+      const drained = timeoutSignal(OUTPUT_AFTER_EXIT_MS, () => "drained");
+      await abortable(streams, drained.signal).catch(() => {});
+      drained.clear();
+      open = false;
       entry.exited = true;
       this.#byChild.get(child)?.delete(id);
       log.debug("spawned process exited", {
@@ -285,6 +334,46 @@ export class SpawnBroker {
     return entry;
   }
 
+  /**
+   * Makes a brokered bind mount read-only (`bind-mount-read-only`): `mount -o remount,bind,ro`
+   * on its target, in the child's mount namespace. When that fails the mount is taken away again
+   * (`umount --lazy`), so a profile that changes nothing never keeps a writable volume.
+   * @returns null when the mount is read-only now, else why the request failed
+   */
+  async #remountReadOnly(child: SpawnChild, target: string): Promise<string | null> {
+    const run = async (name: string, args: string[]): Promise<string | null> => {
+      const program = this.#options.programDirs.map((dir) => `${dir}/${name}`).find(isFile);
+      if (!program) return `${name} is not installed`;
+      const argv = this.#namespaced
+        ? [NSENTER!, ...this.#namespaceArgs(child), "--", program, ...args]
+        : [program, ...args];
+      try {
+        const { code, stderr } = await new Deno.Command(argv[0], {
+          args: argv.slice(1),
+          env: this.#options.env,
+          clearEnv: true,
+          stdin: "null",
+          stdout: "null",
+          stderr: "piped",
+        }).output();
+        return code === 0 ? null : new TextDecoder().decode(stderr).trim() || `exit ${code}`;
+      } catch (error) {
+        return String(error);
+      }
+    };
+    const failed = await run("mount", ["-o", "remount,bind,ro", target]);
+    if (failed === null) return null;
+    const undone = await run("umount", ["--lazy", target]);
+    this.#options.log.warn("a read-only bind mount could not be made read-only", {
+      child: child.name,
+      target,
+      reason: failed.slice(0, 300),
+      unmounted: undone === null,
+    });
+    return `the runtime could not make ${target} read-only (${failed.slice(0, 200)}); ` +
+      (undone === null ? "it was unmounted" : `unmounting it failed too (${undone.slice(0, 200)})`);
+  }
+
   /** nsenter's options for the child's namespaces. */
   #namespaceArgs(child: SpawnChild): string[] {
     const args = [`--pid=/proc/${child.pid}/ns/pid_for_children`];
@@ -294,7 +383,11 @@ export class SpawnBroker {
     return args;
   }
 
-  /** Writes to (or, with `data: null`, closes) a brokered process's stdin. */
+  /**
+   * Writes to (or, with `data: null`, closes) a brokered process's stdin.
+   * @param child the child the process was run for
+   * @param params the process's id and the bytes (base64); an unknown id or bad base64 is ignored
+   */
   stdin(child: SpawnChild, params: SpawnStdinParams): void {
     const entry = this.#byChild.get(child)?.get(params.id);
     if (!entry?.stdin) return;
@@ -312,7 +405,11 @@ export class SpawnBroker {
     entry.stdin.write(bytes).catch(() => {});
   }
 
-  /** Sends a signal to a brokered process of `child`. */
+  /**
+   * Sends a signal to a brokered process of `child`.
+   * @param child the child the process was run for
+   * @param params the process's id and the signal's name; a signal not allowed is ignored
+   */
   kill(child: SpawnChild, params: SpawnKillParams): void {
     const entry = this.#byChild.get(child)?.get(params.id);
     if (!entry || entry.exited || !SIGNALS.has(params.signal)) return;
@@ -342,7 +439,10 @@ export class SpawnBroker {
     }).output().catch(() => {});
   }
 
-  /** The child is gone: its processes die with its namespace; without one, kill their groups. */
+  /**
+   * The child is gone: its processes die with its namespace; without one, kill their groups.
+   * @param child the child that exited
+   */
   childExited(child: SpawnChild): void {
     const running = this.#byChild.get(child);
     this.#byChild.delete(child);

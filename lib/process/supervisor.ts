@@ -51,6 +51,7 @@ export { Child };
 
 /** What the supervisor needs to spawn children. */
 export interface SupervisorOptions {
+  /** Where children's output (under their names), spawns, exits and channel notes are logged. */
   log: Logger;
   /** The `deno` binary children run with. */
   denoPath: string;
@@ -66,13 +67,29 @@ export interface SupervisorOptions {
   helloDeadlineMs: number;
   /** Runs the programs children ask for (start-container, mount, rsync). */
   spawnBroker: SpawnBroker;
-  /** Counts a request of a child against its rate; throws 34 past it (the broker's `admit`). */
+  /**
+   * Counts a request of a child against its rate; throws 34 past it (the broker's `admit`).
+   * @param child the child asking
+   * @param what the request, for the error (`running mount`, `reading /proc/net/tcp`)
+   */
   admit(child: Child, what: string): void;
-  /** Handles an effect call from a child (the broker). */
+  /**
+   * Handles an effect call from a child (the broker).
+   * @param child the child calling
+   * @param params the call, as validated
+   * @returns the effect's result, answered to the child
+   */
   onEffect(child: Child, params: EffectParams): Promise<unknown>;
-  /** A child says these of its callback ids are dead. */
+  /**
+   * A child says these of its callback ids are dead.
+   * @param child the child
+   * @param ids its child-local callback ids
+   */
   onDropCallbacks(child: Child, ids: number[]): void;
-  /** A child has exited (its process group is being killed). */
+  /**
+   * A child has exited (its process group is being killed).
+   * @param child the child
+   */
   onExit(child: Child): void;
 }
 
@@ -159,7 +176,11 @@ export class Supervisor {
     this.#cwd = isDirectory(packageDir) ? packageDir : "/";
   }
 
-  /** Creates the private 0700 directory the children's endpoints live in. */
+  /**
+   * Creates the private 0700 directory the children's endpoints live in.
+   * @param options what the supervisor needs to spawn children
+   * @returns a supervisor with no children yet
+   */
   static async create(options: SupervisorOptions): Promise<Supervisor> {
     const dir = await Deno.makeTempDir({ prefix: "startos-runtime-" });
     await Deno.chmod(dir, 0o700);
@@ -173,7 +194,12 @@ export class Supervisor {
     return { dir, socket, listener: Deno.listen({ transport: "unix", path: socket }) };
   }
 
-  /** Spawns a child with `profile`; it loads the package and says hello (await `child.ready`). */
+  /**
+   * Spawns a child with `profile`; it loads the package and says hello (await `child.ready`).
+   * @param role what the child is for
+   * @param profile what it may do
+   * @returns the child, just spawned
+   */
   spawn(role: ChildRole, profile: Profile): Child {
     if (this.#closing) throw cancelError({ kind: "shutdown" }, `spawning a ${role} child`);
     const { denoPath, workerEntry, packagePath, log } = this.#options;

@@ -109,9 +109,13 @@ export const SPAWN = "spawn";
 export interface SpawnParams {
   /** The program as package code named it. */
   command: string;
+  /** Its arguments, as package code passed them (checked, then run unchanged). */
   args: string[];
+  /** `pipe`: bytes come in `spawn-stdin` notifications; otherwise the process gets no input. */
   stdin: SpawnStdio;
+  /** `pipe`: sent in `spawn-output`; `inherit`: logged under the child's name; `ignore`: dropped. */
   stdout: SpawnStdio;
+  /** As `stdout`, for the process's stderr. */
   stderr: SpawnStdio;
 }
 /** Result of `spawn`. */
@@ -126,7 +130,9 @@ export interface SpawnResult {
 export const SPAWN_STDIN = "spawn-stdin";
 /** Params of `spawn-stdin`. */
 export interface SpawnStdinParams {
+  /** The process's id on this channel (from {@link SpawnResult}). */
   id: number;
+  /** The bytes, base64; null closes the process's stdin. */
   data: string | null;
 }
 
@@ -134,7 +140,9 @@ export interface SpawnStdinParams {
 export const SPAWN_KILL = "spawn-kill";
 /** Params of `spawn-kill`. */
 export interface SpawnKillParams {
+  /** The process's id on this channel (from {@link SpawnResult}). */
   id: number;
+  /** The signal's name (`SIGTERM`); the runtime ignores a signal it does not pass on. */
   signal: string;
 }
 
@@ -142,8 +150,11 @@ export interface SpawnKillParams {
 export const SPAWN_OUTPUT = "spawn-output";
 /** Params of `spawn-output`. */
 export interface SpawnOutputParams {
+  /** The process's id on this channel (from {@link SpawnResult}). */
   id: number;
+  /** Which of its streams the bytes came from. */
   stream: "stdout" | "stderr";
+  /** The bytes, base64. */
   data: string;
 }
 
@@ -151,7 +162,10 @@ export interface SpawnOutputParams {
 export const SPAWN_EXIT = "spawn-exit";
 /** Params of `spawn-exit`. */
 export interface SpawnExitParams {
+  /** The process's id on this channel (from {@link SpawnResult}). */
   id: number;
+  /** Its exit code, or null when a signal ended it. */
   code: number | null;
+  /** The name of the signal that ended it (`SIGKILL`), or null when it exited. */
   signal: string | null;
 }

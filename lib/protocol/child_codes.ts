@@ -14,6 +14,9 @@
 import { RpcError } from "../jsonrpc/errors.ts";
 import { ErrorKind } from "./error_codes.ts";
 
+// Re-exported so that the types this module's API uses are documented with it.
+export type { ErrorData, ErrorObject, RpcError } from "../jsonrpc/errors.ts";
+
 /** Codes only the runtime answers with. */
 export const RUNTIME_ONLY_CODES: ReadonlySet<number> = new Set([
   ErrorKind.Uninitialized,

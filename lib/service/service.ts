@@ -13,7 +13,8 @@ import { HostClient } from "../effects/host_client.ts";
 import { parseTarget } from "../exver/exver.ts";
 import type { Logger } from "../log.ts";
 import { warmUpParams } from "../protocol/params.ts";
-import { defaultPolicy, type Policy } from "../policy/policy.ts";
+import { defaultPolicy, type Policy, withOwnAddresses } from "../policy/policy.ts";
+import { readContainerAddresses } from "../policy/container_addresses.ts";
 import { ProcessSystem } from "../process/process_system.ts";
 import { Runtime } from "./runtime.ts";
 import { probeContainment } from "../process/spawn.ts";
@@ -44,7 +45,13 @@ export async function startService(
 ): Promise<Service> {
   const env = (name: string) => Deno.env.get(name);
   const packageDir = config.package.slice(0, config.package.lastIndexOf("/")) || "/";
-  const effective = policy ?? defaultPolicy({ package: packageDir, root: config.root });
+  // `${container}` in a profile's net list: the container's own addresses, read once here.
+  const addresses = await readContainerAddresses();
+  const effective = withOwnAddresses(
+    policy ?? defaultPolicy({ package: packageDir, root: config.root }),
+    addresses,
+  );
+  log.debug("the container's own addresses", { addresses: addresses.join(" ") || "none" });
   const host = new HostClient({ path: config.hostSocket, log, timeoutMs: config.effectTimeoutMs });
   const subcontainers = new SubcontainerLedger();
   const broker = new EffectsBroker(host, log, EFFECT_RATE, subcontainers);
