@@ -268,6 +268,13 @@ Deno.test("a package that cannot be loaded fails init with its path, and init ca
     const outcome = await rt.client.call("init", { id: "i", kind: null });
     assert.equal(outcome.error?.code, 6);
     assert.match(outcome.error?.message ?? "", /\/nonexistent\/index\.js does not exist/);
+    // The operator sees why in the runtime's log, not only the host in its answer.
+    assert.ok(
+      rt.runtime.stderr.some((line) =>
+        line.includes("the package could not be loaded") && line.includes("/nonexistent/index.js")
+      ),
+      rt.runtime.stderr.join("\n"),
+    );
     const again = await rt.client.call("init", { id: "i2", kind: null });
     assert.equal(again.error?.code, 6);
     assert.equal((await rt.client.call("start")).error?.code, 40);

@@ -64,6 +64,7 @@ export class Child implements ChildHandle {
   readonly recentOutput: string[] = [];
   #state: ChildState = "starting";
   #callOpen = false;
+  #killedByRuntime = false;
   /** Error codes the runtime answered this child's effects with during the current call. */
   readonly #codesGiven = new Set<number>();
   #peer: Peer | undefined;
@@ -216,6 +217,11 @@ export class Child implements ChildHandle {
     this.#codesGiven.add(code);
   }
 
+  /** True when the runtime killed the child (a timeout, a retirement, a teardown), not a crash. */
+  get killedByRuntime(): boolean {
+    return this.#killedByRuntime;
+  }
+
   /**
    * Sends a notification on the child's channel (dropped before its hello).
    * @param method the channel method
@@ -256,7 +262,10 @@ export class Child implements ChildHandle {
 
   /** SIGKILLs the child's whole process group (and so its PID namespace) and resolves when it is gone. */
   async kill(): Promise<void> {
-    if (this.#state !== "exited" && this.#state !== "killing") this.#moveTo("killing");
+    if (this.#state !== "exited" && this.#state !== "killing") {
+      this.#killedByRuntime = true;
+      this.#moveTo("killing");
+    }
     // The leader too: right after spawn it may not lead its group yet (setsid not run).
     this.signal("SIGKILL");
     signalGroup(this.pid, "SIGKILL");

@@ -16,6 +16,8 @@ function isFile(path: string): boolean {
  * The `deno` children run with: `STARTOS_DENO`, else this process's binary
  * when it is `deno` (not a compiled runtime), else a `deno` next to it, else
  * `deno` from PATH.
+ * @param env reads an environment variable
+ * @returns the path (or, last, the bare name) of the `deno` binary
  */
 export function resolveDeno(env: (name: string) => string | undefined): string {
   const explicit = env("STARTOS_DENO");
@@ -26,12 +28,20 @@ export function resolveDeno(env: (name: string) => string | undefined): string {
   return isFile(sibling) ? sibling : "deno";
 }
 
-/** The worker entry: `STARTOS_WORKER_ENTRY`, else lib/worker/entry.ts beside this file. */
+/**
+ * The worker entry: `STARTOS_WORKER_ENTRY`, else lib/worker/entry.ts beside this file.
+ * @param env reads an environment variable
+ * @returns the entry's path
+ */
 export function resolveWorkerEntry(env: (name: string) => string | undefined): string {
   return env("STARTOS_WORKER_ENTRY") || new URL("../worker/entry.ts", import.meta.url).pathname;
 }
 
-/** Deno's module cache directory, passed to children so they start from the warm cache. */
+/**
+ * Deno's module cache directory, passed to children so they start from the warm cache.
+ * @param env reads an environment variable
+ * @returns `DENO_DIR`, else `deno` under `XDG_CACHE_HOME` (else `$HOME/.cache`, else `/root/.cache`)
+ */
 export function resolveDenoDir(env: (name: string) => string | undefined): string {
   const explicit = env("DENO_DIR");
   if (explicit) return explicit;

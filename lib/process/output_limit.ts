@@ -23,7 +23,14 @@ export class OutputLimiter {
   #dropped = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
 
-  /** A limiter that reports drops to `log`. */
+  /**
+   * A limiter that reports drops to `log`.
+   * @param log where the warnings about dropped lines go
+   * @param rate lines per second on average
+   * @param burst lines in one burst
+   * @param bytes the byte budget, per second on average and in one burst (a line counts its
+   *   length plus one)
+   */
   constructor(
     log: Logger,
     rate = OUTPUT_LINES_PER_SECOND,

@@ -5,7 +5,12 @@ const MAX_LINE_CHARS = 16 * 1024;
 // deno-lint-ignore no-control-regex
 const CONTROL = new RegExp("[\\x00-\\x08\\x0b-\\x1f\\x7f]", "g");
 
-/** Calls `onLine` for every line of `stream` until it ends; over-long lines are cut. */
+/**
+ * Calls `onLine` for every line of `stream` until it ends; over-long lines are cut.
+ * @param stream the output, read as UTF-8
+ * @param onLine called with each line, without its line ending, control characters escaped
+ * @returns resolves once the stream has ended (or broken) and every line was passed on
+ */
 export async function forwardLines(
   stream: ReadableStream<Uint8Array>,
   onLine: (line: string) => void,

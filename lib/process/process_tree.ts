@@ -1,6 +1,11 @@
 /** Process-group helpers: kill a whole tree, tell whether any of it is left, reap after a crash. */
 
-/** Sends `signal` to every process in group `pgid`; false when the group is already empty. */
+/**
+ * Sends `signal` to every process in group `pgid`; false when the group is already empty.
+ * @param pgid the process group's id
+ * @param signal the signal
+ * @returns whether it was sent (false when the group is empty or may not be signalled)
+ */
 export function signalGroup(pgid: number, signal: Deno.Signal): boolean {
   try {
     Deno.kill(-pgid, signal);
@@ -41,6 +46,9 @@ async function hasLiveMembers(pgid: number): Promise<boolean> {
  * (members that are already dead but not yet reaped by init do not count),
  * or after `limitMs`: a process stuck in the kernel cannot be hurried.
  * Returns whether the group is gone.
+ * @param pgid the process group's id
+ * @param limitMs how long to keep checking (default 2 s)
+ * @returns true once the group is gone, false when it was not within `limitMs`
  */
 export async function killGroup(pgid: number, limitMs = 2000): Promise<boolean> {
   const deadline = Date.now() + limitMs;
@@ -77,7 +85,10 @@ export class Reaper {
   #chain: Promise<void> = Promise.resolve();
   #closed = false;
 
-  /** Starts the watchdog shell in its own session; it removes directory `leftover` when it ends. */
+  /**
+   * Starts the watchdog shell in its own session; it removes directory `leftover` when it ends.
+   * @param leftover a directory to remove when the reaper ends (empty: none)
+   */
   constructor(leftover: string) {
     this.#child = new Deno.Command("/bin/sh", {
       args: ["-c", REAPER_SCRIPT, "reaper", leftover],
@@ -95,12 +106,18 @@ export class Reaper {
     this.#chain = this.#chain.then(() => this.#writer.write(bytes)).catch(() => {});
   }
 
-  /** Adds group `pgid` to the watch list. */
+  /**
+   * Adds group `pgid` to the watch list.
+   * @param pgid the process group's id
+   */
   track(pgid: number): void {
     this.#send(`+${pgid}`);
   }
 
-  /** Removes group `pgid` from the watch list. */
+  /**
+   * Removes group `pgid` from the watch list.
+   * @param pgid the process group's id
+   */
   untrack(pgid: number): void {
     this.#send(`-${pgid}`);
   }

@@ -249,7 +249,9 @@ export class Supervisor {
     childLog.debug("spawned", { pid: child.pid });
     this.#connect(child, endpoint, token);
     child.exited.then(async (status) => {
-      childLog.debug("exited", { code: status.code, signal: status.signal ?? undefined });
+      const how = { code: status.code, signal: status.signal ?? undefined };
+      if (child.killedByRuntime) childLog.debug("killed by the runtime", how);
+      else childLog.debug("exited", how);
       this.#options.onExit(child);
       this.#options.spawnBroker.childExited(child);
       await killGroup(child.pid);
@@ -315,7 +317,17 @@ export class Supervisor {
             const timer = setTimeout(() => child.kill(), CHANNEL_CLOSE_GRACE_MS);
             child.exited.then(() => clearTimeout(timer));
           });
-          child.acceptHello(peer, hello.data.loadError);
+          const loadError = hello.data.loadError;
+          if (loadError) {
+            // The answer carries it too; the operator reading the log should not need it.
+            this.#options.log.warn("the package could not be loaded", {
+              child: child.name,
+              code: loadError.code,
+              error: loadError.message,
+              details: detailsOf(loadError.data),
+            });
+          }
+          child.acceptHello(peer, loadError);
           return null;
         }
         if (method === PING) return null;
@@ -393,4 +405,13 @@ function exitSignalOf(child: Child): AbortSignal {
   const controller = new AbortController();
   child.exited.then(() => controller.abort("exited"));
   return controller.signal;
+}
+
+/** `data.details` and `data.debug` of a wire error, for a log line. */
+function detailsOf(data: unknown): string | undefined {
+  if (typeof data === "string") return data;
+  if (typeof data !== "object" || data === null) return undefined;
+  const { details, debug } = data as { details?: unknown; debug?: unknown };
+  const parts = [details, debug].filter((part) => typeof part === "string");
+  return parts.length > 0 ? parts.join("\n") : undefined;
 }

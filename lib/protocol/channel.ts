@@ -169,3 +169,37 @@ export interface SpawnExitParams {
   /** The name of the signal that ended it (`SIGKILL`), or null when it exited. */
   signal: string | null;
 }
+
+/**
+ * Child → runtime notification: permission denials the child's package code raised (and maybe
+ * caught), for the runtime's log. Sent when a call that met one ends (before its answer), and once
+ * per distinct denial met outside a call (main's daemons, callbacks). Advisory: the child's own
+ * account, which package code could silence.
+ */
+export const DENIED = "denied";
+/** One kind of denial met, with how often. */
+export interface DeniedEntry {
+  /** `read`, `write`, `net`, `env`, `sys`, `run`, `all`, `spawn`, `effect`, `other`. */
+  permission: string;
+  /** The path, `host:port`, variable, sys kind, program or effect refused. */
+  target: string;
+  /** The first denial's message. */
+  message: string;
+  /** The policy key that would grant it (`profiles.run.net`). */
+  policyKey: string;
+  /** How many times the call met it. */
+  count: number;
+}
+/** Params of `denied`. */
+export interface DeniedParams {
+  /** The call's event id (null for main, or outside a call). */
+  eventId: string | null;
+  /** The package function the call ran, or null outside a call. */
+  fn: PackageFunction | null;
+  /** `answered`: the call answered as the package did; `failed`: it was answered with an error. */
+  outcome: "answered" | "failed" | "outside";
+  /** The denials, at most {@link MAX_DENIED_ENTRIES} kinds. */
+  denials: DeniedEntry[];
+}
+/** The most denial kinds one call keeps and reports. */
+export const MAX_DENIED_ENTRIES = 16;
