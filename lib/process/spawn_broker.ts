@@ -91,6 +91,9 @@ export interface SpawnBrokerOptions {
 /** How long a brokered process's output may still arrive after it exited. */
 const OUTPUT_AFTER_EXIT_MS = 250;
 
+/** Bytes a brokered process's stdin may hold that it has not read yet. */
+const MAX_PENDING_STDIN_BYTES = 4 * 1024 * 1024;
+
 /** Brokered processes one child may have running at once. */
 export const MAX_PROCESSES_PER_CHILD = 64;
 
@@ -142,6 +145,8 @@ interface Running {
   pid: number;
   process: Deno.ChildProcess;
   stdin: WritableStreamDefaultWriter<Uint8Array> | null;
+  /** Bytes written to stdin that the process has not taken yet. */
+  stdinPending: number;
   exited: boolean;
 }
 
@@ -274,6 +279,7 @@ export class SpawnBroker {
       pid: process.pid,
       process,
       stdin: params.stdin === "pipe" ? process.stdin.getWriter() : null,
+      stdinPending: 0,
       exited: false,
     };
     const log = this.#options.log.with({ child: child.name, program: params.command });
@@ -402,7 +408,18 @@ export class SpawnBroker {
     } catch {
       return;
     }
-    entry.stdin.write(bytes).catch(() => {});
+    // A process that does not read its stdin cannot make the runtime hold what the child sends.
+    if (entry.stdinPending + bytes.length > MAX_PENDING_STDIN_BYTES) {
+      this.#options.log.warn("stdin of a brokered process is not read: closed", {
+        child: child.name,
+        pending: entry.stdinPending,
+      });
+      entry.stdin.abort().catch(() => {});
+      entry.stdin = null;
+      return;
+    }
+    entry.stdinPending += bytes.length;
+    entry.stdin.write(bytes).catch(() => {}).finally(() => entry.stdinPending -= bytes.length);
   }
 
   /**

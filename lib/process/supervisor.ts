@@ -20,12 +20,15 @@ import type { Logger } from "../log.ts";
 import { denoPermissionArgs, type Profile } from "../policy/permissions.ts";
 import {
   type ChildRole,
+  DENIED,
+  type DeniedParams,
   DROP_CALLBACKS,
   type DropCallbacksParams,
   EFFECT,
   type EffectParams,
   HELLO,
   type HelloParams,
+  MAX_DENIED_ENTRIES,
   PING,
   PROC_NET,
   PROC_NET_FILES,
@@ -38,7 +41,7 @@ import {
   type SpawnStdinParams,
 } from "../protocol/channel.ts";
 import { ErrorKind } from "../protocol/error_codes.ts";
-import { cancelError, permissionDenied } from "../protocol/errors.ts";
+import { cancelError } from "../protocol/errors.ts";
 import { Child } from "./child.ts";
 import { OutputLimiter } from "./output_limit.ts";
 import { forwardLines } from "./output_lines.ts";
@@ -126,6 +129,24 @@ const spawnKillSchema: z.ZodType<SpawnKillParams> = z.object({
 const dropSchema: z.ZodType<DropCallbacksParams> = z.object({
   ids: z.array(z.number().int().positive()).max(100_000),
 });
+const deniedSchema: z.ZodType<DeniedParams> = z.object({
+  eventId: z.string().max(1024).nullable(),
+  fn: z.enum(["init", "uninit", "main", "getInput", "run", "createBackup"]).nullable(),
+  outcome: z.enum(["answered", "failed", "outside"]),
+  denials: z.array(z.object({
+    permission: z.string().max(32),
+    target: z.string().max(1024),
+    message: z.string().max(1024),
+    policyKey: z.string().max(128),
+    count: z.number().int().nonnegative(),
+  })).max(MAX_DENIED_ENTRIES),
+});
+/** The log line of a `denied` report, by outcome. */
+const DENIED_LINES: Readonly<Record<DeniedParams["outcome"], string>> = {
+  answered: "a call answered after a permission denial its package code caught",
+  failed: "a call failed on a permission denial",
+  outside: "package code met a permission denial outside a call",
+};
 
 /** How long a child whose channel closed may take to exit by itself. */
 const CHANNEL_CLOSE_GRACE_MS = 1000;
@@ -361,6 +382,8 @@ export class Supervisor {
         } else if (method === DROP_CALLBACKS) {
           const params = dropSchema.safeParse(raw);
           if (params.success) this.#options.onDropCallbacks(child, params.data.ids);
+        } else if (method === DENIED) {
+          this.#logDenied(child, raw);
         }
       },
     });
@@ -370,13 +393,39 @@ export class Supervisor {
     return peer;
   }
 
-  /** Serves a compat-layer read of `/proc/net/*` (what checkPortListening reads) to any profile but sandbox. */
+  /**
+   * Logs a child's `denied` report (see lib/worker/denials.ts): one warning per denial, with the
+   * policy key that would grant it. Reports count against the child's rate; a bad one is dropped.
+   */
+  #logDenied(child: Child, raw: unknown): void {
+    const report = deniedSchema.safeParse(raw);
+    if (!report.success) return;
+    try {
+      this.#options.admit(child, "reporting denials");
+    } catch {
+      return;
+    }
+    const { eventId, fn, outcome, denials } = report.data;
+    for (const denial of denials) {
+      this.#options.log.warn(DENIED_LINES[outcome], {
+        child: child.name,
+        profile: child.role,
+        call: fn ?? undefined,
+        event: eventId ?? undefined,
+        denied: `${denial.permission} ${denial.target}`,
+        times: denial.count,
+        grant: denial.policyKey,
+      });
+    }
+  }
+
+  /**
+   * Serves a compat-layer read of `/proc/net/*` (what checkPortListening reads): the sockets of
+   * the container's network namespace, which every profile shares.
+   */
   #readProcNet(child: Child, raw: unknown): Promise<string> {
     const params = procNetSchema.safeParse(raw);
     if (!params.success) throw new RpcError(JsonRpcCode.InvalidParams, "Invalid proc-net call");
-    if (child.role === "sandbox") {
-      throw permissionDenied("sandbox", `reading /proc/net/${params.data.file}`);
-    }
     this.#options.admit(child, `reading /proc/net/${params.data.file}`);
     return this.#procNet.read(params.data.file);
   }

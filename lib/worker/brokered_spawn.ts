@@ -274,8 +274,23 @@ export function installBrokeredSpawn(channel: SpawnChannel): SpawnEvents {
   const original = { spawn: cp.spawn, execFile: cp.execFile };
 
   const brokeredSpawn = (command: string, args: string[], options: Options) => {
-    const child = new BrokeredProcess(channel, command, args, stdioOf(options));
     const [stdin, stdout, stderr] = stdioOf(options);
+    const child = new BrokeredProcess(channel, command, args, [stdin, stdout, stderr]);
+    // Node's `signal` and `timeout` options: kill with `killSignal` (default SIGTERM).
+    const killSignal =
+      typeof options.killSignal === "string" || typeof options.killSignal === "number"
+        ? options.killSignal
+        : "SIGTERM";
+    const signal = options.signal as AbortSignal | undefined;
+    if (signal instanceof AbortSignal) {
+      if (signal.aborted) queueMicrotask(() => child.kill(killSignal));
+      else signal.addEventListener("abort", () => child.kill(killSignal), { once: true });
+    }
+    const timeout = Number(options.timeout ?? 0);
+    if (timeout > 0) {
+      const timer = setTimeout(() => child.kill(killSignal), timeout);
+      child.once("exit", () => clearTimeout(timer));
+    }
     channel.request(SPAWN, { command, args, stdin, stdout, stderr }).then(
       (result) => {
         const started = result as SpawnResult;
@@ -316,12 +331,8 @@ export function installBrokeredSpawn(channel: SpawnChannel): SpawnEvents {
     child.stderr!.on("data", (chunk: Buffer) => chunks.stderr.push(chunk));
     let failure: Error | undefined;
     child.on("error", (error: Error) => failure = error);
-    const timeout = Number(options.timeout ?? 0);
-    const timer = timeout > 0
-      ? setTimeout(() => child.kill(String(options.killSignal ?? "SIGTERM")), timeout)
-      : undefined;
+    // `timeout` and `killSignal` are served by the spawn (see brokeredSpawn).
     child.on("exit", (code: number | null, signal: string | null) => {
-      clearTimeout(timer);
       // Output notifications all arrive before the exit one; the streams have them queued.
       setTimeout(() => {
         const text = (list: Buffer[]) =>

@@ -21,6 +21,8 @@ export interface DenialKind {
 const DENO_MESSAGE = /^Requires (\w+) access to (?:"((?:[^"\\]|\\.)*)"|([^,\s]+))/;
 /** The spawn broker's refusal, as the compat layer raises it: `…: running mount: …`. */
 const SPAWN_MESSAGE = /(?:^|: )running ([^\s:]+):/;
+/** The effects broker's refusal: `the sandbox profile (effects: read-only) may not call bind`. */
+const EFFECT_MESSAGE = /\) may not call (\S+)$/;
 /** A sync spawn of a brokered program: `execFileSync("mount") cannot be served …`. */
 const SYNC_SPAWN_MESSAGE = /^(?:execFileSync|execSync|spawnSync)\("([^"]*)"\)/;
 
@@ -37,6 +39,8 @@ const SYNC_SPAWN_MESSAGE = /^(?:execFileSync|execSync|spawnSync)\("([^"]*)"\)/;
 export function denialKind(message: string): DenialKind {
   const deno = DENO_MESSAGE.exec(message);
   if (deno) return { permission: deno[1], target: deno[2] ?? deno[3] };
+  const effect = EFFECT_MESSAGE.exec(message);
+  if (effect) return { permission: "effect", target: effect[1] };
   const spawn = SPAWN_MESSAGE.exec(message) ?? SYNC_SPAWN_MESSAGE.exec(message);
   if (spawn) return { permission: "spawn", target: spawn[1] };
   return { permission: "other", target: message.slice(0, 200) };

@@ -14,6 +14,7 @@ import { CallbackRegistry } from "./callbacks.ts";
 import {
   CALLBACK,
   type CallbackParams,
+  DENIED,
   DROP_CALLBACKS,
   EFFECT,
   HELLO,
@@ -30,7 +31,7 @@ import {
 } from "../protocol/channel.ts";
 import { installCompat } from "./compat.ts";
 import { installBrokeredSpawn, type SpawnEvents } from "./brokered_spawn.ts";
-import { firstDenial, resetDenials } from "./denials.ts";
+import { beginCall, endCall, firstDenial, installDenialWatch, recordDenial } from "./denials.ts";
 import { createEffects, leaveContext, type WorkerEffects } from "./effects.ts";
 import { CodedError, toWireError } from "./errors.ts";
 import { loadPackage, packageFunction, type PackageModule } from "./load_package.ts";
@@ -79,11 +80,7 @@ const peer = new Peer(conn, {
   onRequest: (method, params) => {
     if (method === WARM) return warm();
     if (method !== RUN) throw new RpcError(-32601, `unknown channel method ${method}`);
-    resetDenials();
-    return run(params as RunParams).catch((error) => {
-      const wire = toWireError(withDenial(error), profile);
-      throw new RpcError(wire.code, wire.message, wire.data as never);
-    });
+    return serveRun(params as RunParams);
   },
   onNotification: (method, params) => {
     if (method === CALLBACK) {
@@ -102,10 +99,28 @@ const peer = new Peer(conn, {
 // A child whose runtime is gone has nothing left to do.
 peer.closed.then(() => Deno.exit(0));
 
-// Before the package loads: serve the SDK's operations on reserved paths, and refuse forbidden
-// spawns with a NotCapable naming the program where Deno's sync spawns would hide it.
+// Before the package loads: see every permission denial from now on, including those package code
+// catches (denials.ts says what they do to a call; the runtime logs them).
+const watching = installDenialWatch({
+  profile,
+  report: (report) => void accepted.then(() => peer.notify(DENIED, report)),
+});
+if (!watching) {
+  console.error(
+    "warning: this Deno raises permission errors in a way the denial watch does not see: " +
+      "denials package code catches go unnoticed",
+  );
+}
+// Serve the SDK's operations on reserved paths, and refuse forbidden spawns with a NotCapable
+// naming the program where Deno's sync spawns would hide it.
 installCompat({
-  procNet: (file) => accepted.then(() => peer.request(PROC_NET, { file })) as Promise<string>,
+  procNet: (file) =>
+    accepted.then(() => peer.request(PROC_NET, { file })).catch((error) => {
+      if (error instanceof RpcError && error.code === ErrorKind.Authorization) {
+        recordDenial(error, { permission: "read", target: `/proc/net/${file}` });
+      }
+      throw error;
+    }) as Promise<string>,
 });
 // No program is granted: start-container, mount and rsync are run by the runtime on request.
 const spawnEvents: SpawnEvents = installBrokeredSpawn({
@@ -131,6 +146,25 @@ function withDenial(error: unknown): unknown {
   return new Error(error.message, { cause: denial });
 }
 
+/**
+ * Runs one call under the denial watch: the same denial met too often fails it at once, and a
+ * strict profile's call that met one is answered 34 (see denials.ts).
+ */
+async function serveRun(params: RunParams): Promise<unknown> {
+  const tooMany = beginCall(params.fn, params.eventId);
+  let result: unknown;
+  try {
+    result = await Promise.race([run(params), tooMany]);
+  } catch (error) {
+    const wire = toWireError(withDenial(error), profile);
+    endCall("failed");
+    throw new RpcError(wire.code, wire.message, wire.data as never);
+  }
+  const refused = endCall("answered");
+  if (refused) throw new RpcError(refused.code, refused.message, refused.data as never);
+  return result;
+}
+
 const transport = {
   async call(
     method: string,
@@ -141,8 +175,16 @@ const transport = {
     try {
       return await peer.request(EFFECT, { method, params, callback, eventId });
     } catch (error) {
-      if (error instanceof RpcError) throw new CodedError(error.code, error.message, error.data);
-      throw error;
+      if (!(error instanceof RpcError)) throw error;
+      // A refused effect is a denial too, whether or not package code catches it.
+      if (error.code === ErrorKind.Authorization) {
+        const details = (error.data as { details?: unknown } | undefined)?.details;
+        const denial = new Deno.errors.NotCapable(
+          typeof details === "string" ? details : `${method}: ${error.message}`,
+        );
+        recordDenial(denial, { permission: "effect", target: method });
+      }
+      throw new CodedError(error.code, error.message, error.data);
     }
   },
   dropCallbacks(ids: number[]) {

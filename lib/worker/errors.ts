@@ -2,6 +2,7 @@
 
 import { ErrorKind } from "../protocol/error_codes.ts";
 import type { ErrorObject } from "../jsonrpc/errors.ts";
+import { denialKind, policyKey } from "./denial_kind.ts";
 
 /** An error with a wire code, raised by the worker itself or received from the runtime. */
 export class CodedError extends Error {
@@ -58,10 +59,13 @@ function notCapableIn(error: unknown): Error | undefined {
 
 /**
  * Maps a thrown value to an error object: a coded error keeps its code; a
- * permission denial anywhere in the `cause` chain is 34 naming the permission
- * and the profile; a known error (`{error, code?}` or `{errorCode: [code,
- * message]}`) keeps its message and code (1 when absent); anything else is 59
- * with the message and stack.
+ * permission denial anywhere in the `cause` chain is 34 naming the permission,
+ * the profile and the policy key that would grant it; a known error (`{error,
+ * code?}` or `{errorCode: [code, message]}`) keeps its message and code (1 when
+ * absent); anything else is 59 with the message and stack.
+ * @param error what package code (or the worker) threw
+ * @param profile the child's profile
+ * @returns the error object to answer with
  */
 export function toWireError(error: unknown, profile: string): ErrorObject {
   if (error instanceof CodedError) {
@@ -75,11 +79,17 @@ export function toWireError(error: unknown, profile: string): ErrorObject {
   const denied = notCapableIn(error);
   if (denied) {
     const context = denied === error ? "" : ` (while: ${(error as Error).message ?? error})`;
+    // The spawn broker's refusals already say which profile refused them.
+    const prefix = `the ${profile} profile does not allow this: `;
+    const what = denied.message.startsWith(prefix)
+      ? denied.message.slice(prefix.length)
+      : denied.message;
+    const key = policyKey(denialKind(denied.message).permission, profile);
     return {
       code: ErrorKind.Authorization,
       message: "Permission denied",
       data: {
-        details: `the ${profile} profile does not allow this: ${denied.message}${context}`,
+        details: `${prefix}${what} (policy key: ${key})${context}`,
         debug: denied.stack,
       },
     };
