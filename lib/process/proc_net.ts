@@ -10,17 +10,10 @@
  */
 
 import type { ProcNetFile } from "../protocol/channel.ts";
+import { CAT } from "./system_programs.ts";
 
 /** How long one read of a `/proc/net` file is served to every reader. */
 export const PROC_NET_CACHE_MS = 250;
-
-const CAT = ["/bin/cat", "/usr/bin/cat"].find((path) => {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
-}) ?? "/bin/cat";
 
 /** Reads `/proc/net` files, sharing each read for a short while. */
 export class ProcNetReader {

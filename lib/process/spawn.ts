@@ -21,6 +21,8 @@
  * (unshare and sh).
  */
 
+import { NSENTER, SETSID, UNSHARE } from "./system_programs.ts";
+
 const INIT_SCRIPT = `[ "$1" = 0 ] || ulimit -d "$1"
 shift
 exec 3<&0
@@ -35,17 +37,6 @@ while :; do
   rc=$?
   kill -0 "$child" 2>/dev/null || exit "$rc"
 done`;
-
-function isFile(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
-}
-
-const SETSID = ["/usr/bin/setsid", "/bin/setsid"].find(isFile);
-const UNSHARE = ["/usr/bin/unshare", "/bin/unshare"].find(isFile);
 
 /**
  * How children are confined: a PID and a mount namespace each (mounts from the container
@@ -68,8 +59,6 @@ export interface ContainmentProbe {
   /** Whether `nsenter` can join a child's namespaces (the spawn broker runs programs there). */
   canJoin: boolean;
 }
-
-const NSENTER = ["/usr/bin/nsenter", "/bin/nsenter"].find(isFile);
 
 /** Whether nsenter can join the namespaces of a throwaway `unshare` with `options`. */
 async function probeJoin(options: string[]): Promise<string | null> {

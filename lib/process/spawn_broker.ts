@@ -33,6 +33,7 @@ import {
 import { packageFailure, permissionDenied } from "../protocol/errors.ts";
 import type { SubcontainerLedger } from "../effects/subcontainer_ledger.ts";
 import { forwardLines } from "./output_lines.ts";
+import { findProgram, NSENTER, SETSID } from "./system_programs.ts";
 import { abortable, timeoutSignal } from "../async/abortable.ts";
 import type { Containment } from "./spawn.ts";
 
@@ -110,17 +111,6 @@ const SIGNALS: ReadonlySet<string> = new Set([
 
 /** Roles whose effects (and so subcontainers) belong to the call they run. */
 const PROCEDURE_ROLES: ReadonlySet<ChildRole> = new Set(["getInput", "run", "backup", "sandbox"]);
-
-function isFile(path: string): boolean {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
-}
-
-const NSENTER = ["/usr/bin/nsenter", "/bin/nsenter"].find(isFile);
-const SETSID = ["/usr/bin/setsid", "/bin/setsid"].find(isFile);
 
 /** The default directories brokered programs are looked up in. */
 export const DEFAULT_PROGRAM_DIRS: readonly string[] = Object.freeze([
@@ -220,8 +210,9 @@ export class SpawnBroker {
         `running ${params.command}: ${MAX_PROCESSES_PER_CHILD} brokered processes already run`,
       );
     }
-    const program = this.#options.programDirs.map((dir) => `${dir}/${decision.program}`)
-      .find(isFile);
+    const program = findProgram(
+      this.#options.programDirs.map((dir) => `${dir}/${decision.program}`),
+    );
     if (!program) {
       throw packageFailure(
         `${decision.program} is not installed`,
@@ -324,6 +315,16 @@ export class SpawnBroker {
       const drained = timeoutSignal(OUTPUT_AFTER_EXIT_MS, () => "drained");
       await abortable(streams, drained.signal).catch(() => {});
       drained.clear();
+      // `after` (a read-only remount) decides whether a successful process succeeded.
+      let code = status.signal ? null : status.code;
+      const failed = code === 0 && after ? await after() : null;
+      if (failed !== null) {
+        code = 1;
+        if (params.stderr === "pipe") {
+          const data = encodeBase64(new TextEncoder().encode(`${failed}\n`));
+          child.notify(SPAWN_OUTPUT, { id, stream: "stderr", data });
+        }
+      }
       open = false;
       entry.exited = true;
       this.#byChild.get(child)?.delete(id);
@@ -331,11 +332,7 @@ export class SpawnBroker {
         code: status.code,
         signal: status.signal ?? undefined,
       });
-      child.notify(SPAWN_EXIT, {
-        id,
-        code: status.signal ? null : status.code,
-        signal: status.signal ?? null,
-      });
+      child.notify(SPAWN_EXIT, { id, code, signal: status.signal ?? null });
     });
     return entry;
   }
@@ -348,7 +345,7 @@ export class SpawnBroker {
    */
   async #remountReadOnly(child: SpawnChild, target: string): Promise<string | null> {
     const run = async (name: string, args: string[]): Promise<string | null> => {
-      const program = this.#options.programDirs.map((dir) => `${dir}/${name}`).find(isFile);
+      const program = findProgram(this.#options.programDirs.map((dir) => `${dir}/${name}`));
       if (!program) return `${name} is not installed`;
       const argv = this.#namespaced
         ? [NSENTER!, ...this.#namespaceArgs(child), "--", program, ...args]

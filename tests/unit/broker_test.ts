@@ -55,8 +55,12 @@ Deno.test("EffectsBroker.handle refuses an effect outside the profile with 34 na
     /the getInput profile \(effects: read-only\) may not call set-health/,
   );
   const sandbox = new FakeBrokerChild("sandbox", { eventId: "ev-2" });
+  const noSecrets = new FakeBrokerChild("sandbox", {
+    eventId: "ev-3",
+    effects: "read-only-no-secrets",
+  });
   await assertRpcError(
-    effect(sandbox, "get-ssl-key", {}),
+    effect(noSecrets, "get-ssl-key", {}),
     ErrorKind.Authorization,
     /the sandbox profile \(effects: read-only-no-secrets\) may not call get-ssl-key/,
   );

@@ -21,7 +21,7 @@ import {
   SECRET_EFFECTS,
 } from "../../lib/policy/permissions.ts";
 
-const CLASSES: readonly EffectClass[] = ["read", "secret", "write", "cleanup"];
+const CLASSES: readonly EffectClass[] = ["read", "secret", "write", "scratch", "cleanup"];
 const TABLE: readonly EffectSpec[] = EFFECTS;
 
 Deno.test("effect table: every entry declares a known access class and a consistent name", () => {
@@ -47,6 +47,8 @@ Deno.test("effect table: the declared classes are today's", () => {
     TABLE.filter((e) => e.access === access).map((e) => e.method).sort();
   assert.deepEqual(of("secret"), ["get-ssl-key", "get-system-smtp"]);
   assert.deepEqual(of("cleanup"), ["clear-callbacks", "subcontainer.destroy-fs"]);
+  // A subcontainer is the call's own scratch rootfs: a getInput may exec a read command in one.
+  assert.deepEqual(of("scratch"), ["subcontainer.create-fs"]);
   assert.deepEqual(of("read"), [
     "check-dependencies",
     "get-container-ip",
@@ -72,8 +74,8 @@ Deno.test("effect table: the declared classes are today's", () => {
 Deno.test("effectAllowed follows each entry's declared access, for every profile access", () => {
   const admitted: Record<EffectAccess, readonly EffectClass[]> = {
     "all": CLASSES,
-    "read-only": ["read", "secret"],
-    "read-only-no-secrets": ["read"],
+    "read-only": ["read", "secret", "scratch", "cleanup"],
+    "read-only-no-secrets": ["read", "scratch", "cleanup"],
   };
   for (const [access, classes] of Object.entries(admitted) as [EffectAccess, EffectClass[]][]) {
     for (const entry of TABLE) {

@@ -239,10 +239,54 @@ Deno.test("checkSpawn refuses subcontainers this child did not create and comman
     ),
     /not a subcontainer this child created/,
   );
+  // getInput and sandbox run read commands in subcontainers, but never rsync or the backup.
   for (const profile of ["getInput", "sandbox"] as const) {
     refused(
-      checkSpawn("mount", ["--rbind", "/dev", `${ROOTFS}/dev`], context(profile)),
-      /may not run mount at all \(allowed: none\)/,
+      checkSpawn(
+        "rsync",
+        ["-rlptgoAXH", `${ROOT}/volumes/main`, `${ROOT}/backup`],
+        context(profile),
+      ),
+      /may not run rsync at all/,
+    );
+    refused(
+      checkSpawn(
+        "mount",
+        ["--rbind", `${ROOT}/backup`, `${ROOTFS}/backup-target`],
+        context(profile),
+      ),
+      /may not rbind-backup/,
     );
   }
+});
+
+Deno.test("checkSpawn makes volume mounts read-only for getInput and sandbox, not for run", () => {
+  const args = ["bind-mount", "--source", `${ROOT}/volumes/main`, "--target", `${ROOTFS}/data`];
+  for (const profile of ["getInput", "sandbox"] as const) {
+    const decision = checkSpawn("start-container", args, context(profile));
+    assert.ok(decision.ok);
+    assert.equal(decision.operation, "bind-mount-read-only");
+    assert.equal(decision.readOnly, true);
+    assert.deepEqual(decision.mount, { target: `${ROOTFS}/data`, source: `${ROOT}/volumes/main` });
+    // The rest of what SubContainer runs is the same as for run.
+    assert.equal(
+      ok(checkSpawn("mount", ["--rbind", "/dev", `${ROOTFS}/dev`], context(profile))),
+      "rbind-shared",
+    );
+    assert.equal(
+      ok(checkSpawn("start-container", ["subcontainer", "exec", ROOTFS, "ls"], context(profile))),
+      "subcontainer-exec",
+    );
+  }
+  const run = checkSpawn("start-container", args, context("run"));
+  assert.ok(run.ok);
+  assert.equal(run.operation, "bind-mount");
+  assert.equal(run.readOnly, undefined);
+  // A profile allowed both mounts gets the writable one; one allowed neither, none.
+  const both = context("run", { allowed: ["bind-mount", "bind-mount-read-only"] });
+  assert.equal(ok(checkSpawn("start-container", args, both)), "bind-mount");
+  refused(
+    checkSpawn("start-container", args, context("run", { allowed: ["subcontainer-exec"] })),
+    /may not bind-mount/,
+  );
 });
