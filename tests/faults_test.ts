@@ -259,7 +259,7 @@ Deno.test("a child that crashes with an uncaught error is answered 59 and the ru
 Deno.test({
   name: "a child that crashes with an uncaught error is reported with its own exit and error",
   // Deno closes a dying process's sockets before it prints "error: Uncaught ..." and exits 1:
-  // the supervisor waits for the exit and the output before it reports.
+  // the launcher waits for the exit and the output before it reports.
   fn: async () => {
     const rt = await startPackageRuntime({ package: FAULTS });
     try {

@@ -26,13 +26,32 @@ function policyProblems(fn: () => unknown): string[] {
 // ---------------------------------------------------------------------------------------------
 // Default profiles → argv
 
+/** The `--allow-sys` kinds every profile gets (what node:os and FileHelper ask for). */
+const SYS = [
+  "uid",
+  "gid",
+  "getegid",
+  "systemMemoryInfo",
+  "cpus",
+  "loadavg",
+  "hostname",
+  "networkInterfaces",
+  "osUptime",
+  "osRelease",
+  "homedir",
+  "userInfo",
+];
+/** Loopback and the container's own addresses (`${container}`, replaced at startup). */
+const OWN_NET = ["127.0.0.0/8", "localhost", "[::1]", "${container}"];
+
 Deno.test("default profiles follow the table", () => {
   const p = defaultProfiles(VARS);
   assert.deepEqual(Object.keys(p).sort(), [...PROFILE_NAMES].sort());
   assert.deepEqual(p.init, {
     read: ["/pkg/dir", "/media/startos", "/etc/resolv.conf"],
     write: ["/media/startos/volumes", "/media/startos/subcontainers"],
-    net: false,
+    // The service's own daemons: init bootstraps through a temporary daemon's HTTP API.
+    net: OWN_NET,
     // No program is granted to Deno: the spawn broker runs what SubContainer and Backups need.
     run: false,
     spawn: [
@@ -44,11 +63,13 @@ Deno.test("default profiles follow the table", () => {
       "rsync-restore",
     ],
     env: true,
-    sys: ["uid", "gid"],
+    sys: SYS,
     effects: "all",
     all: false,
     heapMb: 512,
   });
+  assert.deepEqual(p.run.net, OWN_NET);
+  for (const name of PROFILE_NAMES) assert.deepEqual(p[name].sys, SYS, name);
   // TCP/UDP anywhere by address, service names, and no Unix socket (bare --allow-net covers all).
   assert.deepEqual(p.main.net, [
     "0.0.0.0/0",
@@ -59,6 +80,7 @@ Deno.test("default profiles follow the table", () => {
     "*.embassy",
     "*.local",
     "*.onion",
+    "${container}",
   ]);
   assert.equal(p.main.heapMb, 512);
   assert.equal(p.run.heapMb, 256);
@@ -74,23 +96,21 @@ Deno.test("default profiles follow the table", () => {
     "/media/startos/subcontainers",
   ]);
   assert.deepEqual(p.backup.spawn, [...container, "rbind-backup", "rsync-backup"]);
-  assert.deepEqual(p.getInput.spawn, []);
-  assert.deepEqual(p.sandbox.spawn, []);
-  assert.deepEqual(p.getInput.read, ["/pkg/dir", "/media/startos/volumes"]);
-  assert.deepEqual(p.getInput.sys, ["uid", "gid"]);
-  assert.equal(p.getInput.effects, "read-only");
-  assert.deepEqual(p.sandbox, {
-    read: ["/pkg/dir"],
-    write: [],
+  // getInput runs read commands in subcontainers: volumes mounted read-only, mount points only.
+  assert.deepEqual(p.getInput, {
+    read: ["/pkg/dir", "/media/startos", "/etc/resolv.conf"],
+    write: ["/media/startos/subcontainers"],
     net: false,
     run: false,
-    spawn: [],
-    env: ["LANG"],
-    sys: ["uid", "gid"],
-    effects: "read-only-no-secrets",
+    spawn: ["subcontainer-launch", "subcontainer-exec", "bind-mount-read-only", "rbind-shared"],
+    env: true,
+    sys: SYS,
+    effects: "read-only",
     all: false,
     heapMb: 256,
   });
+  // The sandbox has getInput's grants exactly: its getInput answers what execute's answers.
+  assert.deepEqual(p.sandbox, p.getInput);
   assert.deepEqual(defaultProfiles({ package: "/p", root: "/" }).run.write, [
     "/volumes",
     "/subcontainers",
@@ -106,37 +126,32 @@ Deno.test("denoPermissionArgs: exact argv of the default profiles", () => {
   const sock = `--allow-net=unix:${SOCK}`;
   const read = `--allow-read=/pkg/dir,/media/startos,/etc/resolv.conf,${SOCK}`;
   const write = `--allow-write=/media/startos/volumes,/media/startos/subcontainers,${SOCK}`;
-  const sys = "--allow-sys=uid,gid";
+  const sys = `--allow-sys=${SYS.join(",")}`;
+  // `${container}` never reaches Deno: replaced at startup (withContainerAddresses) or dropped.
+  const own = `--allow-net=unix:${SOCK},127.0.0.0/8,localhost,[::1]`;
   const base = ["--no-prompt", "--cached-only"];
   assert.deepEqual(argv("run"), [
     ...base,
     read,
     write,
-    sock,
+    own,
     "--allow-env",
     sys,
   ]);
   assert.deepEqual(argv("getInput"), [
     ...base,
-    `--allow-read=/pkg/dir,/media/startos/volumes,${SOCK}`,
-    `--allow-write=${SOCK}`,
+    read,
+    `--allow-write=/media/startos/subcontainers,${SOCK}`,
     sock,
     "--allow-env",
     sys,
   ]);
-  assert.deepEqual(argv("sandbox"), [
-    ...base,
-    `--allow-read=/pkg/dir,${SOCK}`,
-    `--allow-write=${SOCK}`,
-    sock,
-    "--allow-env=LANG",
-    sys,
-  ]);
+  assert.deepEqual(argv("sandbox"), argv("getInput"));
   assert.deepEqual(argv("init"), [
     ...base,
     read,
     write,
-    sock,
+    own,
     "--allow-env",
     sys,
   ]);
@@ -575,25 +590,32 @@ async function probe(
   return JSON.parse(stdout);
 }
 
-Deno.test("enforcement: getInput may read volumes but not write anywhere", async () => {
+Deno.test("enforcement: getInput and sandbox read the root, write only subcontainer mount points", async () => {
   await withSandbox(async (s) => {
-    const profile = defaultProfiles({ package: s.pkg, root: s.root }).getInput;
-    const report = await probe(s, profile, [
-      `write:${s.root}/volumes/new.txt`,
-      `write:${s.dir}/elsewhere.txt`,
-      `read:${s.root}/volumes/data.txt`,
-      `read:${s.root}/outside-volumes.txt`,
-      "env:HOME",
-    ], { HOME: "/home/test", PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" });
-    assert.deepEqual(report, {
-      connect: "ok",
-      [`write:${s.root}/volumes/new.txt`]: "NotCapable",
-      [`write:${s.dir}/elsewhere.txt`]: "NotCapable",
-      [`read:${s.root}/volumes/data.txt`]: "ok",
-      [`read:${s.root}/outside-volumes.txt`]: "NotCapable",
-      "env:HOME": "ok",
-    });
-    await assert.rejects(Deno.stat(`${s.root}/volumes/new.txt`), Deno.errors.NotFound);
+    await Deno.mkdir(`${s.root}/subcontainers/g1`, { recursive: true });
+    for (const name of ["getInput", "sandbox"] as const) {
+      const profile = defaultProfiles({ package: s.pkg, root: s.root })[name];
+      const report = await probe(s, profile, [
+        `write:${s.root}/volumes/new.txt`,
+        `write:${s.root}/subcontainers/g1/mountpoint`,
+        `write:${s.dir}/elsewhere.txt`,
+        `read:${s.root}/volumes/data.txt`,
+        `read:${s.root}/outside-volumes.txt`,
+        `read:${s.dir}/scripts/probe.ts`,
+        "env:HOME",
+      ], { HOME: "/home/test", PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" });
+      assert.deepEqual(report, {
+        connect: "ok",
+        [`write:${s.root}/volumes/new.txt`]: "NotCapable",
+        [`write:${s.root}/subcontainers/g1/mountpoint`]: "ok",
+        [`write:${s.dir}/elsewhere.txt`]: "NotCapable",
+        [`read:${s.root}/volumes/data.txt`]: "ok",
+        [`read:${s.root}/outside-volumes.txt`]: "ok",
+        [`read:${s.dir}/scripts/probe.ts`]: "NotCapable",
+        "env:HOME": "ok",
+      }, name);
+      await assert.rejects(Deno.stat(`${s.root}/volumes/new.txt`), Deno.errors.NotFound);
+    }
   });
 });
 
@@ -617,10 +639,11 @@ Deno.test("enforcement: run may write volumes; a missing --allow-run program doe
   });
 });
 
-Deno.test("enforcement: sandbox cannot read env vars, volumes or write", async () => {
+Deno.test("enforcement: a sandbox narrowed by policy (no env, package only) reads neither", async () => {
   await withSandbox(async (s) => {
-    const profile = defaultProfiles({ package: s.pkg, root: s.root }).sandbox;
-    // The supervisor gives env=false children an empty environment; even if a variable leaked in,
+    const text = JSON.stringify({ profiles: { sandbox: { env: false, read: ["${package}"] } } });
+    const profile = parsePolicy(text, "inline", { package: s.pkg, root: s.root }).profiles.sandbox;
+    // The launcher gives env=false children an empty environment; even if a variable leaked in,
     // the child could not read it.
     const report = await probe(s, profile, [
       "env:SECRET",

@@ -36,7 +36,7 @@ export const CONTAINER_EFFECT_RATE = { perSecond: 2_000, burst: 5_000 } as const
  */
 export const PENDING_EFFECT_BYTES = { perChild: 8 * 1024 * 1024, container: 32 * 1024 * 1024 };
 
-/** What the broker uses of a child (the supervisor's `Child` is one). */
+/** What the broker uses of a child (the launcher's `Child` is one). */
 export interface BrokerChild {
   /** A short name for logs: `run#3`. */
   readonly name: string;

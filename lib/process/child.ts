@@ -44,7 +44,7 @@ const OUTPUT_DRAIN_MS = 250;
 
 /** One child process. */
 export class Child implements ChildHandle {
-  /** The supervisor's number for the child, unique in this runtime (the `3` of `run#3`). */
+  /** The launcher's number for the child, unique in this runtime (the `3` of `run#3`). */
   readonly id: number;
   /** What the child is for: `init`, `main` or a procedure (`getInput`, `run`, `backup`, `sandbox`). */
   readonly role: ChildRole;
@@ -74,8 +74,8 @@ export class Child implements ChildHandle {
   readonly #heapMb: number;
 
   /**
-   * Used by the supervisor only.
-   * @param id the supervisor's number for the child
+   * Used by the launcher only.
+   * @param id the launcher's number for the child
    * @param role what the child is for
    * @param profile what it may do
    * @param process the spawned process (see `spawnContained`)
@@ -136,7 +136,7 @@ export class Child implements ChildHandle {
   }
 
   /**
-   * Called by the supervisor when the child's hello arrives on its channel.
+   * Called by the launcher when the child's hello arrives on its channel.
    * @param peer the child's channel
    * @param loadError why the package could not be loaded, as the hello said; undefined if it loaded
    */
@@ -273,14 +273,14 @@ export class Child implements ChildHandle {
     await killGroup(this.pid);
   }
 
-  /** Used by the supervisor: resolves when the child's stdout and stderr have been read to the end. */
+  /** Used by the launcher: resolves when the child's stdout and stderr have been read to the end. */
   set outputDone(done: Promise<unknown>) {
     this.#outputDone = done;
   }
 
   /**
    * Logs one line of the child's output (or of a program run for it), within its output budget;
-   * set by the supervisor.
+   * set by the launcher.
    */
   logOutput: (line: string, fields: Record<string, string>) => void = () => {};
 

@@ -5,7 +5,7 @@
 
 import type { ChildRole, RunParams } from "../protocol/channel.ts";
 
-/** One child process as the layers above the supervisor see it. */
+/** One child process as the layers above the launcher see it. */
 export interface ChildHandle {
   /** A short name for logs: `run#3`. */
   readonly name: string;

@@ -40,7 +40,7 @@ import type { Containment } from "./spawn.ts";
 // Re-exported so that the types this module's API uses are documented with it.
 export type { LogFields, Logger } from "../log.ts";
 
-/** What the broker uses of a child (the supervisor's `Child` is one). */
+/** What the broker uses of a child (the launcher's `Child` is one). */
 export interface SpawnChild {
   /** A short name for logs: `run#3`. */
   readonly name: string;

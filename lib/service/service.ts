@@ -1,5 +1,5 @@
 /**
- * Everything behind the socket: host client, effects broker, supervisor,
+ * Everything behind the socket: host client, effects broker, child launcher, spawn broker,
  * process system and the method handlers. main.ts loads this module after it
  * listens, so the socket accepts connections while it loads (requests wait).
  */
@@ -18,7 +18,7 @@ import { readContainerAddresses } from "../policy/container_addresses.ts";
 import { ProcessSystem } from "../process/process_system.ts";
 import { Runtime } from "./runtime.ts";
 import { probeContainment } from "../process/spawn.ts";
-import { Supervisor } from "../process/supervisor.ts";
+import { ChildLauncher } from "../process/child_launcher.ts";
 
 /** The running service: the method handlers and how to stop everything. */
 export interface Service {
@@ -85,7 +85,7 @@ export async function startService(
     subcontainers,
     env: Deno.env.toObject(),
   });
-  const supervisor = await Supervisor.create({
+  const launcher = await ChildLauncher.create({
     containment: containment.mode,
     spawnBroker,
     helloDeadlineMs: config.loadTimeoutMs,
@@ -100,10 +100,10 @@ export async function startService(
     onExit: (child) => broker.childExited(child),
   });
   const system = new ProcessSystem({
-    spawn: (profile) => supervisor.spawn(profile, effective.profiles[profile]),
+    spawn: (profile) => launcher.spawn(profile, effective.profiles[profile]),
     reportMainStopped: () => broker.reportMainStopped(),
     deliverCallback: (id, args) => broker.deliver(id, args),
-    killAll: () => supervisor.shutdown(),
+    killAll: () => launcher.shutdown(),
     policy: effective,
     log,
     stopTimeoutMs: config.stopTimeoutMs,

@@ -50,7 +50,15 @@ export interface SpawnChannel {
 
 /** What the runtime's notifications about brokered processes are delivered to. */
 export interface SpawnEvents {
+  /**
+   * Output of a brokered process, pushed to its stream.
+   * @param params the process's id, the stream and the bytes (base64)
+   */
   output(params: SpawnOutputParams): void;
+  /**
+   * A brokered process ended: its streams end, then `exit` and `close` are emitted.
+   * @param params the process's id, its exit code and the signal that ended it
+   */
   exit(params: SpawnExitParams): void;
 }
 

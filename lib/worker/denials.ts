@@ -81,7 +81,12 @@ const MODULE_LOADER_FRAME = /\(node:module:\d+:\d+\)/;
 
 /** The accessor's setter: keeps the assignment's effect, then records the error. */
 function nameSetter(this: Error, value: unknown): void {
-  Object.defineProperty(this, "name", { value, writable: true, enumerable: true, configurable: true });
+  Object.defineProperty(this, "name", {
+    value,
+    writable: true,
+    enumerable: true,
+    configurable: true,
+  });
   if (probing) {
     probing.ran = true;
     return;
@@ -164,7 +169,9 @@ export function recordDenial(error: Error, kind: DenialKind = denialKind(error.m
     const entry = { ...publicEntry(make()), count: 1 };
     const report = options?.report;
     // Not from inside the constructor that raised it: the report waits for a microtask.
-    queueMicrotask(() => report?.({ eventId: null, fn: null, outcome: "outside", denials: [entry] }));
+    queueMicrotask(() =>
+      report?.({ eventId: null, fn: null, outcome: "outside", denials: [entry] })
+    );
     return;
   }
   call.first ??= error;

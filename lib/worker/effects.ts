@@ -43,17 +43,17 @@ export interface EffectsOptions {
 export type Effect = (options?: Record<string, unknown>) => Promise<unknown>;
 
 /** Only the effects of the table's group `G`, by camelCase name. */
-type EffectsIn<G extends EffectGroup> = {
+export type EffectsIn<G extends EffectGroup> = {
   [E in EffectEntry as E["group"] extends G ? E["name"] : never]: Effect;
 };
 
 /** `T` under a dotted group path: `Nest<"plugin.url", T>` = `{ plugin: { url: T } }`. */
-type Nest<Path extends string, T> = Path extends "" ? T
+export type Nest<Path extends string, T> = Path extends "" ? T
   : Path extends `${infer Head}.${infer Rest}` ? { [K in Head]: Nest<Rest, T> }
   : { [K in Path]: T };
 
 /** `A | B` → `A & B`. */
-type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends
+export type UnionToIntersection<U> = (U extends unknown ? (x: U) => void : never) extends
   (x: infer I) => void ? I : never;
 
 /** Every effect of the table, at its group path (derived: a new table entry needs no edit here). */

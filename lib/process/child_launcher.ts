@@ -52,8 +52,8 @@ import type { SpawnBroker } from "./spawn_broker.ts";
 
 export { Child };
 
-/** What the supervisor needs to spawn children. */
-export interface SupervisorOptions {
+/** What the launcher needs to spawn children. */
+export interface ChildLauncherOptions {
   /** Where children's output (under their names), spawns, exits and channel notes are logged. */
   log: Logger;
   /** The `deno` binary children run with. */
@@ -178,8 +178,8 @@ interface Endpoint {
 }
 
 /** Owns the channel endpoints, the reaper and every child. */
-export class Supervisor {
-  readonly #options: SupervisorOptions;
+export class ChildLauncher {
+  readonly #options: ChildLauncherOptions;
   readonly #dir: string;
   readonly #reaper: Reaper;
   readonly #children = new Set<Child>();
@@ -189,7 +189,7 @@ export class Supervisor {
   #nextId = 1;
   #closing = false;
 
-  private constructor(options: SupervisorOptions, dir: string) {
+  private constructor(options: ChildLauncherOptions, dir: string) {
     this.#options = options;
     this.#dir = dir;
     this.#reaper = new Reaper(dir);
@@ -200,12 +200,12 @@ export class Supervisor {
   /**
    * Creates the private 0700 directory the children's endpoints live in.
    * @param options what the supervisor needs to spawn children
-   * @returns a supervisor with no children yet
+   * @returns a launcher with no children yet
    */
-  static async create(options: SupervisorOptions): Promise<Supervisor> {
+  static async create(options: ChildLauncherOptions): Promise<ChildLauncher> {
     const dir = await Deno.makeTempDir({ prefix: "startos-runtime-" });
     await Deno.chmod(dir, 0o700);
-    return new Supervisor(options, dir);
+    return new ChildLauncher(options, dir);
   }
 
   #openEndpoint(): Endpoint {
