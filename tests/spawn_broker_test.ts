@@ -56,3 +56,45 @@ Deno.test("spawn broker: a brokered start-container behaves as Node's child_proc
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test({
+  name: "spawn broker: a mount that lands outside the child's subcontainers kills the child first",
+  ignore: Deno.uid() !== 0,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "broker-bin-" });
+    await Deno.writeTextFile(`${dir}/start-container`, STAND_IN);
+    // Plays the race the broker's check cannot see: the path it checked is not where the mount
+    // lands (here: a tmpfs over the volume, in the child's mount namespace only).
+    await Deno.writeTextFile(
+      `${dir}/mount`,
+      `#!/bin/sh\nexec /usr/bin/mount -t tmpfs stray "$STRAY_TARGET"\n`,
+    );
+    for (const name of ["start-container", "mount"]) await Deno.chmod(`${dir}/${name}`, 0o755);
+    const rt2 = await startPackageRuntime({
+      package: fixture("spawner"),
+      env: { STARTOS_PROGRAM_DIRS: dir, STRAY_TARGET: "/mnt" },
+    });
+    try {
+      rt2.host.handlers.set("subcontainer.create-fs", async () => {
+        const guid = crypto.randomUUID();
+        await Deno.mkdir(`${rt2.root}/subcontainers/${guid}`, { recursive: true });
+        return [`${rt2.root}/subcontainers/${guid}`, guid];
+      });
+      const answer = await rt2.client.call("execute", runAction("rbind"));
+      assert.equal(answer.error?.code, 59, JSON.stringify(answer));
+      assert.ok(
+        rt2.runtime.stderr.some((line) =>
+          line.includes("a brokered mount landed outside the child's subcontainers") &&
+          line.includes("/mnt")
+        ),
+        rt2.runtime.stderr.join("\n"),
+      );
+      // The command after the mount never ran; the machine's /mnt never saw the tmpfs.
+      const mounts = await Deno.readTextFile("/proc/self/mountinfo");
+      assert.ok(!mounts.split("\n").some((line) => line.split(" ")[4] === "/mnt"));
+    } finally {
+      await rt2.close();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -34,6 +34,7 @@ import { packageFailure, permissionDenied } from "../protocol/errors.ts";
 import type { SubcontainerLedger } from "../effects/subcontainer_ledger.ts";
 import { forwardLines } from "./output_lines.ts";
 import { findProgram, NSENTER, SETSID } from "./system_programs.ts";
+import { checkChildMounts, mountPoints, readMountinfo } from "./mount_guard.ts";
 import { abortable, timeoutSignal } from "../async/abortable.ts";
 import type { Containment } from "./spawn.ts";
 
@@ -66,6 +67,8 @@ export interface SpawnChild {
    * @param fields extra log fields (`stream`, `program`)
    */
   logOutput(line: string, fields: Record<string, string>): void;
+  /** Kills the child and everything in its namespaces. */
+  kill(): Promise<void>;
 }
 
 /** What the broker needs from the runtime. */
@@ -140,10 +143,24 @@ interface Running {
   exited: boolean;
 }
 
+/** The check of a brokered mount, and what lets the child's next spawn through. */
+interface MountGuard {
+  /** Whether the child's mounts are all where they may be (false: the child is being killed). */
+  check(): Promise<boolean>;
+  /** Lets the child's next spawn run. */
+  done(): void;
+}
+
 /** Runs brokered programs for children. */
 export class SpawnBroker {
   readonly #options: SpawnBrokerOptions;
   readonly #byChild = new Map<SpawnChild, Map<number, Running>>();
+  /** Resolves once the child's last mount was checked. */
+  readonly #gates = new WeakMap<SpawnChild, Promise<void>>();
+  /** A child's mount points before the broker mounted anything for it. */
+  readonly #initialMounts = new WeakMap<SpawnChild, Promise<string[]>>();
+  /** Every rootfs a child owned when one of its mounts was checked (mounts may outlive it). */
+  readonly #rootfsSeen = new WeakMap<SpawnChild, Set<string>>();
   #nextId = 1;
 
   /** Whether programs run inside the child's namespaces (else in a process group of their own). */
@@ -188,6 +205,8 @@ export class SpawnBroker {
    * @returns the process's channel id and pid; rejects 34 naming the argument that failed
    */
   async spawn(child: SpawnChild, params: SpawnParams): Promise<SpawnResult> {
+    // Nothing runs for a child while one of its mounts is unchecked (see mount_guard.ts).
+    await this.#gates.get(child);
     const decision = checkSpawn(params.command, params.args, this.#context(child));
     const shown = [params.command, ...params.args].join(" ");
     if (!decision.ok) {
@@ -225,9 +244,25 @@ export class SpawnBroker {
     const id = this.#nextId++;
     const readOnly = decision.readOnly && decision.mount ? decision.mount.target : undefined;
     const after = readOnly === undefined ? undefined : () => this.#remountReadOnly(child, readOnly);
-    const entry = await this.#start(child, id, program, decision.args, params, after);
-    running.set(id, entry);
-    return { id, pid: entry.pid };
+    let guard: MountGuard | undefined;
+    if (decision.mount) {
+      // The child's own mount table before its first brokered mount: what it may always keep.
+      if (!this.#initialMounts.has(child)) {
+        this.#initialMounts.set(child, readMountinfo(child.pid).then(mountPoints, () => []));
+      }
+      await this.#initialMounts.get(child);
+      let done!: () => void;
+      this.#gates.set(child, new Promise<void>((resolve) => done = resolve));
+      guard = { check: () => this.#guardMounts(child), done };
+    }
+    try {
+      const entry = await this.#start(child, id, program, decision.args, params, after, guard);
+      running.set(id, entry);
+      return { id, pid: entry.pid };
+    } catch (error) {
+      guard?.done();
+      throw error;
+    }
   }
 
   /**
@@ -241,6 +276,7 @@ export class SpawnBroker {
     args: string[],
     params: SpawnParams,
     after?: () => Promise<string | null>,
+    guard?: MountGuard,
   ): Promise<Running> {
     const namespaced = this.#namespaced;
     const argv = namespaced
@@ -315,6 +351,16 @@ export class SpawnBroker {
       const drained = timeoutSignal(OUTPUT_AFTER_EXIT_MS, () => "drained");
       await abortable(streams, drained.signal).catch(() => {});
       drained.clear();
+      // A mount is checked where it landed before anything else runs for the child; a stray
+      // mount kills the child (its namespace, and the mount, end with it): nothing is reported.
+      const sound = guard ? await guard.check() : true;
+      guard?.done();
+      if (!sound) {
+        open = false;
+        entry.exited = true;
+        this.#byChild.get(child)?.delete(id);
+        return;
+      }
       // `after` (a read-only remount) decides whether a successful process succeeded.
       let code = status.signal ? null : status.code;
       const failed = code === 0 && after ? await after() : null;
@@ -375,6 +421,39 @@ export class SpawnBroker {
     });
     return `the runtime could not make ${target} read-only (${failed.slice(0, 200)}); ` +
       (undone === null ? "it was unmounted" : `unmounting it failed too (${undone.slice(0, 200)})`);
+  }
+
+  /**
+   * Checks that every mount of the child's namespace is the container's or inside a rootfs of
+   * the child; kills the child otherwise.
+   * @returns whether the child may go on
+   */
+  async #guardMounts(child: SpawnChild): Promise<boolean> {
+    if (!this.#namespaced || this.#options.containment !== "namespaces") return true;
+    let seen = this.#rootfsSeen.get(child);
+    if (!seen) this.#rootfsSeen.set(child, seen = new Set());
+    for (const rootfs of this.#options.subcontainers.rootfsOf(child)) seen.add(rootfs);
+    let stray: string[];
+    try {
+      const initial = await this.#initialMounts.get(child) ?? [];
+      stray = (await checkChildMounts(child.pid, [...seen])).filter((point) =>
+        !initial.includes(point)
+      );
+    } catch (error) {
+      // The child is gone (its namespace with it) or /proc cannot be read: nothing to run for.
+      this.#options.log.warn("the mounts of a child could not be checked", {
+        child: child.name,
+        error: String(error),
+      });
+      stray = ["(unreadable)"];
+    }
+    if (stray.length === 0) return true;
+    this.#options.log.error("a brokered mount landed outside the child's subcontainers: killed", {
+      child: child.name,
+      mounts: stray.slice(0, 5).join(", "),
+    });
+    await child.kill();
+    return false;
   }
 
   /** nsenter's options for the child's namespaces. */
