@@ -400,12 +400,14 @@ Deno.test("SIGKILL of the runtime while an action runs leaves no child and no gr
     for (const spawned of rt.runtime.stderr.filter((l) => / spawned /.test(l))) {
       pids.push(Number(spawned.match(/pid=(\d+)/)![1]));
     }
-    assert.ok(pids.length >= 3, pids.join(" ")); // grandchild, package host, action
-    assert.ok(pids.every(processExists));
+    // The grandchild and the action's child; the package host too, unless it retired already
+    // (this package's init holds nothing).
+    const live = pids.filter(processExists);
+    assert.ok(live.length >= 2 && live.includes(pids[0]), pids.join(" "));
     rt.runtime.child.kill("SIGKILL");
     await rt.runtime.status;
     // The watchdog kills every child's group, and with it each child's PID namespace.
-    await eventually(() => pids.every((pid) => !processExists(pid)), 5000, "every child gone");
+    await eventually(() => live.every((pid) => !processExists(pid)), 5000, "every child gone");
   } finally {
     await rt.close();
   }

@@ -68,7 +68,10 @@ Deno.test("default profiles follow the table", () => {
     all: false,
     heapMb: 512,
   });
-  assert.deepEqual(p.run.net, OWN_NET);
+  // Every profile reaches the service's own daemons; main also the network.
+  for (const name of ["run", "getInput", "backup", "sandbox"] as const) {
+    assert.deepEqual(p[name].net, OWN_NET, name);
+  }
   for (const name of PROFILE_NAMES) assert.deepEqual(p[name].sys, SYS, name);
   // TCP/UDP anywhere by address, service names, and no Unix socket (bare --allow-net covers all).
   assert.deepEqual(p.main.net, [
@@ -100,7 +103,7 @@ Deno.test("default profiles follow the table", () => {
   assert.deepEqual(p.getInput, {
     read: ["/pkg/dir", "/media/startos", "/etc/resolv.conf"],
     write: ["/media/startos/subcontainers"],
-    net: false,
+    net: OWN_NET,
     run: false,
     spawn: ["subcontainer-launch", "subcontainer-exec", "bind-mount-read-only", "rbind-shared"],
     env: true,
@@ -123,7 +126,6 @@ Deno.test("default profiles follow the table", () => {
 Deno.test("denoPermissionArgs: exact argv of the default profiles", () => {
   const p = defaultProfiles(VARS);
   const argv = (name: keyof typeof p) => denoPermissionArgs(p[name], SOCK);
-  const sock = `--allow-net=unix:${SOCK}`;
   const read = `--allow-read=/pkg/dir,/media/startos,/etc/resolv.conf,${SOCK}`;
   const write = `--allow-write=/media/startos/volumes,/media/startos/subcontainers,${SOCK}`;
   const sys = `--allow-sys=${SYS.join(",")}`;
@@ -142,7 +144,7 @@ Deno.test("denoPermissionArgs: exact argv of the default profiles", () => {
     ...base,
     read,
     `--allow-write=/media/startos/subcontainers,${SOCK}`,
-    sock,
+    own,
     "--allow-env",
     sys,
   ]);
@@ -167,7 +169,7 @@ Deno.test("denoPermissionArgs: exact argv of the default profiles", () => {
     ...base,
     read,
     `--allow-write=/media/startos/volumes,/media/startos/backup,/media/startos/subcontainers,${SOCK}`,
-    sock,
+    own,
     "--allow-env",
     sys,
   ]);
@@ -441,7 +443,16 @@ Deno.test("parsePolicy: grants, effects and pools are checked", () => {
     policyProblems(() => parsePolicy(`{"pool": {"main": 2}}`, "f", VARS)),
     ["f: pool.main: must be 0 (a long-lived singleton is never pooled)"],
   );
-  assert.equal(parsePolicy(`{"pool": {"run": 8, "backup": 0}}`, "f", VARS).pool.run, 8);
+  const eight = `{"pool": {"run": 8, "backup": 0}, "children": {"maxPerProfile": 8}}`;
+  assert.equal(parsePolicy(eight, "f", VARS).pool.run, 8);
+  // A warm pool larger than the per-profile cap could never be kept: refused, naming the key.
+  assert.deepEqual(
+    policyProblems(() => parsePolicy(`{"pool": {"run": 3}}`, "f", VARS)),
+    [
+      "f: pool.run: 3 warm children exceed children.maxPerProfile (2); lower the pool or " +
+      "raise the cap",
+    ],
+  );
 });
 
 Deno.test("parsePolicy: syntax errors carry line:column; non-objects and duplicates fail", () => {
@@ -484,8 +495,8 @@ Deno.test("loadPolicy: null file gives defaults; a missing file is a clear error
       return true;
     });
     const file = `${dir}/policy.jsonc`;
-    await Deno.writeTextFile(file, `{ "pool": { "run": 3 }, } // trailing`);
-    assert.equal((await loadPolicy(file, VARS)).pool.run, 3);
+    await Deno.writeTextFile(file, `{ "pool": { "run": 2 }, } // trailing`);
+    assert.equal((await loadPolicy(file, VARS)).pool.run, 2);
     await Deno.writeTextFile(file, `{ "pool": { "rnu": 3 } }`);
     await assert.rejects(loadPolicy(file, VARS), new RegExp(`^PolicyError: ${file}: pool.rnu`));
   } finally {

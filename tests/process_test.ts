@@ -21,9 +21,9 @@ Deno.test("each profile's permissions are enforced and answered 34 while the run
         /the run profile does not allow this: Requires \w+ access/,
       );
     }
-    const env = await rt.client.call("sandbox", runAction("env"));
-    assert.equal(env.error?.code, 34);
-    assert.match(env.error?.data?.details ?? "", /sandbox profile.*env access/);
+    const write = await rt.client.call("sandbox", runAction("write-volume", "x"));
+    assert.equal(write.error?.code, 34);
+    assert.match(write.error?.data?.details ?? "", /sandbox profile.*write access/);
     // What the profiles do allow still works.
     assert.deepEqual(await rt.client.call("execute", runAction("read-volume")), {
       result: "volume data",
@@ -38,7 +38,7 @@ Deno.test("each profile's permissions are enforced and answered 34 while the run
   }
 });
 
-Deno.test("getInput reads volumes but cannot write; sandbox refuses mutating and secret effects", async () => {
+Deno.test("getInput reads volumes but cannot write; sandbox refuses mutating effects, answers secrets as getInput", async () => {
   const rt = await startPackageRuntime();
   try {
     const read = await rt.client.call("execute", {
@@ -51,16 +51,15 @@ Deno.test("getInput reads volumes but cannot write; sandbox refuses mutating and
     const mutate = await rt.client.call("sandbox", runAction("set-health"));
     assert.equal(mutate.error?.code, 34);
     assert.match(mutate.error?.data?.details ?? "", /sandbox profile .* may not call set-health/);
-    const secret = await rt.client.call("sandbox", {
-      id: "s",
-      procedure: "/actions/set-health/getInput",
-      input: { prefill: null },
-      timeout: null,
-    });
-    assert.equal(secret.error?.code, 34);
-    assert.match(secret.error?.data?.details ?? "", /get-ssl-key/);
+    // A getInput that reads a secret answers in the sandbox what it answers in execute.
+    const secretInput = { procedure: "/actions/set-health/getInput", input: { prefill: null } };
+    const secret = await rt.client.call("sandbox", { id: "s", ...secretInput, timeout: null });
+    const executed = await rt.client.call("execute", { id: "s", ...secretInput, timeout: null });
+    assert.equal(secret.error, undefined, JSON.stringify(secret));
+    assert.deepEqual(secret, executed);
     assert.equal(rt.host.callsOf("set-health").length, 0);
-    assert.equal(rt.host.callsOf("get-ssl-key").length, 0);
+    // Both getInputs, and the one the sandboxed run computed first (its input spec).
+    assert.equal(rt.host.callsOf("get-ssl-key").length, 3);
     // The same action outside the sandbox reaches the host.
     assert.deepEqual(await rt.client.call("execute", runAction("set-health")), { result: null });
     assert.equal(rt.host.callsOf("set-health").length, 1);

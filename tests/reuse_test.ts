@@ -14,7 +14,7 @@ import {
   runAction,
   startPackageRuntime,
 } from "./helpers/package_runtime.ts";
-import { within } from "./helpers/sdk_within.ts";
+import { eventually, within } from "./helpers/sdk_within.ts";
 
 const FAULTS = fixture("faults");
 
@@ -138,4 +138,83 @@ Deno.test("concurrent calls of one profile run in parallel, each in a child of i
     const [a, b] = await Promise.all([servedBy(rt, { wait: 400 }), servedBy(rt, { wait: 400 })]);
     assert.notEqual(a, b);
   });
+});
+
+// Once a bug: a call that arrived while the policy's warm children loaded (the profile at its
+// cap) was never handed the first warm child ready: answered only at its timeout.
+Deno.test("a call that arrives while the warm pool loads is served by the first warm child ready", async () => {
+  await withFaults(`{ "pool": { "run": 2 } }`, async (rt) => {
+    // init has just been answered: the two warm children are loading now.
+    const served = await within(servedBy(rt, {}, null), 20_000, "the run served");
+    assert.equal(typeof served, "string");
+  });
+});
+
+Deno.test("a package host that holds nothing after init is retired; uninit runs in a fresh child", async () => {
+  await withFaults(undefined, async (rt) => {
+    const retired = await within(
+      rt.runtime.waitForLog(/package host holds nothing after init/),
+      10_000,
+      "the package host's retirement",
+    );
+    const host = childOf(retired);
+    assert.match(host, /^init#\d+$/);
+    await eventually(() => !processExists(leaderPid(rt.runtime.stderr, host)), 5_000, "it gone");
+    assert.deepEqual(await rt.client.call("exit", { id: "exit-1", target: null }), {
+      result: null,
+    });
+    const uninit = rt.host.callsOf("set-data-version").at(-1);
+    assert.deepEqual(uninit?.params, { version: null, eventId: "exit-1" });
+  });
+});
+
+Deno.test("the package host stays while init's callback is live, and retires once it fired", async () => {
+  const rt = await startPackageRuntime({ args: ["--log-level", "debug"] });
+  try {
+    const registered = await rt.host.waitFor("get-status", (p) => p.eventId === "init-1");
+    rt.client.notify("callback", { id: registered.params.callback, args: ["changed"] });
+    await rt.host.waitFor("set-health", (p) => p.id === "cb");
+    assert.equal(
+      rt.runtime.stderr.some((line) => /package host holds nothing/.test(line)),
+      false,
+      "retired while its callback was live",
+    );
+    // Fired once, the callback is gone and its effect answered: the host holds nothing now.
+    await within(rt.runtime.waitForLog(/package host holds nothing/), 10_000, "the retirement");
+    assert.deepEqual(await rt.client.call("exit", { id: "bye", target: null }), { result: null });
+    const uninit = rt.host.callsOf("set-data-version").at(-1);
+    assert.deepEqual(uninit?.params, { version: "uninit:null:", eventId: "bye" });
+  } finally {
+    await rt.close();
+  }
+});
+
+Deno.test("the package host stays while a timer init set is pending", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "startos-timer-package-" });
+  const module = `${dir}/index.js`;
+  await Deno.writeTextFile(
+    module,
+    `module.exports = {
+  manifest: { id: "timer", version: "1.0.0:0" },
+  actions: { get: () => undefined },
+  init: async ({ effects }) => {
+    setTimeout(() => effects.setHealth({ id: "timer", name: "t", result: "success", message: null }), 700);
+  },
+  uninit: async () => {},
+};
+`,
+  );
+  const rt = await startPackageRuntime({ package: module, args: ["--log-level", "debug"] });
+  try {
+    await within(rt.host.waitFor("set-health", (p) => p.id === "timer"), 10_000, "the timer");
+    assert.equal(
+      rt.runtime.stderr.some((line) => /package host holds nothing/.test(line)),
+      false,
+      "retired while its timer was pending",
+    );
+    await within(rt.runtime.waitForLog(/package host holds nothing/), 10_000, "the retirement");
+  } finally {
+    await rt.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -293,7 +293,7 @@ Deno.test("SDK main starts its daemon, reports health at the host and stops", as
   });
 });
 
-Deno.test("SDK sandbox: the default profile lets the bundle read LANG (setupI18n) and nothing else", async () => {
+Deno.test("SDK sandbox: the default profile loads the bundle (setupI18n reads LANG) and answers getInput and run", async () => {
   await withSdk({ env: { LANG: "de_DE.UTF-8" } }, async (rt) => {
     await init(rt);
     const outcome = await rt.client.call("sandbox", getInput("set-name", "sb-1"));

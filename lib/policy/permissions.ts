@@ -117,7 +117,7 @@ export const BASE_CHILD_ARGS: readonly string[] = Object.freeze(["--no-prompt", 
 
 /**
  * The entry of a `net` list that stands for the container's own addresses, found once at startup
- * (lib/policy/container_addresses.ts) and put in its place by {@linkcode withContainerAddresses};
+ * (lib/process/container_addresses.ts) and put in its place by {@linkcode withContainerAddresses};
  * a list still holding it when flags are built loses it (no address is granted for it).
  */
 export const CONTAINER_ADDRESSES = "${container}";
@@ -222,9 +222,12 @@ function join(base: string, part: string): string {
  *   subcontainer to prefill its form, and the sandbox must answer as getInput does. SubContainer
  *   reads `images/<id>.json`, writes mount points under the rootfs the host made there and
  *   copies resolv.conf into it.
- * - init, main and run reach the service's own daemons ({@linkcode OWN_DAEMONS_NET}): init
- *   bootstraps with a temporary daemon and waits on `checkWebUrl("http://127.0.0.1:…")`, actions
- *   call the service's API on `localhost`. main keeps its wider {@linkcode MAIN_NET}.
+ * - Every profile reaches the service's own daemons ({@linkcode OWN_DAEMONS_NET}), main also
+ *   the network ({@linkcode MAIN_NET}): init bootstraps with a temporary daemon and waits on
+ *   `checkWebUrl("http://127.0.0.1:…")`, actions call the service's API on `localhost`, a getInput
+ *   may ask the running service for current values (its commands in a subcontainer reach the
+ *   daemons anyway, and a denial would fail it where the Node runtime answers), a backup may ask
+ *   the service to dump.
  * - No program is granted to Deno. What SubContainer and Backups run (`start-container
  *   bind-mount`, `subcontainer launch|exec`, `mount --rbind`, `rsync`) is asked of the runtime's
  *   spawn broker, which checks each request against the profile's `spawn` operations
@@ -266,6 +269,7 @@ export function defaultProfiles(
   const readOnly: Partial<Profile> = {
     read: container.read,
     write: [subcontainers],
+    net: [...OWN_DAEMONS_NET],
     spawn: [...READ_ONLY_CONTAINER_OPERATIONS],
     effects: "read-only",
   };
@@ -288,6 +292,7 @@ export function defaultProfiles(
     backup: profile({
       read: container.read,
       write: [volumes, backup, subcontainers],
+      net: [...OWN_DAEMONS_NET],
       spawn: [...CONTAINER_OPERATIONS, "rbind-backup", "rsync-backup"],
     }),
     sandbox: profile(readOnly),

@@ -11,7 +11,7 @@
  *     // the escape hatch: --allow-all for that profile (warned about at startup)
  *     "main": { "all": true },
  *   },
- *   // warm children per profile (0..8, default 0); init and main must stay 0
+ *   // warm children per profile (0..8, at most children.maxPerProfile; default 0); init, main: 0
  *   "pool": { "run": 2 },
  *   // how procedure children are reused (defaults shown); "reuse": false = a fresh child per call
  *   "children": { "reuse": true, "maxPerProfile": 2, "idleMs": 5000, "maxCalls": 1000, "maxAgeMs": 600000 },
@@ -341,6 +341,13 @@ export function validatePolicy(
   for (const name of PROFILE_NAMES) profiles[name] = { ...defaults[name], ...overrides[name] };
   const pool = { ...DEFAULT_POOL, ...parsed.data.pool };
   const children = { ...DEFAULT_REUSE, ...parsed.data.children };
+  // Warm children count against the cap: more warm than the cap could never all be alive.
+  const overCap = PROFILE_NAMES.filter((name) => pool[name] > children.maxPerProfile).map(
+    (name) =>
+      `${source}: ${keyPath(["pool", name])}: ${pool[name]} warm children exceed ` +
+      `children.maxPerProfile (${children.maxPerProfile}); lower the pool or raise the cap`,
+  );
+  if (overCap.length > 0) throw new PolicyError(overCap);
   return { profiles, pool, children };
 }
 
@@ -370,7 +377,7 @@ export function policyWarnings(policy: Policy): string[] {
 
 /**
  * The policy with `${container}` in every profile's `net` list replaced by the container's own
- * addresses (read once at startup, lib/policy/container_addresses.ts).
+ * addresses (read once at startup, lib/process/container_addresses.ts).
  * @param policy an effective policy (the defaults, or a policy file's)
  * @param addresses the container's addresses as net entries (`10.0.3.2`, `[fd00::2]`)
  * @returns a new policy; `policy` is not changed

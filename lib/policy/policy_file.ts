@@ -101,7 +101,7 @@ export function parsePolicy(text: string, source: string, vars: PolicyVars): Pol
  *
  * const vars = { package: "/usr/lib/startos/package", root: "/media/startos" };
  * const defaults = await loadPolicy(null, vars);
- * console.log(defaults.profiles.sandbox.effects); // "read-only-no-secrets"
+ * console.log(defaults.profiles.sandbox.effects); // "read-only"
  * for (const warning of policyWarnings(defaults)) console.warn(warning);
  * ```
  */

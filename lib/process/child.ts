@@ -9,6 +9,7 @@ import type { Profile } from "../policy/permissions.ts";
 import {
   CALLBACK,
   type ChildRole,
+  IDLE,
   type LoadError,
   RUN,
   type RunParams,
@@ -206,6 +207,20 @@ export class Child implements ChildHandle {
       this.#callOpen = false;
       // The call's context is closed (see `inCall`); `eventId` stays the last call's id.
       if (this.#state === "busy") this.#moveTo("ready");
+    }
+  }
+
+  /**
+   * Resolves once the child answers `idle` (it holds nothing that could run package code again).
+   * Never resolves when the child dies first or answers with an error.
+   * @returns a promise of the child's idleness
+   */
+  async whenIdle(): Promise<void> {
+    try {
+      await this.ready;
+      await this.#peer!.request(IDLE, {});
+    } catch {
+      return new Promise(() => {});
     }
   }
 

@@ -27,6 +27,11 @@ export interface ChildHandle {
    * @returns the function's JSON result
    */
   run(params: RunParams): Promise<unknown>;
+  /**
+   * Resolves once the child says it holds nothing that could run package code again (the
+   * package host after init; see `IDLE` in protocol/channel.ts); never resolves otherwise.
+   */
+  whenIdle(): Promise<void>;
   /** Asks the child to stop on its own (main: leave its context, `term()` its daemons, exit). */
   terminate(): void;
   /** Kills the child with everything it spawned; resolves when all of it is gone. */

@@ -4,35 +4,38 @@
  * concurrent calls, up to a per-profile cap, beyond which calls wait in arrival order. A child is
  * retired (killed with everything it spawned) when it has been idle for `idleMs`, after
  * `maxCalls` calls or `maxAgeMs`, and at once after any failure. Nothing stays alive idle unless
- * the policy asks for warm children.
+ * the policy asks for warm children or a call is predicted (`prepare`).
+ *
+ * A ready child reaches a caller one way only: `#offer`. A child that finished loading (started
+ * for a waiting call, kept warm by the policy or started for a predicted call) and a child given
+ * back healthy after a call are both offered: to the first waiting call, else to the idle list.
+ * Children are not bound to the call they were started for, so a call that gives up while its
+ * child loads leaves that child to the next call (or to idle retirement), and a call that arrives
+ * while warm children load gets the first one ready.
  */
 
 import type { Logger } from "../log.ts";
 import type { ProfileName } from "../policy/permissions.ts";
 import type { ReuseLimits } from "../policy/policy.ts";
 import type { ChildHandle as Child } from "./child_handle.ts";
+import { type Clock, realClock, type TimerId } from "./clock.ts";
 
 /** Options of `ChildPool`. */
 export interface ChildPoolOptions {
   /** Spawns a child for a profile. */
   spawn(profile: ProfileName): Child;
   limits: ReuseLimits;
-  /** Idle children kept ready per profile (never retired for idleness). */
+  /** Idle children kept ready per profile (never retired for idleness; at most the cap). */
   warm: Partial<Record<ProfileName, number>>;
   log: Logger;
+  /** What idle retirement and the age limit read (default: the real clock). */
+  clock?: Clock;
 }
 
-/** A child being spawned (undefined when the spawn itself failed) and its readiness. */
-interface Starting {
-  child: Child | undefined;
-  ready: Promise<Child>;
-}
-
+/** A call waiting for a child. */
 interface Waiter {
   /** Hands the waiter a ready child. */
   resolve(child: Child): void;
-  /** Hands the waiter a child that is still loading (spawned for it). */
-  starting(started: Starting): void;
   reject(reason: unknown): void;
 }
 
@@ -41,6 +44,8 @@ interface ProfileState {
   idle: Child[];
   /** Children alive or starting (idle, busy or loading). */
   live: number;
+  /** Children spawned and not ready yet: each is offered when it is. */
+  loading: number;
   /** Calls waiting for a child, in arrival order. */
   waiters: Waiter[];
 }
@@ -48,46 +53,83 @@ interface ProfileState {
 /** The procedure children of every profile. */
 export class ChildPool {
   readonly #options: ChildPoolOptions;
+  readonly #clock: Clock;
   readonly #profiles = new Map<ProfileName, ProfileState>();
-  readonly #idleTimers = new Map<Child, ReturnType<typeof setTimeout>>();
+  readonly #idleTimers = new Map<Child, TimerId>();
   readonly #calls = new Map<Child, number>();
+  /** Children that became ready at least once (only their exit tops the warm count up). */
+  readonly #wasReady = new WeakSet<Child>();
   #closed = false;
 
   /** Creates an empty pool. */
   constructor(options: ChildPoolOptions) {
     this.#options = options;
+    this.#clock = options.clock ?? realClock;
   }
 
   #state(profile: ProfileName): ProfileState {
     let state = this.#profiles.get(profile);
-    if (!state) this.#profiles.set(profile, state = { idle: [], live: 0, waiters: [] });
+    if (!state) {
+      this.#profiles.set(profile, state = { idle: [], live: 0, loading: 0, waiters: [] });
+    }
     return state;
   }
 
-  /** Children of `profile` alive now (idle, busy or starting). */
+  /**
+   * Children of `profile` alive now.
+   * @param profile the profile
+   * @returns how many are idle, busy or loading
+   */
   live(profile: ProfileName): number {
     return this.#profiles.get(profile)?.live ?? 0;
   }
 
-  /** Idle children of `profile` now. */
+  /**
+   * Idle children of `profile` now.
+   * @param profile the profile
+   * @returns how many are ready with no call
+   */
   idle(profile: ProfileName): number {
     return this.#profiles.get(profile)?.idle.length ?? 0;
   }
 
-  /** Starts the warm children the policy asks for. */
+  /** Starts the warm children the policy asks for (those missing). */
   prewarm(): void {
-    for (const [profile, count] of Object.entries(this.#options.warm) as [ProfileName, number][]) {
-      const state = this.#state(profile);
-      for (let i = state.live; i < count; i++) {
-        this.#start(profile).ready.then((child) => this.#park(profile, child), () => {});
-      }
-    }
+    for (const profile of Object.keys(this.#options.warm) as ProfileName[]) this.#topUp(profile);
   }
 
   /**
-   * A ready child for one call of `profile`: an idle one, a new one while the profile is under
-   * its cap, or the next one released, in arrival order. Rejects with `signal`'s reason when it
-   * aborts first, and with the spawn's error when a new child fails to start.
+   * A call of `profile` is coming (the host's next call is predictable): keep the idle child
+   * that call would get (its idle time starts again now), or else start one unless one is
+   * loading for nobody already or the profile is at its cap. The child is offered like any
+   * other once ready, and retired when idle as usual.
+   * @param profile the profile of the predicted call
+   */
+  prepare(profile: ProfileName): void {
+    if (this.#closed) return;
+    const state = this.#state(profile);
+    const next = state.idle.at(-1);
+    if (next) {
+      if (this.#idleTimers.has(next)) {
+        this.#stopIdleTimer(next);
+        this.#startIdleTimer(state, next);
+      }
+      return;
+    }
+    if (state.loading > state.waiters.length) return;
+    if (state.live >= this.#options.limits.maxPerProfile) return;
+    this.#options.log.debug("child started ahead of a predicted call", { profile });
+    this.#start(profile);
+  }
+
+  /**
+   * A ready child for one call of `profile`: an idle one, else the first one offered after the
+   * calls that came earlier were served (a child is started for it while the profile is under its
+   * cap). Rejects with `signal`'s reason when it aborts first, and with a child's load error when
+   * a child of the profile fails to load while this is the oldest waiting call.
+   * @param profile the call's profile
+   * @param signal the call's deadline, stop or teardown
+   * @returns the child, now the caller's until `release`
    */
   acquire(profile: ProfileName, signal?: AbortSignal): Promise<Child> {
     if (signal?.aborted) return Promise.reject(signal.reason);
@@ -95,71 +137,57 @@ export class ChildPool {
     const state = this.#state(profile);
     const idle = state.idle.pop();
     if (idle) {
-      clearTimeout(this.#idleTimers.get(idle));
-      this.#idleTimers.delete(idle);
+      this.#stopIdleTimer(idle);
       return Promise.resolve(idle);
     }
-    if (state.live < this.#options.limits.maxPerProfile) {
-      return this.#forCaller(this.#start(profile), signal);
-    }
-    return new Promise<Child>((resolve, reject) => {
-      const waiter: Waiter = {
-        resolve: (child) => {
-          signal?.removeEventListener("abort", onAbort);
-          resolve(child);
-        },
-        starting: (started) => {
-          signal?.removeEventListener("abort", onAbort);
-          this.#forCaller(started, signal).then(resolve, reject);
-        },
-        reject,
-      };
+    const acquired = new Promise<Child>((resolve, reject) => {
       const onAbort = () => {
         const index = state.waiters.indexOf(waiter);
         if (index !== -1) state.waiters.splice(index, 1);
         reject(signal!.reason);
       };
+      const waiter: Waiter = {
+        resolve: (child) => {
+          signal?.removeEventListener("abort", onAbort);
+          resolve(child);
+        },
+        reject: (reason) => {
+          signal?.removeEventListener("abort", onAbort);
+          reject(reason);
+        },
+      };
       signal?.addEventListener("abort", onAbort, { once: true });
       state.waiters.push(waiter);
     });
+    this.#fill(profile);
+    return acquired;
   }
 
   /**
-   * Hands a child that is still loading to a caller: rejects as soon as `signal` aborts (a
-   * timeout is not held up by a slow load), and then kills the child: it failed to be ready in
-   * time for its call, and a child that failed never serves.
-   */
-  #forCaller(starting: Starting, signal: AbortSignal | undefined): Promise<Child> {
-    if (!signal) return starting.ready;
-    return new Promise<Child>((resolve, reject) => {
-      const onAbort = () => {
-        starting.child?.kill();
-        reject(signal.reason);
-      };
-      if (signal.aborted) return onAbort();
-      signal.addEventListener("abort", onAbort, { once: true });
-      starting.ready.then((child) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(child);
-      }, (error) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      });
-    });
-  }
-
-  /**
-   * Gives a child back after a call. A healthy child within its limits serves the next waiter or
-   * waits idle; any other is killed (with its whole tree) and, if calls wait, replaced.
+   * Gives a child back after a call. A healthy child within its limits is offered (the next
+   * waiting call, else idle); any other is killed (with its whole tree) and, if calls wait,
+   * replaced.
+   * @param profile the child's profile
+   * @param child the child
+   * @param healthy whether its call succeeded (a child that failed never serves again)
    */
   release(profile: ProfileName, child: Child, healthy: boolean): void {
     const calls = (this.#calls.get(child) ?? 0) + 1;
     this.#calls.set(child, calls);
     const { limits } = this.#options;
     const reusable = healthy && limits.reuse && !this.#closed && !child.hasExited &&
-      calls < limits.maxCalls && Date.now() - child.spawnedAt < limits.maxAgeMs;
+      calls < limits.maxCalls && this.#clock.now() - child.spawnedAt < limits.maxAgeMs;
     if (!reusable) {
       this.#options.log.debug("child retired", { child: child.name, calls, healthy });
+      child.kill();
+      return;
+    }
+    this.#offer(profile, child);
+  }
+
+  /** The one hand-off: a ready child goes to the first waiting call, else to the idle list. */
+  #offer(profile: ProfileName, child: Child): void {
+    if (this.#closed || child.hasExited) {
       child.kill();
       return;
     }
@@ -168,52 +196,81 @@ export class ChildPool {
     else this.#park(profile, child);
   }
 
-  /** Spawns a child of `profile`, counted live until it exits; resolves when it is ready. */
-  #start(profile: ProfileName): Starting {
+  /** Starts children for the waiting calls no loading child will serve, up to the cap. */
+  #fill(profile: ProfileName): void {
     const state = this.#state(profile);
-    state.live++;
+    while (
+      !this.#closed && state.waiters.length > state.loading &&
+      state.live < this.#options.limits.maxPerProfile
+    ) {
+      if (!this.#start(profile)) return;
+    }
+  }
+
+  /** Starts the policy's warm children of `profile` that are missing. */
+  #topUp(profile: ProfileName): void {
+    const state = this.#state(profile);
+    const warm = Math.min(this.#options.warm[profile] ?? 0, this.#options.limits.maxPerProfile);
+    while (!this.#closed && state.live < warm) {
+      if (!this.#start(profile)) return;
+    }
+  }
+
+  /**
+   * Spawns a child of `profile`, counted live until it exits and loading until it is ready;
+   * offered when ready. False when the spawn itself failed (the oldest waiting call gets why).
+   */
+  #start(profile: ProfileName): boolean {
+    const state = this.#state(profile);
     let child: Child;
     try {
       child = this.#options.spawn(profile);
     } catch (error) {
-      state.live--;
-      return { child: undefined, ready: Promise.reject(error) };
+      this.#failOldest(profile, error);
+      return false;
     }
+    state.live++;
+    state.loading++;
     child.exited.then(() => {
       state.live--;
       this.#calls.delete(child);
-      clearTimeout(this.#idleTimers.get(child));
-      this.#idleTimers.delete(child);
+      this.#stopIdleTimer(child);
       const index = state.idle.indexOf(child);
       if (index !== -1) state.idle.splice(index, 1);
-      this.#serveWaiters(profile);
+      if (this.#wasReady.has(child)) this.#topUp(profile);
+      this.#fill(profile);
     });
-    const ready = child.ready.then(() => child, (error) => {
+    child.ready.then(() => {
+      state.loading--;
+      this.#wasReady.add(child);
+      this.#offer(profile, child);
+    }, (error) => {
+      state.loading--;
       child.kill();
-      throw error;
+      this.#failOldest(profile, error);
+      this.#fill(profile);
     });
-    return { child, ready };
+    return true;
   }
 
-  /** A child left the profile: start one for the first waiter, if any. */
-  #serveWaiters(profile: ProfileName): void {
-    const state = this.#state(profile);
-    if (this.#closed || state.waiters.length === 0) return;
-    if (state.live >= this.#options.limits.maxPerProfile) return;
-    const waiter = state.waiters.shift()!;
-    waiter.starting(this.#start(profile));
+  /** A child of `profile` could not start: the oldest waiting call is answered with why. */
+  #failOldest(profile: ProfileName, error: unknown): void {
+    const waiter = this.#state(profile).waiters.shift();
+    if (waiter) waiter.reject(error);
+    else this.#options.log.warn("a child failed to start", { profile, reason: String(error) });
   }
 
   /** Puts a ready child in the idle list, retired after `idleMs` unless it is a warm one. */
   #park(profile: ProfileName, child: Child): void {
-    if (this.#closed || child.hasExited) {
-      child.kill();
-      return;
-    }
     const state = this.#state(profile);
     state.idle.push(child);
     if (state.idle.length <= (this.#options.warm[profile] ?? 0)) return;
-    const timer = setTimeout(() => {
+    this.#startIdleTimer(state, child);
+  }
+
+  /** Retires `child` (idle in `state`) after `idleMs` unless it is taken first. */
+  #startIdleTimer(state: ProfileState, child: Child): void {
+    const timer = this.#clock.setTimeout(() => {
       this.#idleTimers.delete(child);
       const index = state.idle.indexOf(child);
       if (index === -1) return;
@@ -223,7 +280,18 @@ export class ChildPool {
     this.#idleTimers.set(child, timer);
   }
 
-  /** Kills every idle child and refuses every waiting call; busy children are the caller's. */
+  #stopIdleTimer(child: Child): void {
+    const timer = this.#idleTimers.get(child);
+    if (timer === undefined) return;
+    this.#clock.clearTimeout(timer);
+    this.#idleTimers.delete(child);
+  }
+
+  /**
+   * Kills every idle child and refuses every waiting call; busy children are the caller's, and
+   * children still loading are killed once ready.
+   * @param reason what the waiting calls are rejected with
+   */
   async close(reason: unknown): Promise<void> {
     this.#closed = true;
     const idle: Child[] = [];
@@ -231,7 +299,7 @@ export class ChildPool {
       idle.push(...state.idle.splice(0));
       for (const waiter of state.waiters.splice(0)) waiter.reject(reason);
     }
-    for (const timer of this.#idleTimers.values()) clearTimeout(timer);
+    for (const timer of this.#idleTimers.values()) this.#clock.clearTimeout(timer);
     this.#idleTimers.clear();
     await Promise.all(idle.map((child) => child.kill()));
   }

@@ -1,13 +1,20 @@
 /**
- * The `System` that runs package code in permission-scoped children: the package host (init …
- * exit), main (start … stop) and procedure children, reused per profile (see ChildPool).
+ * The `System` that runs package code in permission-scoped children: the package host (init, and
+ * while it holds something, exit), main (start … stop) and procedure children, reused per profile
+ * (see ChildPool).
+ *
+ * Nothing stays alive that holds nothing: after init the package host is asked `idle` and
+ * retired once it answers (no callback, effect, timer, watcher or process of its own left; see
+ * worker/idle.ts); `uninit` then runs in a fresh child. Where the host's next call is
+ * predictable, its child is started ahead: a `run` child when a `getInput` arrives, and the
+ * fresh uninit child when main was stopped (exit follows stop). Both are retired when idle.
  *
  * Every wait is bounded by an `AbortSignal` whose reason is a `Cancelled` (timeout, stop, exit,
  * shutdown); `cancelError` turns that reason into the answer, so why a call ended is never
  * guessed afterwards.
  */
 
-import { abortable, timeoutSignal } from "../async/abortable.ts";
+import { abortable } from "../async/abortable.ts";
 import type { Logger } from "../log.ts";
 import type { ProfileName } from "../policy/permissions.ts";
 import type { Policy } from "../policy/policy.ts";
@@ -24,6 +31,7 @@ import type { ExecuteRequest, InitKind, System } from "../service/system.ts";
 import { transition, type TransitionTable } from "../state_machine.ts";
 import type { ChildHandle } from "./child_handle.ts";
 import { ChildPool } from "./child_pool.ts";
+import { type Clock, deadline, realClock, type TimerId } from "./clock.ts";
 
 /** Options of `ProcessSystem`. */
 export interface ProcessSystemOptions {
@@ -39,6 +47,8 @@ export interface ProcessSystemOptions {
   log: Logger;
   /** Grace period between SIGTERM and SIGKILL when stopping main (ms). */
   stopTimeoutMs: number;
+  /** What deadlines, the stop grace and idle retirement wait on (default: the real clock). */
+  clock?: Clock;
 }
 
 /** Main's lifecycle: one main at most, started, running, or being stopped. */
@@ -77,10 +87,20 @@ function callOf(procedure: Procedure, input: unknown, eventId: string): RunParam
 /** Runs package code in children. */
 export class ProcessSystem implements System {
   readonly #options: ProcessSystemOptions;
+  readonly #clock: Clock;
   readonly #pool: ChildPool;
   /** Aborted (with exit's or shutdown's reason) when the container is torn down. */
   readonly #teardown = new AbortController();
+  /** The package host while it holds something (undefined once retired, or before init). */
   #packageHost: ChildHandle | undefined;
+  /** Calls running in the package host now (uninit): it is not retired meanwhile. */
+  #hostCalls = 0;
+  /** True once init succeeded. */
+  #initialized = false;
+  /** The pool's close that exit began (shutdown waits for its kills). */
+  #closing: Promise<void> = Promise.resolve();
+  /** A fresh init child started for a predicted exit, retired when idle. */
+  #spare: { child: ChildHandle; timer: TimerId } | undefined;
   #main: MainState = { kind: "none" };
   /** How many times stop was called: a start queued behind a stop is void once it changes. */
   #stops = 0;
@@ -90,11 +110,13 @@ export class ProcessSystem implements System {
   /** Creates the system; nothing is spawned before `init`. */
   constructor(options: ProcessSystemOptions) {
     this.#options = options;
+    this.#clock = options.clock ?? realClock;
     this.#pool = new ChildPool({
       spawn: (profile) => options.spawn(profile),
       limits: options.policy.children,
       warm: options.policy.pool,
       log: options.log,
+      clock: this.#clock,
     });
   }
 
@@ -130,7 +152,12 @@ export class ProcessSystem implements System {
     return work;
   }
 
-  /** Spawns the package host (replacing one from a failed init) and runs the package's init in it. */
+  /**
+   * Spawns the package host (replacing one from a failed init) and runs the package's init in
+   * it; the host is then retired as soon as it holds nothing.
+   * @param request the host's event id and why init runs
+   * @returns when init answered
+   */
   async init({ eventId, kind }: { eventId: string; kind: InitKind }): Promise<void> {
     if (this.#packageHost && !this.#packageHost.hasExited) await this.#packageHost.kill();
     const child = this.#options.spawn("init");
@@ -141,6 +168,7 @@ export class ProcessSystem implements System {
       this.#teardown.signal,
       "init",
     );
+    this.#initialized = true;
     child.exited.then((status) => {
       if (this.#packageHost === child && !this.#teardown.signal.aborted) {
         this.#options.log.warn("the package host exited", {
@@ -149,33 +177,105 @@ export class ProcessSystem implements System {
         });
       }
     });
+    this.#retireWhenIdle(child);
     this.#pool.prewarm();
   }
 
   /**
+   * Retires the package host once it says it holds nothing (the child's word is advisory: a child
+   * that lies only loses its own reactivity, and one that never answers stays, as before).
+   */
+  #retireWhenIdle(child: ChildHandle): void {
+    child.whenIdle().then(() => {
+      if (this.#packageHost !== child || this.#hostCalls > 0) return;
+      if (this.#teardown.signal.aborted || child.hasExited) return;
+      this.#packageHost = undefined;
+      this.#options.log.info(
+        "the package host holds nothing after init (no callback, effect, timer or process): " +
+          "retired; uninit will run in a fresh child",
+        { child: child.name },
+      );
+      child.kill();
+    }, () => {});
+  }
+
+  /** The package host if it is alive. */
+  #liveHost(): ChildHandle | undefined {
+    const host = this.#packageHost;
+    return host && !host.hasExited ? host : undefined;
+  }
+
+  /** Starts a fresh init child for uninit unless a host or a spare is alive already. */
+  #prepareSpare(): void {
+    if (!this.#initialized || this.#liveHost() || this.#teardown.signal.aborted) return;
+    if (this.#spare && !this.#spare.child.hasExited) return;
+    let child: ChildHandle;
+    try {
+      child = this.#options.spawn("init");
+    } catch {
+      return; // exit will try again and report why
+    }
+    const timer = this.#clock.setTimeout(() => {
+      if (this.#spare?.child !== child) return;
+      this.#spare = undefined;
+      child.kill();
+    }, this.#options.policy.children.idleMs);
+    this.#spare = { child, timer };
+    this.#options.log.debug("package host started ahead of a predicted exit", {
+      child: child.name,
+    });
+  }
+
+  /** The spare init child, if one is alive (then it is the caller's). */
+  #takeSpare(): ChildHandle | undefined {
+    const spare = this.#spare;
+    this.#spare = undefined;
+    if (!spare) return undefined;
+    this.#clock.clearTimeout(spare.timer);
+    if (!spare.child.hasExited) return spare.child;
+    return undefined;
+  }
+
+  /**
    * Stops main, closes the pool (waiting calls are cancelled 73) and, when `uninit` is set, runs
-   * uninit with the target in the package host.
+   * uninit with the target in the package host, or in a fresh init child when the host was
+   * retired (or died): the one started at stop when there is one, else one started now, while
+   * main stops.
+   * @param request the host's event id, the uninit target and whether init succeeded
+   * @returns when uninit answered (or at once without it)
    */
   async exit(
     { eventId, target, uninit }: { eventId: string; target: string | null; uninit: boolean },
   ): Promise<void> {
-    await this.stop();
-    await this.#pool.close(new Cancelled({ kind: "exit" }));
-    if (!uninit) return;
-    const host = this.#packageHost;
-    if (!host || host.hasExited) {
-      throw packageFailure(
-        "The package host is not running",
-        "uninit cannot run because the package host process has exited",
-      );
+    if (uninit) this.#prepareSpare();
+    await this.#stopMain();
+    // Waiting calls are refused now; idle children die meanwhile (the teardown waits for them).
+    this.#closing = this.#pool.close(new Cancelled({ kind: "exit" }));
+    if (!uninit) return await this.#closing;
+    let host = this.#liveHost();
+    if (!host) {
+      try {
+        host = this.#takeSpare() ?? this.#options.spawn("init");
+      } catch (error) {
+        throw packageFailure(
+          "The package host could not start",
+          `uninit cannot run: no package host process could be started (${error})`,
+        );
+      }
+      this.#packageHost = host;
     }
     // exit itself is not cancelled by the teardown it starts: uninit runs to its end.
-    await this.#runIn(
-      host,
-      { fn: "uninit", eventId, args: { target } },
-      new AbortController().signal,
-      "uninit",
-    );
+    this.#hostCalls++;
+    try {
+      await this.#runIn(
+        host,
+        { fn: "uninit", eventId, args: { target } },
+        new AbortController().signal,
+        "uninit",
+      );
+    } finally {
+      this.#hostCalls--;
+    }
   }
 
   /** Starts main unless it is starting or running (then joins that start). */
@@ -230,10 +330,22 @@ export class ProcessSystem implements System {
 
   /**
    * Asks main to stop (its daemons get `term()`), SIGKILL of its whole tree after the stop
-   * timeout; resolves when all of it
-   * is gone. A start in progress is cancelled (73).
+   * timeout; resolves when all of it is gone. A start in progress is cancelled (73). Once main
+   * is gone, a fresh init child is started for the `exit` that usually follows, unless the
+   * package host is alive or the container is being torn down (checked a timer turn later, so
+   * that the runtime's own teardown, a stop followed by `shutdown`, starts none).
+   * @returns when every process of main is gone
    */
   stop(): Promise<void> {
+    const wasRunning = this.#main.kind !== "none";
+    const stopped = this.#stopMain();
+    if (!wasRunning) return stopped;
+    return stopped.then(() => {
+      this.#clock.setTimeout(() => this.#prepareSpare(), 0);
+    });
+  }
+
+  #stopMain(): Promise<void> {
     this.#stops++;
     const current = this.#main;
     if (current.kind === "none") return Promise.resolve();
@@ -242,7 +354,7 @@ export class ProcessSystem implements System {
     const { child } = current;
     const stopped = (async () => {
       child.terminate();
-      const grace = timeoutSignal(this.#options.stopTimeoutMs, () => "grace over");
+      const grace = deadline(this.#clock, this.#options.stopTimeoutMs, () => "grace over");
       try {
         await abortable(child.exited, grace.signal);
       } catch {
@@ -269,13 +381,16 @@ export class ProcessSystem implements System {
     const call = callOf(request.procedure, request.input, request.eventId);
     const what = `${request.sandbox ? "sandbox" : "execute"} ${request.eventId}`;
     let running = false;
-    const timeout = request.timeoutMs === null ? undefined : timeoutSignal(
+    const timeout = request.timeoutMs === null ? undefined : deadline(
+      this.#clock,
       request.timeoutMs,
       () => new Cancelled({ kind: "timeout", ms: request.timeoutMs!, queued: !running }),
     );
     const signal = timeout
       ? AbortSignal.any([timeout.signal, this.#teardown.signal])
       : this.#teardown.signal;
+    // The host asks for a form, then runs the action with what the user filled in.
+    if (profile === "getInput") this.#pool.prepare("run");
     let child: ChildHandle;
     try {
       child = await this.#pool.acquire(profile, signal);
@@ -307,7 +422,10 @@ export class ProcessSystem implements System {
   async shutdown(reason: CancelReason = { kind: "shutdown" }): Promise<void> {
     const cancelled = new Cancelled(reason);
     if (!this.#teardown.signal.aborted) this.#teardown.abort(cancelled);
+    const spare = this.#takeSpare();
+    await this.#closing;
     await this.#pool.close(cancelled);
+    await spare?.kill();
     await this.#options.killAll();
     // Every call still running was aborted above: let each be answered (73) before the socket goes.
     await Promise.allSettled([...this.#inFlight]);

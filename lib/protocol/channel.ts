@@ -71,6 +71,14 @@ export interface DropCallbacksParams {
 /** Runtime → child request, sent twice after hello: exercises the channel so the first real call runs warm. */
 export const WARM = "warm";
 
+/**
+ * Runtime → child request, to the package host after init: answered (null) once the child holds
+ * nothing that could run package code again: no live callback, no effect or other channel request
+ * pending, no brokered process, no call, and an empty event loop (no timer, watcher, socket or
+ * process of its own). The runtime then retires it.
+ */
+export const IDLE = "idle";
+
 /** Runtime → child request: run one package function; answered with its JSON result. */
 export const RUN = "run";
 /** Params of `run`. */

@@ -16,9 +16,10 @@
  * - `secret`: only reads, but hands out a secret (a private key, a password);
  * - `write`: changes something, or makes the host run code (`action.get-input` runs another
  *   package's getInput, so it is `write` although its name reads like a read);
- * - `scratch`: makes something private to the caller's call that the call's end tears down and
- *   that changes no state of the service (`subcontainer.create-fs`: a rootfs a getInput execs a
- *   read command in); the broker records who made it, and only that child may use or destroy it;
+ * - `scratch`: makes something private to the child that asks (a procedure child: to its call),
+ *   torn down when that context ends, and changes no state of the service
+ *   (`subcontainer.create-fs`: a rootfs a getInput execs a read command in); the broker records
+ *   who made it, and only that child may use or destroy it;
  * - `cleanup`: tears down what the caller made; a procedure child may still send it after its
  *   call was answered (start-sdk's teardown when the call's context ends).
  */

@@ -14,7 +14,7 @@ import { parseTarget } from "../exver/exver.ts";
 import type { Logger } from "../log.ts";
 import { warmUpParams } from "../protocol/params.ts";
 import { defaultPolicy, type Policy, withOwnAddresses } from "../policy/policy.ts";
-import { readContainerAddresses } from "../policy/container_addresses.ts";
+import { readContainerAddresses } from "../process/container_addresses.ts";
 import { ProcessSystem } from "../process/process_system.ts";
 import { Runtime } from "./runtime.ts";
 import { probeContainment } from "../process/spawn.ts";

@@ -12,20 +12,42 @@ export class CallbackRegistry {
   #next = 1;
   readonly #fns = new Map<number, CallbackFn>();
   readonly #onError: (error: unknown) => void;
+  readonly #onChange: () => void;
 
-  /** `onError` receives whatever a fired callback throws or rejects with (default: console.error). */
-  constructor(onError: (error: unknown) => void = (error) => console.error(error)) {
+  /**
+   * Creates an empty registry.
+   * @param onError receives whatever a fired callback throws or rejects with (default:
+   *   console.error)
+   * @param onChange told after every registration, firing and forgetting (the package host's
+   *   idle watch looks again whether it still holds a callback)
+   */
+  constructor(
+    onError: (error: unknown) => void = (error) => console.error(error),
+    onChange: () => void = () => {},
+  ) {
     this.#onError = onError;
+    this.#onChange = onChange;
   }
 
-  /** Stores `fn` and returns its id (1, 2, 3, ... unique within this registry). */
+  /**
+   * Stores `fn`.
+   * @param fn the package's callback function
+   * @returns its id (1, 2, 3, ... unique within this registry)
+   */
   register(fn: CallbackFn): number {
     const id = this.#next++;
     this.#fns.set(id, fn);
+    this.#onChange();
     return id;
   }
 
-  /** Runs and forgets the callback; false if unknown. Errors thrown/rejected by it are reported via onError, never thrown. */
+  /**
+   * Runs and forgets the callback. Errors thrown/rejected by it are reported via onError, never
+   * thrown.
+   * @param id the callback's id
+   * @param args what the host fired it with
+   * @returns false if the id is unknown
+   */
   fire(id: number, args: unknown[]): boolean {
     const fn = this.#fns.get(id);
     if (fn === undefined) return false;
@@ -36,15 +58,25 @@ export class CallbackRegistry {
     } catch (error) {
       this.#report(error);
     }
+    // After the callback ran: what it started (an effect, a re-registration) is counted by now.
+    this.#onChange();
     return true;
   }
 
-  /** Forgets these ids without running them; unknown ids are ignored. */
+  /**
+   * Forgets these ids without running them; unknown ids are ignored.
+   * @param ids the callbacks' ids
+   */
   forget(ids: number[]): void {
     for (const id of ids) this.#fns.delete(id);
+    this.#onChange();
   }
 
-  /** Whether `id` is registered and has not fired or been forgotten. */
+  /**
+   * Whether `id` is registered and has not fired or been forgotten.
+   * @param id the callback's id
+   * @returns true while it can still fire
+   */
   has(id: number): boolean {
     return this.#fns.has(id);
   }

@@ -8,6 +8,7 @@
  * calls these. Everything not in the table below goes to Deno unchanged, so any other reserved
  * path still fails with `NotCapable` (answered 34 naming the path and the profile). An ES-module
  * package that imports `{ readFile }` by name binds Deno's function directly and is not served.
+ * Whatever package code does with such a failure, the denial watch (denials.ts) has seen it.
  */
 
 import { Buffer } from "node:buffer";
@@ -42,8 +43,8 @@ export const INTERCEPTIONS: readonly Interception[] = Object.freeze([
   {
     operation: "readFile",
     paths: PROC_NET_FILES.map((file) => `/proc/net/${file}`),
-    served: "read by the runtime and answered over the child's channel (profiles other than " +
-      "sandbox)",
+    served: "read by the runtime and answered over the child's channel (every profile: the " +
+      "container's one network namespace)",
     sdk: "healthCheck.checkPortListening: reads /proc/net/tcp, tcp6, udp, udp6",
   },
 ]);

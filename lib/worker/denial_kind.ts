@@ -71,3 +71,15 @@ const POLICY_FIELD: Readonly<Record<string, string>> = Object.freeze({
 export function policyKey(permission: string, profile: string): string {
   return `profiles.${profile}.${POLICY_FIELD[permission] ?? "all"}`;
 }
+
+/**
+ * A denial's message as it follows "the <profile> profile does not allow this: " in an answer:
+ * without that prefix when the message already has it (the spawn broker's refusals do).
+ * @param message the denial's message
+ * @param profile the child's profile
+ * @returns the message without a leading prefix of this profile
+ */
+export function deniedWhat(message: string, profile: string): string {
+  const prefix = `the ${profile} profile does not allow this: `;
+  return message.startsWith(prefix) ? message.slice(prefix.length) : message;
+}

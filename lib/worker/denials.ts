@@ -26,6 +26,7 @@
  * @module
  */
 
+import { createRequire } from "node:module";
 import {
   type DeniedEntry,
   type DeniedParams,
@@ -33,8 +34,12 @@ import {
   type PackageFunction,
 } from "../protocol/channel.ts";
 import { ErrorKind } from "../protocol/error_codes.ts";
-import { type DenialKind, denialKind, policyKey } from "./denial_kind.ts";
+import { type DenialKind, denialKind, deniedWhat, policyKey } from "./denial_kind.ts";
 import { CodedError } from "./errors.ts";
+
+export type { DeniedEntry, DeniedParams, PackageFunction } from "../protocol/channel.ts";
+export type { DenialKind } from "./denial_kind.ts";
+export type { CodedError } from "./errors.ts";
 
 /** The same denial met this many times in one call fails the call (a retry loop). */
 export const REPEAT_LIMIT = 5;
@@ -75,6 +80,10 @@ const seen = new WeakSet<object>();
 const outside = new Set<string>();
 /** Set while the watch checks itself: the accessor notes that it ran and records nothing. */
 let probing: { ran: boolean } | null = null;
+/** Calls into Node's module resolution running now (it probes paths and catches the denials). */
+let resolving = 0;
+/** True while the watch works: a denial raised meanwhile (a stack hook reading files) is not its. */
+let busy = false;
 
 /** A frame of Node's module loader: `at Module._findPath (node:module:1:21883)`. */
 const MODULE_LOADER_FRAME = /\(node:module:\d+:\d+\)/;
@@ -91,11 +100,36 @@ function nameSetter(this: Error, value: unknown): void {
     probing.ran = true;
     return;
   }
+  if (busy || resolving > 0) return;
+  busy = true;
   try {
-    if (MODULE_LOADER_FRAME.test(this.stack ?? "")) return;
+    // A resolution that did not go through the wrapped functions: told by its frames, read only
+    // where no package hook (source-map-support) formats stacks.
+    if (Error.prepareStackTrace === undefined && MODULE_LOADER_FRAME.test(this.stack ?? "")) return;
     recordDenial(this);
   } catch {
     // Never let the watch break the code that raised the denial.
+  } finally {
+    busy = false;
+  }
+}
+
+/** Counts calls of Node's module resolution (`require()`, `require.resolve()`) in `resolving`. */
+function watchModuleResolution(): void {
+  const require = createRequire(import.meta.url);
+  const Module = require("node:module") as Record<string, unknown>;
+  for (const name of ["_resolveFilename", "_findPath"]) {
+    const original = Module[name];
+    if (typeof original !== "function" || (original as { watched?: true }).watched) continue;
+    const wrapped = function (this: unknown, ...args: unknown[]) {
+      resolving++;
+      try {
+        return original.apply(this, args);
+      } finally {
+        resolving--;
+      }
+    };
+    Module[name] = Object.assign(wrapped, { watched: true as const });
   }
 }
 
@@ -107,6 +141,7 @@ function nameSetter(this: Error, value: unknown): void {
  */
 export function installDenialWatch(watchOptions: DenialWatchOptions): boolean {
   options = watchOptions;
+  watchModuleResolution();
   const prototype = Deno.errors.NotCapable.prototype;
   if (Object.getOwnPropertyDescriptor(prototype, "name")?.set !== nameSetter) {
     Object.defineProperty(prototype, "name", {
@@ -124,19 +159,36 @@ export function installDenialWatch(watchOptions: DenialWatchOptions): boolean {
   }
 }
 
-/** The key a denial is counted under: what was refused. */
-function keyOf(kind: DenialKind): string {
-  return `${kind.permission}\0${kind.target}`;
+/**
+ * The key a denial is counted under: what was refused, in the words of its message (Deno's name
+ * the permission and target; the broker's also the argument that failed and why).
+ */
+function keyOf(kind: DenialKind, message: string): string {
+  return `${kind.permission}\0${message}`;
 }
 
 /** A 34 naming `entry`, with `why` after it. */
 function denialError(entry: Entry, profile: string, why: string, entries: Entry[]): CodedError {
   return new CodedError(ErrorKind.Authorization, "Permission denied", {
-    details: `the ${profile} profile does not allow this: ${entry.message} (policy key: ` +
-      `${entry.policyKey}); ${why}`,
+    details: `the ${profile} profile does not allow this: ${
+      deniedWhat(entry.message, profile)
+    } (policy key: ${entry.policyKey}); ${why}`,
     denials: entries.map(publicEntry),
-    debug: entry.first.stack,
+    debug: stackOf(entry.first),
   });
+}
+
+/** An error's stack, formatted without the watch seeing what a package's stack hook raises. */
+function stackOf(error: Error): string | undefined {
+  const wasBusy = busy;
+  busy = true;
+  try {
+    return error.stack;
+  } catch {
+    return undefined;
+  } finally {
+    busy = wasBusy;
+  }
 }
 
 /** An entry as it goes on the wire. */
@@ -155,7 +207,7 @@ export function recordDenial(error: Error, kind: DenialKind = denialKind(error.m
   if (seen.has(error)) return;
   seen.add(error);
   const profile = options?.profile ?? "unknown";
-  const key = keyOf(kind);
+  const key = keyOf(kind, error.message);
   const make = (): Entry => ({
     ...kind,
     message: error.message.slice(0, 500),

@@ -18,10 +18,12 @@ import {
   DROP_CALLBACKS,
   EFFECT,
   HELLO,
+  IDLE,
   PING,
   PROC_NET,
   RUN,
   type RunParams,
+  SPAWN,
   SPAWN_EXIT,
   SPAWN_OUTPUT,
   type SpawnExitParams,
@@ -35,6 +37,7 @@ import { beginCall, endCall, firstDenial, installDenialWatch, recordDenial } fro
 import { createEffects, leaveContext, type WorkerEffects } from "./effects.ts";
 import { CodedError, toWireError } from "./errors.ts";
 import { loadPackage, packageFunction, type PackageModule } from "./load_package.ts";
+import { IdleWatch } from "./idle.ts";
 
 const [socket, profile, packagePath] = Deno.args;
 
@@ -71,16 +74,29 @@ let loadError: ReturnType<typeof toWireError> | undefined;
 let helloAccepted!: () => void;
 const accepted = new Promise<void>((resolve) => helloAccepted = resolve);
 
-const callbacks = new CallbackRegistry();
+const callbacks = new CallbackRegistry(undefined, () => idleWatch.check());
+/** What this child holds besides callbacks, for the runtime's `idle` request (see idle.ts). */
+const held = { requests: 0, processes: 0, calls: 0 };
+const idleWatch = new IdleWatch(conn, () => ({ callbacks: callbacks.size, ...held }));
+/** Counts `work` as held (`requests` or `calls`) until it settles. */
+function holding<T>(kind: "requests" | "calls", work: Promise<T>): Promise<T> {
+  held[kind]++;
+  idleWatch.check();
+  return work.finally(() => {
+    held[kind]--;
+    idleWatch.check();
+  });
+}
 /** Daemons of main, kept to be terminated on SIGTERM. */
 let mainDaemons: { term(): Promise<unknown> } | undefined;
 let mainEffects: WorkerEffects | undefined;
 
 const peer = new Peer(conn, {
   onRequest: (method, params) => {
-    if (method === WARM) return warm();
+    if (method === WARM) return holding("calls", warm());
+    if (method === IDLE) return idleWatch.whenIdle().then(() => null);
     if (method !== RUN) throw new RpcError(-32601, `unknown channel method ${method}`);
-    return serveRun(params as RunParams);
+    return holding("calls", serveRun(params as RunParams));
   },
   onNotification: (method, params) => {
     if (method === CALLBACK) {
@@ -92,6 +108,8 @@ const peer = new Peer(conn, {
       spawnEvents.output(params as SpawnOutputParams);
     } else if (method === SPAWN_EXIT) {
       spawnEvents.exit(params as SpawnExitParams);
+      held.processes--;
+      idleWatch.check();
     }
   },
   unexpectedErrorCode: ErrorKind.Javascript,
@@ -115,16 +133,32 @@ if (!watching) {
 // naming the program where Deno's sync spawns would hide it.
 installCompat({
   procNet: (file) =>
-    accepted.then(() => peer.request(PROC_NET, { file })).catch((error) => {
+    accepted.then(() => holding("requests", peer.request(PROC_NET, { file }))).catch((error) => {
       if (error instanceof RpcError && error.code === ErrorKind.Authorization) {
-        recordDenial(error, { permission: "read", target: `/proc/net/${file}` });
+        const details = (error.data as { details?: unknown } | undefined)?.details;
+        const denial = new Deno.errors.NotCapable(
+          `Requires read access to "/proc/net/${file}" (the runtime refused: ${
+            typeof details === "string" ? details : error.message
+          })`,
+        );
+        recordDenial(denial, { permission: "read", target: `/proc/net/${file}` });
       }
       throw error;
     }) as Promise<string>,
 });
 // No program is granted: start-container, mount and rsync are run by the runtime on request.
 const spawnEvents: SpawnEvents = installBrokeredSpawn({
-  request: (method, params) => accepted.then(() => peer.request(method, params)),
+  request: (method, params) =>
+    accepted.then(() =>
+      holding(
+        "requests",
+        peer.request(method, params).then((result) => {
+          // Started: running until its spawn-exit notification (counted before the request ends).
+          if (method === SPAWN) held.processes++;
+          return result;
+        }),
+      )
+    ),
   notify: (method, params) => peer.notify(method, params),
 });
 try {
@@ -173,7 +207,7 @@ const transport = {
     eventId: string | null = null,
   ) {
     try {
-      return await peer.request(EFFECT, { method, params, callback, eventId });
+      return await holding("requests", peer.request(EFFECT, { method, params, callback, eventId }));
     } catch (error) {
       if (!(error instanceof RpcError)) throw error;
       // A refused effect is a denial too, whether or not package code catches it.

@@ -2,14 +2,23 @@
 
 import { ErrorKind } from "../protocol/error_codes.ts";
 import type { ErrorObject } from "../jsonrpc/errors.ts";
-import { denialKind, policyKey } from "./denial_kind.ts";
+
+export type { ErrorObject };
+import { denialKind, deniedWhat, policyKey } from "./denial_kind.ts";
 
 /** An error with a wire code, raised by the worker itself or received from the runtime. */
 export class CodedError extends Error {
+  /** The wire code it is answered with. */
   readonly code: number;
+  /** The answer's `data` (`{details, debug, ...}`), as is. */
   readonly data: unknown;
 
-  /** Creates an error that is answered with `code` and `data` as they are. */
+  /**
+   * Creates an error that is answered with `code` and `data` as they are.
+   * @param code the wire code
+   * @param message the answer's message
+   * @param data the answer's data
+   */
   constructor(code: number, message: string, data?: unknown) {
     super(message);
     this.name = "CodedError";
@@ -79,17 +88,14 @@ export function toWireError(error: unknown, profile: string): ErrorObject {
   const denied = notCapableIn(error);
   if (denied) {
     const context = denied === error ? "" : ` (while: ${(error as Error).message ?? error})`;
-    // The spawn broker's refusals already say which profile refused them.
-    const prefix = `the ${profile} profile does not allow this: `;
-    const what = denied.message.startsWith(prefix)
-      ? denied.message.slice(prefix.length)
-      : denied.message;
     const key = policyKey(denialKind(denied.message).permission, profile);
     return {
       code: ErrorKind.Authorization,
       message: "Permission denied",
       data: {
-        details: `${prefix}${what} (policy key: ${key})${context}`,
+        details: `the ${profile} profile does not allow this: ${
+          deniedWhat(denied.message, profile)
+        } (policy key: ${key})${context}`,
         debug: denied.stack,
       },
     };

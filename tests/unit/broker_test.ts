@@ -363,3 +363,38 @@ Deno.test("EffectsBroker.handle bounds the effects of all children together", as
   assert.match(refused[0].reason.data.details, /all children together send more than 2000/);
   assert.equal(host.calls.length, 5_000);
 });
+
+Deno.test("EffectsBroker.handle lets getInput and sandbox make and destroy subcontainers of their own call only", async () => {
+  for (const role of ["getInput", "sandbox"] as const) {
+    const { host, effect } = setup();
+    host.answer = (method, params) =>
+      method === "subcontainer.create-fs"
+        ? [`/media/startos/subcontainers/${params.name}`, "g1"]
+        : null;
+    const child = new FakeBrokerChild(role, { eventId: "ev-1" });
+    const other = new FakeBrokerChild(role, { eventId: "ev-2" });
+    assert.deepEqual(
+      await effect(child, "subcontainer.create-fs", { imageId: "main", name: "x" }),
+      [
+        "/media/startos/subcontainers/x",
+        "g1",
+      ],
+    );
+    await assertRpcError(
+      effect(other, "subcontainer.destroy-fs", { guid: "g1" }),
+      ErrorKind.Authorization,
+      /is not a subcontainer the .* child created/,
+    );
+    await effect(child, "subcontainer.destroy-fs", { guid: "g1" });
+    assert.deepEqual(host.calls.map((c) => [c.method, c.params.eventId]), [
+      ["subcontainer.create-fs", "ev-1"],
+      ["subcontainer.destroy-fs", "ev-1"],
+    ]);
+    // Still no write: the effect table's classes decide, not the name.
+    await assertRpcError(
+      effect(child, "set-health", { id: "x" }),
+      ErrorKind.Authorization,
+      /may not call set-health/,
+    );
+  }
+});

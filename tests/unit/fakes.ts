@@ -10,6 +10,7 @@ import { createLogger, type LogFields, type Logger, type LogLevel } from "../../
 import type { EffectAccess, ProfileName } from "../../lib/policy/permissions.ts";
 import { defaultPolicy, type Policy, type ReuseLimits } from "../../lib/policy/policy.ts";
 import type { ChildHandle } from "../../lib/process/child_handle.ts";
+import type { Clock, TimerId } from "../../lib/process/clock.ts";
 import type { ChildRole, RunParams } from "../../lib/protocol/channel.ts";
 import type { ExecuteRequest, InitKind, System } from "../../lib/service/system.ts";
 
@@ -50,6 +51,65 @@ export function deferred<T = void>(): Deferred<T> {
 /** Resolves after every pending microtask and one macrotask turn (timers of 0 ms included). */
 export function flush(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+/**
+ * A clock the test moves: `now()` stands still and timers fire only in `advance`, in the order
+ * they are due (ties in the order they were set), each followed by a `flush`.
+ */
+export class FakeClock implements Clock {
+  #now: number;
+  #nextId = 1;
+  readonly #timers = new Map<TimerId, { at: number; fn: () => void }>();
+
+  /**
+   * A clock standing at `start`.
+   * @param start ms since the epoch
+   */
+  constructor(start = 1_750_000_000_000) {
+    this.#now = start;
+  }
+
+  now(): number {
+    return this.#now;
+  }
+
+  setTimeout(fn: () => void, ms: number): TimerId {
+    const id = this.#nextId++;
+    this.#timers.set(id, { at: this.#now + Math.max(0, ms), fn });
+    return id;
+  }
+
+  clearTimeout(id: TimerId): void {
+    this.#timers.delete(id);
+  }
+
+  /** Timers set and not fired or cleared. */
+  get pending(): number {
+    return this.#timers.size;
+  }
+
+  /**
+   * Moves time forward, firing every timer due by then (and those they set).
+   * @param ms how far
+   * @returns when the timers fired and what they started has settled
+   */
+  async advance(ms: number): Promise<void> {
+    const until = this.#now + ms;
+    while (true) {
+      let next: [TimerId, { at: number; fn: () => void }] | undefined;
+      for (const entry of this.#timers) {
+        if (entry[1].at <= until && (!next || entry[1].at < next[1].at)) next = entry;
+      }
+      if (!next) break;
+      this.#timers.delete(next[0]);
+      this.#now = next[1].at;
+      next[1].fn();
+      await flush();
+    }
+    this.#now = until;
+    await flush();
+  }
 }
 
 /** Tracks whether `promise` has settled, without adding an unhandled rejection. */
@@ -127,6 +187,7 @@ export class FakeChild implements ChildHandle {
   readonly #ready = deferred<void>();
   readonly #exited = deferred<Deno.CommandStatus>();
   readonly #killGate = deferred<void>();
+  readonly #idle = deferred<void>();
   readonly #pending = new Set<Deferred<unknown>>();
   readonly #runWaiters: ((call: RunCall) => void)[] = [];
   #status: Deno.CommandStatus | undefined;
@@ -165,6 +226,15 @@ export class FakeChild implements ChildHandle {
   /** Makes a pending `ready` reject (a load error). */
   failReady(error: unknown = new Error("the package failed to load")): void {
     this.#ready.reject(error);
+  }
+
+  /** Makes `whenIdle()` resolve: the child says it holds nothing. */
+  markIdle(): void {
+    this.#idle.resolve();
+  }
+
+  whenIdle(): Promise<void> {
+    return this.#idle.promise;
   }
 
   /** Lets a held `kill()` finish. */
@@ -228,14 +298,22 @@ export class FakeSpawner {
   readonly #waiters: { profile: ProfileName; index: number; resolve(child: FakeChild): void }[] =
     [];
 
-  /** `options` decides how each spawned child behaves. */
-  constructor(options: (profile: ProfileName) => FakeChildOptions = () => ({})) {
+  readonly #clock: Clock | undefined;
+
+  /**
+   * A spawner of fakes.
+   * @param options decides how each spawned child behaves
+   * @param clock gives each child its spawn time (default: `Date.now()`)
+   */
+  constructor(options: (profile: ProfileName) => FakeChildOptions = () => ({}), clock?: Clock) {
     this.options = options;
+    this.#clock = clock;
   }
 
   /** The `spawn` function to hand to the code under test. */
   readonly spawn = (profile: ProfileName): FakeChild => {
-    const child = new FakeChild({ role: profile, ...this.options(profile) });
+    const spawnedAt = this.#clock?.now();
+    const child = new FakeChild({ role: profile, spawnedAt, ...this.options(profile) });
     this.children.push(child);
     const index = this.of(profile).length - 1;
     for (const waiter of this.#waiters.filter((w) => w.profile === profile && w.index === index)) {

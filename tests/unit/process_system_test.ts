@@ -1,6 +1,7 @@
 /**
- * `ProcessSystem` against fake children: the package host (init … exit), main (start … stop)
- * and procedure calls, with their timeouts, cancellations and teardown.
+ * `ProcessSystem` against fake children and a fake clock: the package host (init, retired once
+ * it holds nothing, uninit in it or in a fresh child), main (start … stop), procedure calls with
+ * their timeouts, cancellations and teardown, and the children started ahead of predicted calls.
  */
 
 import assert from "node:assert/strict";
@@ -14,6 +15,7 @@ import {
   assertRpcError,
   type FakeChild,
   type FakeChildOptions,
+  FakeClock,
   FakeSpawner,
   flush,
   recordingLog,
@@ -40,7 +42,8 @@ function setup(
     log?: Logger;
   } = {},
 ) {
-  const spawner = new FakeSpawner(options.child ?? defaultChild);
+  const clock = new FakeClock();
+  const spawner = new FakeSpawner(options.child ?? defaultChild, clock);
   const reported = { mainStopped: 0, killAll: 0, callbacks: [] as [number, unknown[]][] };
   const system = new ProcessSystem({
     spawn: spawner.spawn,
@@ -53,6 +56,7 @@ function setup(
     policy: testPolicy(options.children ?? {}, options.pool ?? {}),
     log: options.log ?? silentLog,
     stopTimeoutMs: options.stopTimeoutMs ?? 60_000,
+    clock,
   });
   /** Tears everything down so no timer or promise outlives the test. */
   const cleanup = async () => {
@@ -60,7 +64,7 @@ function setup(
     await spawner.killAll();
     await done;
   };
-  return { spawner, system, reported, cleanup };
+  return { spawner, system, reported, clock, cleanup };
 }
 
 function runRequest(overrides: Partial<ExecuteRequest> = {}): ExecuteRequest {
@@ -123,12 +127,15 @@ Deno.test("ProcessSystem.execute reuses a child that answered, and retires one t
 });
 
 Deno.test("ProcessSystem.execute with a timeout while running answers 71 and kills the child", async () => {
-  const { spawner, system, cleanup } = setup();
-  const call = system.execute(runRequest({ timeoutMs: 20 }));
+  const { spawner, system, clock, cleanup } = setup();
+  const call = watch(system.execute(runRequest({ timeoutMs: 20_000 })));
   const child = await spawned(spawner, "run");
   await child.nextRun(); // it runs, and never answers
+  await clock.advance(19_999);
+  assert.equal(call.settled, false, "not before its timeout");
+  await clock.advance(1);
   await within(
-    assertRpcError(call, ErrorKind.Timeout, /execute ev-1 was stopped after 20 ms/),
+    assertRpcError(call.promise, ErrorKind.Timeout, /execute ev-1 was stopped after 20000 ms/),
     BOUND_MS,
     "the timeout",
   );
@@ -138,13 +145,14 @@ Deno.test("ProcessSystem.execute with a timeout while running answers 71 and kil
 });
 
 Deno.test("ProcessSystem.execute with a timeout while queued answers 71 'never ran'", async () => {
-  const { spawner, system, cleanup } = setup({ children: { maxPerProfile: 1 } });
+  const { spawner, system, clock, cleanup } = setup({ children: { maxPerProfile: 1 } });
   const running = system.execute(runRequest());
   const child = await spawned(spawner, "run");
   await child.nextRun();
-  const queued = system.execute(runRequest({ eventId: "ev-2", timeoutMs: 20 }));
+  const queued = watch(system.execute(runRequest({ eventId: "ev-2", timeoutMs: 20_000 })));
+  await clock.advance(20_000);
   await within(
-    assertRpcError(queued, ErrorKind.Timeout, /execute ev-2 waited 20 ms .*never ran/),
+    assertRpcError(queued.promise, ErrorKind.Timeout, /execute ev-2 waited 20000 ms .*never ran/),
     BOUND_MS,
     "the timeout",
   );
@@ -194,20 +202,26 @@ Deno.test("ProcessSystem.execute after shutdown answers 73 without spawning", as
   await cleanup();
 });
 
-// A timeout that expires while the call's child still loads is answered 71 at once, and that
-// child is killed (once the call waited for the load, for ever if it hung).
+// A timeout that expires while the call's child still loads is answered 71 at once (once the
+// call waited for the load, for ever if it hung). The child ran nothing of the call: it goes on
+// loading for the next call (a hung load is ended by the launcher's load timeout).
 Deno.test({
   name: "ProcessSystem.execute with a timeout answers 71 while its child is still loading",
   fn: async () => {
-    const { spawner, system, cleanup } = setup({ child: () => ({ ready: "pending" }) });
-    const call = system.execute(runRequest({ timeoutMs: 20 }));
+    const { spawner, system, clock, cleanup } = setup({ child: () => ({ ready: "pending" }) });
+    const call = watch(system.execute(runRequest({ timeoutMs: 20_000 })));
     const child = await spawned(spawner, "run");
+    await clock.advance(20_000);
     await within(
-      assertRpcError(call, ErrorKind.Timeout, /never ran/),
+      assertRpcError(call.promise, ErrorKind.Timeout, /never ran/),
       BOUND_MS,
       "the timeout of a call whose child never gets ready",
     );
-    assert.equal(child.killed, true);
+    const next = system.execute(runRequest({ eventId: "ev-2" }));
+    child.markReady();
+    (await child.nextRun()).resolve("served by the child that loaded meanwhile");
+    assert.equal(await next, "served by the child that loaded meanwhile");
+    assert.equal(spawner.of("run").length, 1);
     await cleanup();
   },
 });
@@ -248,8 +262,8 @@ Deno.test("ProcessSystem.stop during start rejects the start 73 and main can sta
 });
 
 Deno.test("ProcessSystem.stop during start gives main its grace period before killing it", async () => {
-  const { spawner, system, cleanup } = setup({
-    stopTimeoutMs: 20,
+  const { spawner, system, clock, cleanup } = setup({
+    stopTimeoutMs: 20_000,
     child: () => ({ ignoreTerminate: true }),
   });
   const start = system.start();
@@ -258,7 +272,9 @@ Deno.test("ProcessSystem.stop during start gives main its grace period before ki
   const stop = system.stop();
   await assertRpcError(start, ErrorKind.Cancelled);
   assert.equal(main.terminateCalls, 1);
+  await clock.advance(19_999);
   assert.equal(main.killed, false, "the daemons built so far may still term() cleanly");
+  await clock.advance(1);
   await within(stop, BOUND_MS, "stop");
   assert.equal(main.killed, true);
   await cleanup();
@@ -311,19 +327,19 @@ Deno.test("ProcessSystem.start of a main that dies while starting rejects and re
 });
 
 Deno.test("ProcessSystem.stop kills main that ignores termination after stopTimeoutMs", async () => {
-  const stopTimeoutMs = 30;
-  const { spawner, system, cleanup } = setup({
-    stopTimeoutMs,
+  const { spawner, system, clock, cleanup } = setup({
+    stopTimeoutMs: 30_000,
     child: (profile) => ({ ...defaultChild(profile), ignoreTerminate: true }),
   });
   await system.start();
   const [main] = spawner.of("main");
-  const began = performance.now();
-  const stop = system.stop();
+  const stop = watch(system.stop());
   assert.equal(main.terminateCalls, 1);
+  await clock.advance(29_999);
   assert.equal(main.killed, false, "main gets its grace period first");
-  await within(stop, BOUND_MS, "stop");
-  assert.ok(performance.now() - began >= stopTimeoutMs - 1, "killed only after the grace");
+  assert.equal(stop.settled, false);
+  await clock.advance(1);
+  await within(stop.promise, BOUND_MS, "stop");
   assert.equal(main.killed, true);
   assert.equal(main.status?.signal, "SIGKILL");
   await cleanup();
@@ -338,13 +354,14 @@ Deno.test("ProcessSystem.stop of a main that exits when asked does not wait out 
 });
 
 Deno.test("ProcessSystem.stop joins a stop in progress", async () => {
-  const { spawner, system, cleanup } = setup({
-    stopTimeoutMs: 20,
+  const { spawner, system, clock, cleanup } = setup({
+    stopTimeoutMs: 20_000,
     child: (profile) => ({ ...defaultChild(profile), ignoreTerminate: true }),
   });
   await system.start();
   const first = system.stop();
   const second = system.stop();
+  await clock.advance(20_000);
   await within(Promise.all([first, second]), BOUND_MS, "stop");
   assert.equal(spawner.of("main")[0].terminateCalls, 1);
   assert.equal(spawner.of("main")[0].killCalls, 1);
@@ -352,8 +369,8 @@ Deno.test("ProcessSystem.stop joins a stop in progress", async () => {
 });
 
 Deno.test("ProcessSystem.start while main stops starts a new main once the old one is gone", async () => {
-  const { spawner, system, cleanup } = setup({
-    stopTimeoutMs: 20,
+  const { spawner, system, clock, cleanup } = setup({
+    stopTimeoutMs: 20_000,
     child: (profile) => ({ ...defaultChild(profile), ignoreTerminate: true }),
   });
   await system.start();
@@ -362,6 +379,7 @@ Deno.test("ProcessSystem.start while main stops starts a new main once the old o
   const next = spawned(spawner, "main", 1);
   const start = system.start();
   assert.equal(spawner.of("main").length, 1, "nothing spawned while the old main stops");
+  await clock.advance(20_000);
   const fresh = await next;
   assert.equal(old.hasExited, true, "the old main was gone before the new one spawned");
   await within(Promise.all([stop, start]), BOUND_MS, "stop and start");
@@ -374,16 +392,18 @@ Deno.test("ProcessSystem.start while main stops starts a new main once the old o
 Deno.test({
   name: "ProcessSystem.stop after a start queued behind a stop leaves no main running",
   fn: async () => {
-    const { spawner, system, cleanup } = setup({
-      stopTimeoutMs: 20,
+    const { spawner, system, clock, cleanup } = setup({
+      stopTimeoutMs: 20_000,
       child: (profile) => ({ ...defaultChild(profile), ignoreTerminate: true }),
     });
     await system.start();
     const firstStop = system.stop();
     const queuedStart = system.start();
     const lastStop = system.stop();
+    const settled = Promise.allSettled([firstStop, queuedStart, lastStop]);
+    await clock.advance(20_000);
     await within(
-      Promise.allSettled([firstStop, queuedStart, lastStop]),
+      settled,
       BOUND_MS,
       "start and stops",
     );
@@ -408,7 +428,124 @@ Deno.test("ProcessSystem.init runs the package's init in a package host child", 
   assert.deepEqual(host.runs.map((r) => r.params), [
     { fn: "init", eventId: "init-1", args: { kind: "restore" } },
   ]);
-  assert.equal(host.killed, false, "the package host stays for uninit");
+  await flush();
+  assert.equal(host.killed, false, "a package host that holds something stays (for uninit too)");
+  await cleanup();
+});
+
+Deno.test("ProcessSystem retires the package host once it holds nothing; uninit runs in a fresh child", async () => {
+  const { log, lines } = recordingLog();
+  const { spawner, system, cleanup } = setup({ log });
+  await system.init({ eventId: "init-1", kind: null });
+  const [host] = spawner.of("init");
+  host.markIdle();
+  await flush();
+  assert.equal(host.killed, true, "nothing alive that holds nothing");
+  assert.ok(lines.some((line) => line.level === "info" && /retired/.test(line.msg)));
+  assert.equal(lines.some((line) => line.level === "warn"), false, "its exit is no surprise");
+  await system.exit({ eventId: "exit-1", target: "1.0.0", uninit: true });
+  const fresh = spawner.of("init")[1];
+  assert.deepEqual(fresh.runs.map((r) => r.params), [
+    { fn: "uninit", eventId: "exit-1", args: { target: "1.0.0" } },
+  ]);
+  await cleanup();
+});
+
+Deno.test("ProcessSystem does not retire the package host while uninit runs in it", async () => {
+  const { spawner, system, cleanup } = setup({
+    child: (profile) => profile === "init" ? {} : defaultChild(profile),
+  });
+  const init = system.init({ eventId: "init-1", kind: null });
+  const host = await spawned(spawner, "init");
+  (await host.nextRun()).resolve(null);
+  await init;
+  const exit = system.exit({ eventId: "exit-1", target: null, uninit: true });
+  const uninit = await host.nextRun();
+  assert.equal(uninit.params.fn, "uninit");
+  host.markIdle();
+  await flush();
+  assert.equal(host.killed, false, "a host running uninit is not idle");
+  uninit.resolve(null);
+  await exit;
+  assert.equal(spawner.of("init").length, 1);
+  await cleanup();
+});
+
+Deno.test("ProcessSystem.exit runs uninit in a fresh child when the package host died", async () => {
+  const { spawner, system, cleanup } = setup();
+  await system.init({ eventId: "init-1", kind: null });
+  spawner.of("init")[0].exit({ code: 1 });
+  await system.exit({ eventId: "exit-1", target: null, uninit: true });
+  assert.deepEqual(spawner.of("init")[1].runs.map((r) => r.params.fn), ["uninit"]);
+  await cleanup();
+});
+
+Deno.test("ProcessSystem.exit answers 59 naming why when no package host can start", async () => {
+  const { spawner, system, cleanup } = setup();
+  await system.init({ eventId: "init-1", kind: null });
+  spawner.of("init")[0].markIdle();
+  await flush();
+  spawner.options = () => ({ ready: "pending" });
+  const exit = system.exit({ eventId: "exit-1", target: null, uninit: true });
+  const fresh = await spawned(spawner, "init", 1);
+  fresh.failReady(new Error("the package failed to load"));
+  await assert.rejects(exit, /the package failed to load/);
+  await cleanup();
+});
+
+Deno.test("ProcessSystem.stop of main starts the uninit child ahead of exit, retired when idle", async () => {
+  const { spawner, system, clock, cleanup } = setup({ children: { idleMs: 5_000 } });
+  await system.init({ eventId: "init-1", kind: null });
+  spawner.of("init")[0].markIdle();
+  await system.start();
+  await system.stop();
+  await clock.advance(0);
+  assert.equal(spawner.of("init").length, 2, "exit follows stop: its child is started");
+  const spare = spawner.of("init")[1];
+  await clock.advance(5_000);
+  assert.equal(spare.killed, true, "no exit came: retired when idle");
+  await system.start();
+  await system.stop();
+  await clock.advance(0);
+  const next = spawner.of("init")[2];
+  await system.exit({ eventId: "exit-1", target: null, uninit: true });
+  assert.deepEqual(next.runs.map((r) => r.params.fn), ["uninit"], "exit uses the spare");
+  assert.equal(spawner.of("init").length, 3);
+  await cleanup();
+});
+
+Deno.test("ProcessSystem.stop starts no uninit child while the package host is alive, or at shutdown", async () => {
+  const { spawner, system, clock, cleanup } = setup();
+  await system.init({ eventId: "init-1", kind: null });
+  await system.start();
+  await system.stop();
+  await clock.advance(0);
+  assert.equal(spawner.of("init").length, 1, "the package host will run uninit");
+  spawner.of("init")[0].markIdle();
+  await flush();
+  await system.start();
+  await system.stop();
+  const shutdown = system.shutdown(); // SIGTERM: stop, then shutdown
+  await clock.advance(0);
+  await shutdown;
+  assert.equal(spawner.of("init").length, 1, "a teardown needs no uninit child");
+  await cleanup();
+});
+
+Deno.test("ProcessSystem.execute of getInput starts a run child for the run that follows", async () => {
+  const { spawner, system, cleanup } = setup({ child: () => ({ answer: (p) => p.fn }) });
+  const getInput = runRequest({
+    procedure: { kind: "getInput", actionId: "greet" },
+    input: { prefill: null },
+  });
+  assert.equal(await system.execute(getInput), "getInput");
+  assert.equal(spawner.of("run").length, 1, "the run child is started with the getInput");
+  assert.equal(await system.execute(runRequest()), "run");
+  assert.equal(spawner.of("run").length, 1, "and serves the run");
+  assert.equal(await system.execute(getInput), "getInput");
+  assert.equal(spawner.of("run").length, 1, "an idle run child is kept, not doubled");
+  assert.equal(await system.execute({ ...getInput, sandbox: true }), "getInput");
+  assert.equal(spawner.of("sandbox").length, 1);
   await cleanup();
 });
 
@@ -453,7 +590,7 @@ Deno.test("ProcessSystem.exit with uninit false stops main and does not run unin
   await cleanup();
 });
 
-Deno.test("ProcessSystem.exit with uninit true runs uninit with the target in the package host", async () => {
+Deno.test("ProcessSystem.exit with uninit true runs uninit with the target in a package host that holds something", async () => {
   const { spawner, system, cleanup } = setup();
   await system.init({ eventId: "init-1", kind: null });
   await system.exit({ eventId: "exit-1", target: "#remove:1.0.0", uninit: true });
@@ -463,18 +600,6 @@ Deno.test("ProcessSystem.exit with uninit true runs uninit with the target in th
     { fn: "uninit", eventId: "exit-1", args: { target: "#remove:1.0.0" } },
   ]);
   assert.equal(spawner.of("init").length, 1, "uninit runs in the same package host");
-  await cleanup();
-});
-
-Deno.test("ProcessSystem.exit with uninit true answers 59 when the package host is gone", async () => {
-  const { spawner, system, cleanup } = setup();
-  await system.init({ eventId: "init-1", kind: null });
-  spawner.of("init")[0].exit({ code: 1 });
-  await assertRpcError(
-    system.exit({ eventId: "exit-1", target: null, uninit: true }),
-    ErrorKind.Javascript,
-    /package host process has exited/,
-  );
   await cleanup();
 });
 

@@ -152,7 +152,7 @@ var ACTIONS = {
   ping: {
     metadata: metadata(
       "Ping the web server",
-      "Asks the running web server for its greeting. Actions get no network by default: this one needs a policy granting the run profile 127.0.0.1:<port>.",
+      "Asks the running web server for its greeting. Actions reach the service's own daemons (loopback and the container's own addresses) and nothing else by default.",
       false
     ),
     getInput: noInput,

@@ -105,13 +105,13 @@ export const ACTIONS: Record<string, PackageAction> = {
   ping: {
     metadata: metadata(
       "Ping the web server",
-      "Asks the running web server for its greeting. Actions get no network by default: " +
-        "this one needs a policy granting the run profile 127.0.0.1:<port>.",
+      "Asks the running web server for its greeting. Actions reach the service's own " +
+        "daemons (loopback and the container's own addresses) and nothing else by default.",
       false,
     ),
     getInput: noInput,
     run: async () => {
-      // Refused (code 34) unless a policy grants the run profile this host:port.
+      // The run profile reaches loopback by default; a policy can narrow it (policy.jsonc).
       const response = await fetch(`http://127.0.0.1:${webPort()}/`);
       return message("The web server answered", `HTTP ${response.status}`, await response.text());
     },

@@ -1,6 +1,7 @@
 /**
  * The container's own IP addresses, for the net grants of the profiles that reach the service's
- * own daemons (`${container}` in a `net` list, see lib/policy/permissions.ts).
+ * own daemons (`${container}` in a `net` list, see lib/policy/permissions.ts). Runtime side: the
+ * service reads them once at startup (lib/service/service.ts).
  *
  * Found once at startup from the kernel's view of the container's network namespace, which the
  * runtime and every child share: the IPv4 addresses the local routing table marks `host LOCAL`
@@ -8,9 +9,11 @@
  * (the profiles grant `127.0.0.0/8` and `[::1]` by themselves), and so are IPv6 link-local
  * addresses (unreachable without a zone, which a grant cannot name). Deno 2.9 lets only
  * `--allow-all` read /proc and the runtime has no `--allow-sys` (`Deno.networkInterfaces()`), so
- * `/bin/cat` (by absolute path) reads the two files, as for lib/process/proc_net.ts.
+ * `cat` (by absolute path, system_programs.ts) reads the two files, as for proc_net.ts.
  * @module
  */
+
+import { CAT } from "./system_programs.ts";
 
 /** IPv4 addresses the routing table marks as this host's (`/32 host LOCAL`), in table order. */
 export function localIpv4(fibTrie: string): string[] {
@@ -77,14 +80,6 @@ export function containerAddresses(fibTrie: string, ifInet6: string): string[] {
   const v4 = localIpv4(fibTrie).filter((address) => !address.startsWith("127."));
   return [...v4, ...localIpv6(ifInet6).map((address) => `[${address}]`)];
 }
-
-const CAT = ["/bin/cat", "/usr/bin/cat"].find((path) => {
-  try {
-    return Deno.statSync(path).isFile;
-  } catch {
-    return false;
-  }
-}) ?? "/bin/cat";
 
 /** The text of a /proc file read by `cat`, or "" when it cannot be read (no IPv6, say). */
 async function readProc(path: string): Promise<string> {

@@ -1,0 +1,103 @@
+/**
+ * Whether this child holds anything that could run package code again: the package host's
+ * answer to the runtime's `idle` request (protocol/channel.ts), after which the runtime retires
+ * it. Runs inside the worker process: imports nothing.
+ *
+ * Two kinds of holding, checked together:
+ * - what only arrives over the channel, counted by the entry: live callbacks (the registry), the
+ *   child's own channel requests still unanswered (effects, spawns, `/proc/net` reads), brokered
+ *   processes still running, calls being served;
+ * - everything else package code can wait on — timers, intervals, watchers (Deno's `fs.watch`
+ *   keeps the event loop alive even with `persistent: false`), sockets, processes Deno runs
+ *   itself, pending reads — is the event loop's own pending work. Deno has no public API listing
+ *   pending timers or ops, so the watch lets the event loop answer: while asked and holding
+ *   nothing countable, it unrefs the channel connection (the one op always pending), and Deno
+ *   dispatches `beforeunload` once nothing else is pending. The watch cancels that unload
+ *   (`preventDefault`), refs the connection again and, if still nothing is counted, answers.
+ *
+ * What it cannot see: a timer package code unref'd itself (`Deno.unrefTimer`, Node's
+ * `timer.unref()`), which would not keep a Node process alive either, and a promise that waits
+ * on nothing (it can never settle). Everything the child decides here is advisory: a child that
+ * says it is idle when it is not only loses its own reactivity.
+ * @module
+ */
+
+/** The channel connection, whose pending read keeps the event loop alive. */
+export interface Refable {
+  /** Makes the connection keep the event loop alive (the default). */
+  ref(): void;
+  /** Lets the event loop end while only the connection is pending. */
+  unref(): void;
+}
+
+/** What the entry counts of the child's holdings, read at every look. */
+export interface CountedHoldings {
+  /** Callbacks registered and not fired or forgotten. */
+  callbacks: number;
+  /** The child's channel requests not answered yet. */
+  requests: number;
+  /** Brokered processes started and not ended. */
+  processes: number;
+  /** Calls (`run`, `warm`) being served. */
+  calls: number;
+}
+
+/** Lets the event loop tell when the child holds nothing. */
+export class IdleWatch {
+  readonly #conn: Refable;
+  readonly #counted: () => CountedHoldings;
+  readonly #waiters: Array<() => void> = [];
+  #unrefd = false;
+
+  /**
+   * Creates a watch; it does nothing until `whenIdle` is called.
+   * @param conn the channel connection
+   * @param counted reads the counted holdings
+   * @param events where `beforeunload` is dispatched (default: globalThis)
+   */
+  constructor(conn: Refable, counted: () => CountedHoldings, events: EventTarget = globalThis) {
+    this.#conn = conn;
+    this.#counted = counted;
+    events.addEventListener("beforeunload", (event) => this.#drained(event));
+  }
+
+  /**
+   * Resolves once the child holds nothing: nothing counted and an empty event loop.
+   * @returns a promise settled at that moment (never, while the child holds something)
+   */
+  whenIdle(): Promise<void> {
+    const idle = new Promise<void>((resolve) => this.#waiters.push(resolve));
+    this.check();
+    return idle;
+  }
+
+  /** A holding may have begun or ended: look again (cheap, call freely). */
+  check(): void {
+    if (this.#waiters.length === 0) return;
+    if (this.#holdsCounted()) this.#ref();
+    else if (!this.#unrefd) {
+      this.#unrefd = true;
+      this.#conn.unref();
+    }
+  }
+
+  #holdsCounted(): boolean {
+    const held = this.#counted();
+    return held.callbacks > 0 || held.requests > 0 || held.processes > 0 || held.calls > 0;
+  }
+
+  #ref(): void {
+    if (!this.#unrefd) return;
+    this.#unrefd = false;
+    this.#conn.ref();
+  }
+
+  /** The event loop has nothing left but the unref'd channel. */
+  #drained(event: Event): void {
+    if (this.#waiters.length === 0) return;
+    event.preventDefault();
+    this.#ref();
+    if (this.#holdsCounted()) return;
+    for (const resolve of this.#waiters.splice(0)) resolve();
+  }
+}
