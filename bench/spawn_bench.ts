@@ -5,7 +5,8 @@
  * it itself), and the runtime's memory before and after the spawns.
  *
  * `deno run -A bench/spawn_bench.ts [--count N]` (the stand-in `start-container` exits 0 at once,
- * so the numbers are the overhead, not the program).
+ * so the numbers are the overhead, not the program). `BENCH_HEAP=1` also prints the runtime's
+ * `Deno.memoryUsage()` (through `eval`, with `--dev`) before and after.
  */
 
 import { startPackageRuntime } from "../tests/helpers/package_runtime.ts";
@@ -22,6 +23,7 @@ const fixture = new URL("./fixtures/spawn/index.js", import.meta.url).pathname;
 async function measure(brokered: boolean) {
   const rt = await startPackageRuntime({
     package: fixture,
+    args: Deno.env.get("BENCH_HEAP") ? ["--dev"] : [],
     env: { STARTOS_PROGRAM_DIRS: dir },
     policy: brokered ? undefined : JSON.stringify({ profiles: { run: { run: [program] } } }),
   });
@@ -40,9 +42,16 @@ async function measure(brokered: boolean) {
       });
     await call(20); // warm: the child and both code paths
     const pid = rt.runtime.child.pid;
+    const heap = async () =>
+      JSON.stringify((await rt.client.call("eval", { script: "Deno.memoryUsage()" })).result);
+    if (Deno.env.get("BENCH_HEAP")) console.log("heap before", await heap());
     const before = processInfo(pid);
     const answer = await call(count);
     const after = processInfo(pid);
+    // Then idle for a while: what the runtime keeps (garbage V8 has not collected yet, or not).
+    await new Promise((resolve) => setTimeout(resolve, 10_000));
+    const idle = processInfo(pid);
+    if (Deno.env.get("BENCH_HEAP")) console.log("heap after", await heap());
     if (!Array.isArray(answer.result)) throw new Error(JSON.stringify(answer));
     const durations = (answer.result as number[]).sort((a, b) => a - b);
     return {
@@ -50,6 +59,7 @@ async function measure(brokered: boolean) {
       p99: quantile(durations, 0.99),
       runtimeBefore: `${before?.rss.toFixed(1)} MB RSS, ${before?.pss.toFixed(1)} MB PSS`,
       runtimeAfter: `${after?.rss.toFixed(1)} MB RSS, ${after?.pss.toFixed(1)} MB PSS`,
+      runtimeIdle: `${idle?.rss.toFixed(1)} MB RSS, ${idle?.pss.toFixed(1)} MB PSS`,
     };
   } finally {
     await rt.close();
@@ -70,5 +80,5 @@ console.log(
 );
 console.log(
   `  the runtime (brokered): ${brokered.runtimeBefore} before, ${brokered.runtimeAfter} after ` +
-    `${count} spawns`,
+    `${count} spawns, ${brokered.runtimeIdle} 10 s later`,
 );

@@ -18,7 +18,14 @@ import {
 } from "../protocol/channel.ts";
 import { fromWire, packageFailure } from "../protocol/errors.ts";
 import { childAnswerError } from "../protocol/child_codes.ts";
-import { transition, type TransitionTable } from "../state_machine.ts";
+import {
+  IllegalTransition,
+  type Next,
+  transition,
+  type TransitionTable,
+  unhandled,
+  type Variant,
+} from "../state_machine.ts";
 import { abortable, timeoutSignal } from "../async/abortable.ts";
 import type { ChildHandle } from "./child_handle.ts";
 import { killGroup, signalGroup } from "./process_tree.ts";
@@ -31,13 +38,44 @@ export type { EffectAccess, Profile } from "../policy/permissions.ts";
 /** A child's lifecycle: loading, ready for a call, running one, being killed, gone. */
 export type ChildState = "starting" | "ready" | "busy" | "killing" | "exited";
 
-const CHILD_TRANSITIONS: TransitionTable<ChildState> = {
+/**
+ * The moves between a child's states. Each operation of `Child` is one switch over the state;
+ * `Child.#move` only compiles for a move in this table, and checks it again when it is made.
+ */
+export const CHILD_TRANSITIONS = {
   starting: ["ready", "killing", "exited"],
   ready: ["busy", "killing", "exited"],
   busy: ["ready", "killing", "exited"],
   killing: ["exited"],
   exited: [],
-};
+} as const satisfies TransitionTable<ChildState>;
+
+/** Each state with the data it carries. */
+type Stage =
+  /** Loading the package; `peer` once its hello is accepted (warming up: usable for notifications). */
+  | { kind: "starting"; peer: Peer | undefined }
+  /** Waiting for a call; `lastEventId` is the last call's id (null before the first, and for main). */
+  | { kind: "ready"; peer: Peer; lastEventId: string | null }
+  /**
+   * Running the call `eventId`; `answered` once its answer line is read (effects after it are
+   * outside the call); `codes` are the error codes the runtime answered its effects with.
+   */
+  | {
+    kind: "busy";
+    peer: Peer;
+    eventId: string | null;
+    answered: boolean;
+    readonly codes: Set<number>;
+  }
+  /** Being SIGKILLed by the runtime. */
+  | { kind: "killing"; peer: Peer | undefined; lastEventId: string | null }
+  /** Gone; `byRuntime` when it went through `killing` (not a crash or an exit of its own). */
+  | { kind: "exited"; status: Deno.CommandStatus; lastEventId: string | null; byRuntime: boolean };
+
+// The union and `ChildState` (so the table) name the same states: this does not compile otherwise.
+const _sameStates: [Stage["kind"]] extends [ChildState]
+  ? [ChildState] extends [Stage["kind"]] ? true : never
+  : never = true;
 
 const RECENT_OUTPUT_LINES = 20;
 /** How long an error report waits for a dead child's last output. */
@@ -59,16 +97,9 @@ export class Child implements ChildHandle {
   readonly ready: Promise<void>;
   /** Resolves with the exit status once the process has exited. */
   readonly exited: Promise<Deno.CommandStatus>;
-  /** The host procedure id of the latest call (`eventId` of its effects); null for main. */
-  eventId: string | null = null;
   /** Last lines the child printed, for error reports. */
   readonly recentOutput: string[] = [];
-  #state: ChildState = "starting";
-  #callOpen = false;
-  #killedByRuntime = false;
-  /** Error codes the runtime answered this child's effects with during the current call. */
-  readonly #codesGiven = new Set<number>();
-  #peer: Peer | undefined;
+  #stage: Stage = { kind: "starting", peer: undefined };
   #markReady!: (peer: Peer) => void;
   #markFailed!: (error: Error) => void;
   #outputDone: Promise<unknown> = Promise.resolve();
@@ -86,7 +117,7 @@ export class Child implements ChildHandle {
     id: number,
     role: ChildRole,
     profile: Profile,
-    process: Deno.ChildProcess,
+    process: Pick<Deno.ChildProcess, "pid" | "status">,
     heapMb: number,
   ) {
     this.id = id;
@@ -97,20 +128,26 @@ export class Child implements ChildHandle {
     this.ready = new Promise<Peer>((resolve, reject) => {
       this.#markReady = resolve;
       this.#markFailed = reject;
-    }).then((peer) => {
-      this.#peer = peer;
-      if (this.#state === "starting") this.#moveTo("ready");
-    });
+    }).then((peer) => this.#warmedUp(peer));
     this.ready.catch(() => {});
     this.exited = process.status.then((status) => {
-      this.#moveTo("exited");
+      this.#gone(status);
       return status;
     });
     this.exited.then((status) => this.#markFailed(this.#exitError(status)));
   }
 
-  #moveTo(next: ChildState): void {
-    this.#state = transition(`child ${this.name}`, CHILD_TRANSITIONS, this.#state, next);
+  /**
+   * Moves to `to`: only a move in `CHILD_TRANSITIONS` out of `from`'s kind compiles, and the move
+   * is checked against the current state once more.
+   */
+  #move<From extends Stage>(
+    _from: From,
+    to: Variant<Stage, Next<typeof CHILD_TRANSITIONS, From["kind"]>>,
+  ): void {
+    const next: Stage = to;
+    transition(`child ${this.name}`, CHILD_TRANSITIONS, this.#stage.kind, next.kind);
+    this.#stage = next;
   }
 
   /** A short name for logs: `run#3`. */
@@ -120,7 +157,27 @@ export class Child implements ChildHandle {
 
   /** Where the child is in its lifecycle. */
   get state(): ChildState {
-    return this.#state;
+    return this.#stage.kind;
+  }
+
+  /**
+   * The host procedure id of the latest call (`eventId` of its effects): the running call's, then
+   * the last call's after it; null before the first call, and for main.
+   */
+  get eventId(): string | null {
+    const stage = this.#stage;
+    switch (stage.kind) {
+      case "starting":
+        return null;
+      case "busy":
+        return stage.eventId;
+      case "ready":
+      case "killing":
+      case "exited":
+        return stage.lastEventId;
+      default:
+        return unhandled(stage, "child");
+    }
   }
 
   /**
@@ -128,21 +185,80 @@ export class Child implements ChildHandle {
    * the same chunk after the answer are already outside it).
    */
   get inCall(): boolean {
-    return this.#state === "busy" && this.#callOpen;
+    const stage = this.#stage;
+    switch (stage.kind) {
+      case "busy":
+        return !stage.answered;
+      case "starting":
+      case "ready":
+      case "killing":
+      case "exited":
+        return false;
+      default:
+        return unhandled(stage, "child");
+    }
   }
 
   /** True once the process has exited. */
   get hasExited(): boolean {
-    return this.#state === "exited";
+    return this.#stage.kind === "exited";
+  }
+
+  /** True when the runtime killed the child (a timeout, a retirement, a teardown), not a crash. */
+  get killedByRuntime(): boolean {
+    const stage = this.#stage;
+    switch (stage.kind) {
+      case "killing":
+        return true;
+      case "exited":
+        return stage.byRuntime;
+      case "starting":
+      case "ready":
+      case "busy":
+        return false;
+      default:
+        return unhandled(stage, "child");
+    }
+  }
+
+  /** The child's channel, in every state that has one. */
+  get #peer(): Peer | undefined {
+    const stage = this.#stage;
+    switch (stage.kind) {
+      case "starting":
+      case "ready":
+      case "busy":
+      case "killing":
+        return stage.peer;
+      case "exited":
+        return undefined;
+      default:
+        return unhandled(stage, "child");
+    }
   }
 
   /**
-   * Called by the launcher when the child's hello arrives on its channel.
+   * Called by the launcher when the child's hello arrives on its channel: the channel is usable
+   * for notifications at once; the child is ready after two warm-up round trips.
    * @param peer the child's channel
    * @param loadError why the package could not be loaded, as the hello said; undefined if it loaded
    */
   acceptHello(peer: Peer, loadError: LoadError | undefined): void {
-    this.#peer = peer;
+    const stage = this.#stage;
+    switch (stage.kind) {
+      case "starting":
+      case "killing":
+        // The same state, now with its channel.
+        this.#stage = { ...stage, peer };
+        break;
+      case "ready":
+      case "busy":
+        return; // a second hello: the launcher accepts only one
+      case "exited":
+        return; // too late: `ready` has rejected with the exit
+      default:
+        return unhandled(stage, "child");
+    }
     if (loadError) {
       this.#markFailed(fromWire(loadError));
       return;
@@ -152,6 +268,51 @@ export class Child implements ChildHandle {
       () => this.#markReady(peer),
       (error) => this.#markFailed(error),
     );
+  }
+
+  /** The warm-up is done (`ready` resolves after this). */
+  #warmedUp(peer: Peer): void {
+    const stage = this.#stage;
+    switch (stage.kind) {
+      case "starting":
+        return this.#move(stage, { kind: "ready", peer, lastEventId: null });
+      case "killing":
+      case "exited":
+        return; // killed or gone while warming up: a `run` now rejects with the exit
+      case "ready":
+      case "busy":
+        return; // only the warm-up leaves `starting` for `ready`
+      default:
+        return unhandled(stage, "child");
+    }
+  }
+
+  /** The process exited. */
+  #gone(status: Deno.CommandStatus): void {
+    const stage = this.#stage;
+    switch (stage.kind) {
+      case "starting":
+        return this.#move(stage, { kind: "exited", status, lastEventId: null, byRuntime: false });
+      case "ready":
+      case "killing":
+        return this.#move(stage, {
+          kind: "exited",
+          status,
+          lastEventId: stage.lastEventId,
+          byRuntime: stage.kind === "killing",
+        });
+      case "busy":
+        return this.#move(stage, {
+          kind: "exited",
+          status,
+          lastEventId: stage.eventId,
+          byRuntime: false,
+        });
+      case "exited":
+        return; // a process exits once
+      default:
+        return unhandled(stage, "child");
+    }
   }
 
   /**
@@ -183,19 +344,42 @@ export class Child implements ChildHandle {
 
   /**
    * Runs a package function in the child; rejects with the package's error or when the child dies.
+   * One call at a time: a call while another runs is refused (`IllegalTransition`), and a call
+   * to a child being killed or gone rejects with how it ended.
    * @param params which function, the call's event id and its arguments
    * @returns the function's JSON result
    */
   async run(params: RunParams): Promise<unknown> {
-    await this.ready;
-    this.#moveTo("busy");
-    this.eventId = params.eventId;
-    this.#callOpen = true;
-    this.#codesGiven.clear();
+    const stage = this.#stage;
+    switch (stage.kind) {
+      case "starting":
+        await this.ready;
+        return await this.run(params);
+      case "ready":
+        return await this.#call(stage, params);
+      case "busy":
+        throw new IllegalTransition(`child ${this.name}`, "busy", "busy");
+      case "killing":
+      case "exited":
+        throw this.#exitError(await this.exited);
+      default:
+        return unhandled(stage, "child");
+    }
+  }
+
+  async #call(ready: Variant<Stage, "ready">, params: RunParams): Promise<unknown> {
+    const busy: Variant<Stage, "busy"> = {
+      kind: "busy",
+      peer: ready.peer,
+      eventId: params.eventId,
+      answered: false,
+      codes: new Set(),
+    };
+    this.#move(ready, busy);
     try {
-      return await this.#peer!.request(RUN, params, { onAnswer: () => this.#callOpen = false });
+      return await busy.peer.request(RUN, params, { onAnswer: () => busy.answered = true });
     } catch (error) {
-      if (error instanceof RpcError) throw childAnswerError(error, this.name, this.#codesGiven);
+      if (error instanceof RpcError) throw childAnswerError(error, this.name, busy.codes);
       if (!(error instanceof ConnectionClosedError)) throw error;
       const status = await this.exited;
       // Its last output (an uncaught error, say) may still be in the pipe.
@@ -204,9 +388,26 @@ export class Child implements ChildHandle {
       drain.clear();
       throw this.#exitError(status);
     } finally {
-      this.#callOpen = false;
-      // The call's context is closed (see `inCall`); `eventId` stays the last call's id.
-      if (this.#state === "busy") this.#moveTo("ready");
+      busy.answered = true;
+      this.#endCall(busy);
+    }
+  }
+
+  /** The call `busy` ended: its context is closed (see `inCall`); `eventId` stays its id. */
+  #endCall(busy: Variant<Stage, "busy">): void {
+    const stage = this.#stage;
+    switch (stage.kind) {
+      case "busy":
+        if (stage !== busy) return; // not this call's (cannot happen: one call at a time)
+        return this.#move(stage, { kind: "ready", peer: stage.peer, lastEventId: stage.eventId });
+      case "killing":
+      case "exited":
+        return; // killed or gone during the call: it stays so
+      case "starting":
+      case "ready":
+        return; // no call runs (cannot happen: only the call leaves `busy`)
+      default:
+        return unhandled(stage, "child");
     }
   }
 
@@ -216,29 +417,54 @@ export class Child implements ChildHandle {
    * @returns a promise of the child's idleness
    */
   async whenIdle(): Promise<void> {
-    try {
-      await this.ready;
-      await this.#peer!.request(IDLE, {});
-    } catch {
-      return new Promise(() => {});
+    const stage = this.#stage;
+    switch (stage.kind) {
+      case "starting":
+        try {
+          await this.ready;
+        } catch {
+          return new Promise(() => {});
+        }
+        return await this.whenIdle();
+      case "ready":
+      case "busy":
+        try {
+          await stage.peer.request(IDLE, {});
+          return;
+        } catch {
+          return new Promise(() => {});
+        }
+      case "killing":
+      case "exited":
+        return new Promise(() => {});
+      default:
+        return unhandled(stage, "child");
     }
   }
 
   /**
    * Notes that the runtime answered one of this child's effects with error `code`.
-   * @param code the error code (the child may then answer the current call with it)
+   * @param code the error code (the child may then answer the current call with it); outside a
+   *   call there is nothing to answer, and it is dropped
    */
   noteCodeGiven(code: number): void {
-    this.#codesGiven.add(code);
-  }
-
-  /** True when the runtime killed the child (a timeout, a retirement, a teardown), not a crash. */
-  get killedByRuntime(): boolean {
-    return this.#killedByRuntime;
+    const stage = this.#stage;
+    switch (stage.kind) {
+      case "busy":
+        stage.codes.add(code);
+        return;
+      case "starting":
+      case "ready":
+      case "killing":
+      case "exited":
+        return;
+      default:
+        return unhandled(stage, "child");
+    }
   }
 
   /**
-   * Sends a notification on the child's channel (dropped before its hello).
+   * Sends a notification on the child's channel (dropped before its hello and after its exit).
    * @param method the channel method
    * @param params its params
    */
@@ -247,19 +473,33 @@ export class Child implements ChildHandle {
   }
 
   /**
-   * Delivers a fired callback (child-local id).
+   * Delivers a fired callback (child-local id); dropped before the child's hello and after its exit.
    * @param localId the child-local callback id
    * @param args the arguments the host fired it with
    */
   callback(localId: number, args: unknown[]): void {
-    this.#peer?.notify(CALLBACK, { id: localId, args });
+    this.notify(CALLBACK, { id: localId, args });
   }
 
   /** Asks the child to stop on its own (main: leave its context, `term()` its daemons, exit). */
   terminate(): void {
-    if (this.hasExited) return;
-    if (this.#peer) this.#peer.notify(TERMINATE, {});
-    else this.signal("SIGKILL"); // not even started: nothing to stop gracefully
+    const stage = this.#stage;
+    switch (stage.kind) {
+      case "starting":
+      case "killing":
+        // Without a channel it has not even started: nothing to stop gracefully.
+        if (stage.peer) stage.peer.notify(TERMINATE, {});
+        else this.signal("SIGKILL");
+        return;
+      case "ready":
+      case "busy":
+        stage.peer.notify(TERMINATE, {});
+        return;
+      case "exited":
+        return;
+      default:
+        return unhandled(stage, "child");
+    }
   }
 
   /**
@@ -275,11 +515,28 @@ export class Child implements ChildHandle {
     }
   }
 
-  /** SIGKILLs the child's whole process group (and so its PID namespace) and resolves when it is gone. */
+  /**
+   * SIGKILLs the child's whole process group (and so its PID namespace) and resolves when it is
+   * gone (`killedByRuntime` is then true unless it had exited already).
+   * @returns when the child and its group are gone
+   */
   async kill(): Promise<void> {
-    if (this.#state !== "exited" && this.#state !== "killing") {
-      this.#killedByRuntime = true;
-      this.#moveTo("killing");
+    const stage = this.#stage;
+    switch (stage.kind) {
+      case "starting":
+        this.#move(stage, { kind: "killing", peer: stage.peer, lastEventId: null });
+        break;
+      case "ready":
+        this.#move(stage, { kind: "killing", peer: stage.peer, lastEventId: stage.lastEventId });
+        break;
+      case "busy":
+        this.#move(stage, { kind: "killing", peer: stage.peer, lastEventId: stage.eventId });
+        break;
+      case "killing":
+      case "exited":
+        break; // killed already, or gone: its group may still hold processes
+      default:
+        return unhandled(stage, "child");
     }
     // The leader too: right after spawn it may not lead its group yet (setsid not run).
     this.signal("SIGKILL");
