@@ -22,21 +22,43 @@ import {
   parseParams,
 } from "../protocol/params.ts";
 import { parseProcedure, PROCEDURE_INPUT } from "../protocol/procedures.ts";
-import { transition, type TransitionTable } from "../state_machine.ts";
+import {
+  type Next,
+  transition,
+  type TransitionTable,
+  unhandled,
+  type Variant,
+} from "../state_machine.ts";
 import { evaluate } from "./dev_eval.ts";
 import type { System } from "./system.ts";
 
 /** Lifecycle states of the service. */
 export type State = "fresh" | "initializing" | "initialized" | "exiting" | "gone";
 
-/** The allowed moves between lifecycle states. */
-export const RUNTIME_TRANSITIONS: TransitionTable<State> = {
+/**
+ * The allowed moves between lifecycle states. Each operation of `Runtime` is one switch over
+ * the state; `Runtime.#move` only compiles for a move in this table, and checks it again.
+ */
+export const RUNTIME_TRANSITIONS = {
   fresh: ["initializing", "exiting", "gone"],
   initializing: ["initialized", "fresh", "exiting", "gone"],
   initialized: ["exiting", "gone"],
   exiting: ["gone"],
   gone: [],
-};
+} as const satisfies TransitionTable<State>;
+
+/** Each state with the data it carries. */
+type Stage =
+  | { kind: "fresh" }
+  /** The system's init runs; `done` is its answer, which every concurrent init joins. */
+  | { kind: "initializing"; done: Promise<null> }
+  | { kind: "initialized" }
+  | { kind: "exiting" }
+  | { kind: "gone" };
+
+// The union and `State` (so the table) name the same states: this does not compile otherwise.
+const _sameStates: [Stage["kind"]] extends [State] ? [State] extends [Stage["kind"]] ? true : never
+  : never = true;
 
 /** Methods that work in every state before the teardown: the host can always stop and exit. */
 const ALWAYS: readonly Method[] = ["init", "eval", "stop", "exit"];
@@ -65,13 +87,15 @@ export class Runtime {
   readonly #log: Logger;
   readonly #dev: boolean;
   readonly #checkTarget: (target: string) => string | null;
-  #state: State = "fresh";
-  #initializing: Promise<null> | undefined;
+  #stage: Stage = { kind: "fresh" };
   #exitRequested!: () => void;
   /** Resolves after `exit` has been answered: the process should now tear down. */
   readonly exitRequested: Promise<void>;
 
-  /** Creates a runtime in the `fresh` state. */
+  /**
+   * Creates a runtime in the `fresh` state.
+   * @param options the system it drives, its log, and whether `eval` is enabled
+   */
   constructor(options: RuntimeOptions) {
     this.#system = options.system;
     this.#log = options.log;
@@ -82,11 +106,20 @@ export class Runtime {
 
   /** The current lifecycle state. */
   get state(): State {
-    return this.#state;
+    return this.#stage.kind;
   }
 
-  #moveTo(next: State): void {
-    this.#state = transition("runtime", RUNTIME_TRANSITIONS, this.#state, next);
+  /**
+   * Moves to `to`: only a move in `RUNTIME_TRANSITIONS` out of `from`'s kind compiles, and the
+   * move is checked against the current state once more.
+   */
+  #move<From extends Stage>(
+    _from: From,
+    to: Variant<Stage, Next<typeof RUNTIME_TRANSITIONS, From["kind"]>>,
+  ): void {
+    const next: Stage = to;
+    transition("runtime", RUNTIME_TRANSITIONS, this.#stage.kind, next.kind);
+    this.#stage = next;
   }
 
   /** Request handler for a `Peer`. */
@@ -114,16 +147,36 @@ export class Runtime {
 
   /** Marks the runtime as going away (SIGTERM): every later request is answered 73. */
   beginShutdown(): void {
-    if (this.#state !== "gone") this.#moveTo("gone");
+    const stage = this.#stage;
+    switch (stage.kind) {
+      case "fresh":
+      case "initializing":
+      case "initialized":
+      case "exiting":
+        return this.#move(stage, { kind: "gone" });
+      case "gone":
+        return;
+      default:
+        return unhandled(stage, "runtime");
+    }
   }
 
   async #dispatch(method: Method, raw: unknown): Promise<unknown> {
     const params = parseParams(method, raw);
-    if (this.#state === "exiting" || this.#state === "gone") {
-      throw cancelError({ kind: "exit" }, method);
+    const stage = this.#stage;
+    switch (stage.kind) {
+      case "fresh":
+      case "initializing":
+        if (!ALWAYS.includes(method)) throw uninitialized(method);
+        return await this.#handle(method, params);
+      case "initialized":
+        return await this.#handle(method, params);
+      case "exiting":
+      case "gone":
+        throw cancelError({ kind: "exit" }, method);
+      default:
+        return unhandled(stage, "runtime");
     }
-    if (this.#state !== "initialized" && !ALWAYS.includes(method)) throw uninitialized(method);
-    return await this.#handle(method, params);
   }
 
   async #handle(method: Method, params: Params<Method>): Promise<unknown> {
@@ -153,20 +206,52 @@ export class Runtime {
   }
 
   #init(params: Params<"init">): Promise<null> {
-    if (this.#state === "initialized") return Promise.resolve(null);
-    if (this.#initializing) return this.#initializing;
-    this.#moveTo("initializing");
-    this.#initializing = this.#system.init({ eventId: params.id, kind: params.kind }).then(
-      () => {
-        if (this.#state === "initializing") this.#moveTo("initialized");
-        return null;
-      },
-      (error) => {
-        if (this.#state === "initializing") this.#moveTo("fresh");
-        throw error;
-      },
-    ).finally(() => this.#initializing = undefined);
-    return this.#initializing;
+    const stage = this.#stage;
+    switch (stage.kind) {
+      case "fresh": {
+        const done = this.#system.init({ eventId: params.id, kind: params.kind }).then(
+          () => {
+            this.#initEnded(initializing, true);
+            return null;
+          },
+          (error) => {
+            this.#initEnded(initializing, false);
+            throw error;
+          },
+        );
+        const initializing: Variant<Stage, "initializing"> = { kind: "initializing", done };
+        this.#move(stage, initializing);
+        return done;
+      }
+      case "initializing":
+        return stage.done;
+      case "initialized":
+        return Promise.resolve(null);
+      case "exiting":
+      case "gone":
+        throw cancelError({ kind: "exit" }, "init"); // `#dispatch` refuses it before
+      default:
+        return unhandled(stage, "runtime");
+    }
+  }
+
+  /** The system's init that `initializing` started answered (`ok`) or failed. */
+  #initEnded(initializing: Variant<Stage, "initializing">, ok: boolean): void {
+    const stage = this.#stage;
+    switch (stage.kind) {
+      case "initializing":
+        if (stage !== initializing) return; // cannot happen: one init runs at a time
+        // A failed init can be retried.
+        return this.#move(stage, ok ? { kind: "initialized" } : { kind: "fresh" });
+      case "exiting":
+      case "gone":
+        return; // exit or shutdown came meanwhile: the runtime stays on its way out
+      case "fresh":
+      case "initialized":
+        return; // cannot happen: only the init's end leaves `initializing` for these
+      default:
+        return unhandled(stage, "runtime");
+    }
   }
 
   async #exit(params: Params<"exit">): Promise<null> {
@@ -179,11 +264,24 @@ export class Runtime {
       if (problem !== null) throw invalidParams(`exit: params.target: ${problem}`);
     }
     // uninit runs only for a package whose init succeeded (the Node runtime skips it too).
-    const uninit = this.#state === "initialized";
-    if (!uninit) {
-      this.#log.warn("exit without a successful init: uninit is skipped", { state: this.#state });
+    const stage = this.#stage;
+    let uninit: boolean;
+    switch (stage.kind) {
+      case "fresh":
+      case "initializing":
+        this.#log.warn("exit without a successful init: uninit is skipped", { state: stage.kind });
+        uninit = false;
+        break;
+      case "initialized":
+        uninit = true;
+        break;
+      case "exiting":
+      case "gone":
+        throw cancelError({ kind: "exit" }, "exit"); // `#dispatch` refuses it before
+      default:
+        return unhandled(stage, "runtime");
     }
-    this.#moveTo("exiting");
+    this.#move(stage, { kind: "exiting" });
     try {
       await this.#system.exit({ eventId: params.id, target: params.target, uninit });
       return null;
