@@ -71,5 +71,7 @@ export function transition<S extends string>(
  * @returns never; it throws
  */
 export function unhandled(state: never, machine: string): never {
-  throw new Error(`${machine}: unhandled state ${JSON.stringify((state as { kind: string }).kind)}`);
+  throw new Error(
+    `${machine}: unhandled state ${JSON.stringify((state as { kind: string }).kind)}`,
+  );
 }

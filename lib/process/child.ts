@@ -34,6 +34,9 @@ import { exitSignal } from "./spawn.ts";
 // Re-exported so that the types this module's API uses are documented with it.
 export type { Peer, RequestOptions } from "../jsonrpc/peer.ts";
 export type { EffectAccess, Profile } from "../policy/permissions.ts";
+export type { SpawnOperation } from "../policy/spawn_rules.ts";
+export type { ChildRole, LoadError, PackageFunction, RunParams } from "../protocol/channel.ts";
+export type { ChildHandle } from "./child_handle.ts";
 
 /** A child's lifecycle: loading, ready for a call, running one, being killed, gone. */
 export type ChildState = "starting" | "ready" | "busy" | "killing" | "exited";
@@ -76,6 +79,68 @@ type Stage =
 const _sameStates: [Stage["kind"]] extends [ChildState]
   ? [ChildState] extends [Stage["kind"]] ? true : never
   : never = true;
+
+/** The id `eventId` reports in `stage`. */
+function eventIdIn(stage: Stage): string | null {
+  switch (stage.kind) {
+    case "starting":
+      return null;
+    case "busy":
+      return stage.eventId;
+    case "ready":
+    case "killing":
+    case "exited":
+      return stage.lastEventId;
+    default:
+      return unhandled(stage, "child");
+  }
+}
+
+/** Whether `stage` is in a call (`inCall`). */
+function inCallIn(stage: Stage): boolean {
+  switch (stage.kind) {
+    case "busy":
+      return !stage.answered;
+    case "starting":
+    case "ready":
+    case "killing":
+    case "exited":
+      return false;
+    default:
+      return unhandled(stage, "child");
+  }
+}
+
+/** Whether the runtime killed the child, in `stage`. */
+function killedByRuntimeIn(stage: Stage): boolean {
+  switch (stage.kind) {
+    case "killing":
+      return true;
+    case "exited":
+      return stage.byRuntime;
+    case "starting":
+    case "ready":
+    case "busy":
+      return false;
+    default:
+      return unhandled(stage, "child");
+  }
+}
+
+/** The child's channel, in every state that has one. */
+function peerIn(stage: Stage): Peer | undefined {
+  switch (stage.kind) {
+    case "starting":
+    case "ready":
+    case "busy":
+    case "killing":
+      return stage.peer;
+    case "exited":
+      return undefined;
+    default:
+      return unhandled(stage, "child");
+  }
+}
 
 const RECENT_OUTPUT_LINES = 20;
 /** How long an error report waits for a dead child's last output. */
@@ -165,19 +230,7 @@ export class Child implements ChildHandle {
    * the last call's after it; null before the first call, and for main.
    */
   get eventId(): string | null {
-    const stage = this.#stage;
-    switch (stage.kind) {
-      case "starting":
-        return null;
-      case "busy":
-        return stage.eventId;
-      case "ready":
-      case "killing":
-      case "exited":
-        return stage.lastEventId;
-      default:
-        return unhandled(stage, "child");
-    }
+    return eventIdIn(this.#stage);
   }
 
   /**
@@ -185,18 +238,7 @@ export class Child implements ChildHandle {
    * the same chunk after the answer are already outside it).
    */
   get inCall(): boolean {
-    const stage = this.#stage;
-    switch (stage.kind) {
-      case "busy":
-        return !stage.answered;
-      case "starting":
-      case "ready":
-      case "killing":
-      case "exited":
-        return false;
-      default:
-        return unhandled(stage, "child");
-    }
+    return inCallIn(this.#stage);
   }
 
   /** True once the process has exited. */
@@ -206,35 +248,12 @@ export class Child implements ChildHandle {
 
   /** True when the runtime killed the child (a timeout, a retirement, a teardown), not a crash. */
   get killedByRuntime(): boolean {
-    const stage = this.#stage;
-    switch (stage.kind) {
-      case "killing":
-        return true;
-      case "exited":
-        return stage.byRuntime;
-      case "starting":
-      case "ready":
-      case "busy":
-        return false;
-      default:
-        return unhandled(stage, "child");
-    }
+    return killedByRuntimeIn(this.#stage);
   }
 
   /** The child's channel, in every state that has one. */
   get #peer(): Peer | undefined {
-    const stage = this.#stage;
-    switch (stage.kind) {
-      case "starting":
-      case "ready":
-      case "busy":
-      case "killing":
-        return stage.peer;
-      case "exited":
-        return undefined;
-      default:
-        return unhandled(stage, "child");
-    }
+    return peerIn(this.#stage);
   }
 
   /**

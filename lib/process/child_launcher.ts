@@ -14,7 +14,7 @@
 
 import { z } from "zod";
 import { abortable, timeoutSignal } from "../async/abortable.ts";
-import { JsonRpcCode, RpcError } from "../jsonrpc/errors.ts";
+import { RpcError } from "../jsonrpc/errors.ts";
 import { Peer } from "../jsonrpc/peer.ts";
 import type { Logger } from "../log.ts";
 import { denoPermissionArgs, type Profile } from "../policy/permissions.ts";
@@ -41,7 +41,13 @@ import {
   type SpawnStdinParams,
 } from "../protocol/channel.ts";
 import { ErrorKind } from "../protocol/error_codes.ts";
-import { cancelError } from "../protocol/errors.ts";
+import {
+  cancelError,
+  invalidChannelCall,
+  packageFailure,
+  unknownChannelMethod,
+  unknownChild,
+} from "../protocol/errors.ts";
 import { Child } from "./child.ts";
 import { OutputLimiter } from "./output_limit.ts";
 import { forwardLines } from "./output_lines.ts";
@@ -328,7 +334,7 @@ export class ChildLauncher {
           if (!hello?.success || hello.data.token !== token) {
             notStarted(child, "did not present its token on its channel");
             queueMicrotask(() => peer.close());
-            throw new RpcError(ErrorKind.Authorization, "Unknown child");
+            throw unknownChild();
           }
           greeted = true;
           onHello();
@@ -355,15 +361,15 @@ export class ChildLauncher {
         if (method === PROC_NET) return this.#readProcNet(child, raw);
         if (method === SPAWN) {
           const params = spawnSchema.safeParse(raw);
-          if (!params.success) throw new RpcError(JsonRpcCode.InvalidParams, "Invalid spawn call");
+          if (!params.success) throw invalidChannelCall("spawn");
           this.#options.admit(child, `running ${params.data.command}`);
           return this.#options.spawnBroker.spawn(child, params.data);
         }
         if (method !== EFFECT) {
-          throw new RpcError(JsonRpcCode.MethodNotFound, `unknown channel method ${method}`);
+          throw unknownChannelMethod(method);
         }
         const params = effectSchema.safeParse(raw);
-        if (!params.success) throw new RpcError(JsonRpcCode.InvalidParams, "Invalid effect call");
+        if (!params.success) throw invalidChannelCall("effect");
         return Promise.resolve().then(() => this.#options.onEffect(child, params.data)).catch(
           (error) => {
             if (error instanceof RpcError) child.noteCodeGiven(error.code);
@@ -425,7 +431,7 @@ export class ChildLauncher {
    */
   #readProcNet(child: Child, raw: unknown): Promise<string> {
     const params = procNetSchema.safeParse(raw);
-    if (!params.success) throw new RpcError(JsonRpcCode.InvalidParams, "Invalid proc-net call");
+    if (!params.success) throw invalidChannelCall("proc-net");
     this.#options.admit(child, `reading /proc/net/${params.data.file}`);
     return this.#procNet.read(params.data.file);
   }
@@ -442,9 +448,7 @@ export class ChildLauncher {
 /** Fails a child that did not get as far as its hello (its call says why) and kills it. */
 function notStarted(child: Child, why: string): void {
   child.failToStart(
-    new RpcError(ErrorKind.Javascript, `The ${child.role} process did not start`, {
-      details: `the ${child.name} child ${why}`,
-    }),
+    packageFailure(`The ${child.role} process did not start`, `the ${child.name} child ${why}`),
   );
   child.kill();
 }

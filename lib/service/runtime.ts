@@ -32,6 +32,11 @@ import {
 import { evaluate } from "./dev_eval.ts";
 import type { System } from "./system.ts";
 
+// Re-exported so that the types this module's API uses are documented with it.
+export type { LogFields, Logger } from "../log.ts";
+export type { ExecuteRequest, InitKind, System } from "./system.ts";
+export type { Procedure } from "../protocol/procedures.ts";
+
 /** Lifecycle states of the service. */
 export type State = "fresh" | "initializing" | "initialized" | "exiting" | "gone";
 

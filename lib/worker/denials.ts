@@ -35,11 +35,11 @@ import {
 } from "../protocol/channel.ts";
 import { ErrorKind } from "../protocol/error_codes.ts";
 import { type DenialKind, denialKind, deniedWhat, policyKey } from "./denial_kind.ts";
-import { CodedError } from "./errors.ts";
+import { RpcError } from "../jsonrpc/errors.ts";
 
 export type { DeniedEntry, DeniedParams, PackageFunction } from "../protocol/channel.ts";
 export type { DenialKind } from "./denial_kind.ts";
-export type { CodedError } from "./errors.ts";
+export type { RpcError } from "../jsonrpc/errors.ts";
 
 /** The same denial met this many times in one call fails the call (a retry loop). */
 export const REPEAT_LIMIT = 5;
@@ -71,7 +71,7 @@ interface CallState {
   /** The first denial of the call (an entry's `first`, or a refusal the child was told of). */
   first: Error | undefined;
   /** Fails the call (rejects its `tooMany` promise); set to a no-op once used. */
-  stop: (error: CodedError) => void;
+  stop: (error: RpcError) => void;
 }
 
 let options: DenialWatchOptions | null = null;
@@ -168,8 +168,8 @@ function keyOf(kind: DenialKind, message: string): string {
 }
 
 /** A 34 naming `entry`, with `why` after it. */
-function denialError(entry: Entry, profile: string, why: string, entries: Entry[]): CodedError {
-  return new CodedError(ErrorKind.Authorization, "Permission denied", {
+function denialError(entry: Entry, profile: string, why: string, entries: Entry[]): RpcError {
+  return new RpcError(ErrorKind.Authorization, "Permission denied", {
     details: `the ${profile} profile does not allow this: ${
       deniedWhat(entry.message, profile)
     } (policy key: ${entry.policyKey}); ${why}`,
@@ -254,7 +254,7 @@ export function recordDenial(error: Error, kind: DenialKind = denialKind(error.m
  *   times, and never settles otherwise: race the call against it
  */
 export function beginCall(fn: PackageFunction, eventId: string | null): Promise<never> {
-  let stop!: (error: CodedError) => void;
+  let stop!: (error: RpcError) => void;
   const tooMany = new Promise<never>((_, reject) => stop = reject);
   call = { fn, eventId, entries: new Map(), first: undefined, stop };
   return tooMany;
@@ -266,7 +266,7 @@ export function beginCall(fn: PackageFunction, eventId: string | null): Promise<
  * @returns for an answered call of a strict profile that met a denial, the 34 to answer instead;
  *   otherwise null
  */
-export function endCall(outcome: "answered" | "failed"): CodedError | null {
+export function endCall(outcome: "answered" | "failed"): RpcError | null {
   const ended = call;
   call = null;
   if (ended === null || ended.entries.size === 0) return null;

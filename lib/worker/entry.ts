@@ -35,7 +35,8 @@ import { installCompat } from "./compat.ts";
 import { installBrokeredSpawn, type SpawnEvents } from "./brokered_spawn.ts";
 import { beginCall, endCall, firstDenial, installDenialWatch, recordDenial } from "./denials.ts";
 import { createEffects, leaveContext, type WorkerEffects } from "./effects.ts";
-import { CodedError, toWireError } from "./errors.ts";
+import { toWireError } from "./errors.ts";
+import { unknownChannelMethod } from "../protocol/errors.ts";
 import { loadPackage, packageFunction, type PackageModule } from "./load_package.ts";
 import { IdleWatch } from "./idle.ts";
 
@@ -95,7 +96,7 @@ const peer = new Peer(conn, {
   onRequest: (method, params) => {
     if (method === WARM) return holding("calls", warm());
     if (method === IDLE) return idleWatch.whenIdle().then(() => null);
-    if (method !== RUN) throw new RpcError(-32601, `unknown channel method ${method}`);
+    if (method !== RUN) throw unknownChannelMethod(method);
     return holding("calls", serveRun(params as RunParams));
   },
   onNotification: (method, params) => {
@@ -173,7 +174,7 @@ try {
  */
 function withDenial(error: unknown): unknown {
   const denial = firstDenial();
-  if (denial === undefined || !(error instanceof Error) || error instanceof CodedError) {
+  if (denial === undefined || !(error instanceof Error) || error instanceof RpcError) {
     return error;
   }
   if (error === denial || error.name === "NotCapable" || error.cause !== undefined) return error;
@@ -218,7 +219,7 @@ const transport = {
         );
         recordDenial(denial, { permission: "effect", target: method });
       }
-      throw new CodedError(error.code, error.message, error.data);
+      throw error;
     }
   },
   dropCallbacks(ids: number[]) {
@@ -248,26 +249,26 @@ async function warm(): Promise<null> {
 function action(id: string): Record<string, unknown> {
   const actions = module!.actions as { get?: (id: string) => unknown } | undefined;
   if (typeof actions?.get !== "function") {
-    throw new CodedError(
+    throw new RpcError(
       ErrorKind.Javascript,
       `package ${packagePath} does not export actions.get()`,
     );
   }
   const found = actions.get(id);
-  if (!found) throw new CodedError(ErrorKind.NotFound, `action ${id} not found`);
+  if (!found) throw new RpcError(ErrorKind.NotFound, `action ${id} not found`);
   return found as Record<string, unknown>;
 }
 
 function actionMethod(id: string, name: "getInput" | "run") {
   const method = action(id)[name];
   if (typeof method !== "function") {
-    throw new CodedError(ErrorKind.Javascript, `action ${id} has no ${name}() function`);
+    throw new RpcError(ErrorKind.Javascript, `action ${id} has no ${name}() function`);
   }
   return method as (options: Record<string, unknown>) => unknown;
 }
 
 async function run({ fn, eventId, args }: RunParams): Promise<unknown> {
-  if (!module) throw new CodedError(ErrorKind.Javascript, "the package is not loaded");
+  if (!module) throw new RpcError(ErrorKind.Javascript, "the package is not loaded");
   switch (fn) {
     case "init": {
       const effects = effectsFor(eventId);
@@ -292,7 +293,7 @@ async function run({ fn, eventId, args }: RunParams): Promise<unknown> {
       });
       const build = (buildable as { build?: () => Promise<unknown> } | null)?.build;
       if (typeof build !== "function") {
-        throw new CodedError(ErrorKind.Javascript, `main() of ${packagePath} returned no build()`);
+        throw new RpcError(ErrorKind.Javascript, `main() of ${packagePath} returned no build()`);
       }
       mainDaemons = await build.call(buildable) as { term(): Promise<unknown> };
       return null;

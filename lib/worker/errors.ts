@@ -1,31 +1,16 @@
 /** Turns whatever package code threw into a wire error object (runs inside a child). */
 
 import { ErrorKind } from "../protocol/error_codes.ts";
-import type { ErrorObject } from "../jsonrpc/errors.ts";
+import { type ErrorObject, RpcError } from "../jsonrpc/errors.ts";
 
 export type { ErrorObject };
 import { denialKind, deniedWhat, policyKey } from "./denial_kind.ts";
 
-/** An error with a wire code, raised by the worker itself or received from the runtime. */
-export class CodedError extends Error {
-  /** The wire code it is answered with. */
-  readonly code: number;
-  /** The answer's `data` (`{details, debug, ...}`), as is. */
-  readonly data: unknown;
-
-  /**
-   * Creates an error that is answered with `code` and `data` as they are.
-   * @param code the wire code
-   * @param message the answer's message
-   * @param data the answer's data
-   */
-  constructor(code: number, message: string, data?: unknown) {
-    super(message);
-    this.name = "CodedError";
-    this.code = code;
-    this.data = data;
-  }
-}
+/**
+ * The one error type on the channel: the worker raises `RpcError` with the code it answers with,
+ * and the runtime's error answers to its requests arrive as `RpcError` too.
+ */
+export { RpcError };
 
 function validCode(code: unknown): code is number {
   return typeof code === "number" && Number.isInteger(code) && code > 0 && code < 2 ** 31;
@@ -77,7 +62,7 @@ function notCapableIn(error: unknown): Error | undefined {
  * @returns the error object to answer with
  */
 export function toWireError(error: unknown, profile: string): ErrorObject {
-  if (error instanceof CodedError) {
+  if (error instanceof RpcError) {
     const object: ErrorObject = {
       code: validCode(error.code) ? error.code : ErrorKind.Javascript,
       message: error.message,

@@ -2,7 +2,7 @@
 
 import { createRequire } from "node:module";
 import { ErrorKind } from "../protocol/error_codes.ts";
-import { CodedError } from "./errors.ts";
+import { RpcError } from "../jsonrpc/errors.ts";
 
 /** The loaded module's exports. */
 export type PackageModule = Record<string, unknown>;
@@ -32,11 +32,11 @@ export async function loadPackage(path: string): Promise<PackageModule> {
   try {
     const info = await Deno.stat(path);
     if (!info.isFile) {
-      throw new CodedError(ErrorKind.NotFound, `package module ${path} is not a file`);
+      throw new RpcError(ErrorKind.NotFound, `package module ${path} is not a file`);
     }
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
-      throw new CodedError(ErrorKind.NotFound, `package module ${path} does not exist`);
+      throw new RpcError(ErrorKind.NotFound, `package module ${path} does not exist`);
     }
     throw error;
   }
@@ -53,7 +53,7 @@ export async function loadPackage(path: string): Promise<PackageModule> {
     }
   }
   if (typeof module !== "object" || module === null) {
-    throw new CodedError(ErrorKind.Javascript, `package module ${path} exports no object`);
+    throw new RpcError(ErrorKind.Javascript, `package module ${path} exports no object`);
   }
   return unwrapDefault(module as PackageModule);
 }
@@ -67,7 +67,7 @@ export function packageFunction(
   const value = module[name];
   if (typeof value !== "function") {
     const found = Object.keys(module).sort().join(", ") || "nothing";
-    throw new CodedError(
+    throw new RpcError(
       ErrorKind.Javascript,
       `package ${path} does not export a function ${name}() (it exports: ${found})`,
     );

@@ -8,7 +8,14 @@ import assert from "node:assert/strict";
 import { ConnectionClosedError, RpcError } from "../../lib/jsonrpc/errors.ts";
 import type { Peer, RequestOptions } from "../../lib/jsonrpc/peer.ts";
 import type { Profile } from "../../lib/policy/permissions.ts";
-import { CALLBACK, IDLE, RUN, type RunParams, TERMINATE, WARM } from "../../lib/protocol/channel.ts";
+import {
+  CALLBACK,
+  IDLE,
+  RUN,
+  type RunParams,
+  TERMINATE,
+  WARM,
+} from "../../lib/protocol/channel.ts";
 import { ErrorKind } from "../../lib/protocol/error_codes.ts";
 import { Child, CHILD_TRANSITIONS, type ChildState } from "../../lib/process/child.ts";
 import { IllegalTransition, type Next } from "../../lib/state_machine.ts";

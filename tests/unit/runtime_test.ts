@@ -403,3 +403,83 @@ Deno.test("RUNTIME_TRANSITIONS allows the documented lifecycle", () => {
     assert.equal(transition("runtime", RUNTIME_TRANSITIONS, from, to), to);
   }
 });
+
+/** What a method gets in a state: served (answered or still running in the system), 40 or 73. */
+type Outcome = "served" | typeof ErrorKind.Uninitialized | typeof ErrorKind.Cancelled;
+
+/** Each state × method: the outcome and the state after (init and exit stay held). */
+const EXPECTED: Record<State, Record<Method, [Outcome, State]>> = (() => {
+  const row = (gated: Outcome, init: State, others: State) =>
+    Object.fromEntries(METHODS.map((method) => {
+      if (method === "init") return [method, ["served", init]];
+      if (method === "exit") return [method, ["served", "exiting"]];
+      return [method, [GATED.includes(method) ? gated : "served", others]];
+    })) as Record<Method, [Outcome, State]>;
+  const stays = (state: State) =>
+    Object.fromEntries(
+      METHODS.map((method) => [method, [ErrorKind.Cancelled, state]]),
+    ) as Record<Method, [Outcome, State]>;
+  return {
+    fresh: row(ErrorKind.Uninitialized, "initializing", "fresh"),
+    initializing: row(ErrorKind.Uninitialized, "initializing", "initializing"),
+    initialized: row("served", "initialized", "initialized"),
+    exiting: stays("exiting"),
+    gone: stays("gone"),
+  };
+})();
+
+/** A runtime in `state` whose system holds init and exit. */
+async function runtimeIn(state: State) {
+  const t = setup({ dev: true });
+  t.system.held.add("init");
+  t.system.held.add("exit");
+  if (state === "initializing" || state === "initialized") t.request("init").catch(() => {});
+  await flush();
+  if (state === "initialized") {
+    t.system.of("init")[0].answer.resolve(undefined);
+    await flush();
+  }
+  if (state === "exiting") t.request("exit").catch(() => {});
+  if (state === "gone") t.runtime.beginShutdown();
+  await flush();
+  assert.equal(t.runtime.state, state);
+  return t;
+}
+
+Deno.test("Runtime: each method in each state is answered and moves as the table says", async () => {
+  for (const state of Object.keys(EXPECTED) as State[]) {
+    for (const method of METHODS) {
+      const { runtime, request, system } = await runtimeIn(state);
+      const [outcome, after] = EXPECTED[state][method];
+      let got: Outcome = "served";
+      request(method).catch((error) => got = error.code);
+      await flush();
+      assert.equal(got, outcome, `${method} in ${state}`);
+      assert.equal(runtime.state, after, `state after ${method} in ${state}`);
+      if (after !== state) {
+        assert.ok(
+          (RUNTIME_TRANSITIONS[state] as readonly State[]).includes(after),
+          `${state} → ${after} is in RUNTIME_TRANSITIONS`,
+        );
+      }
+      for (const call of system.calls) call.answer.resolve(undefined);
+      await flush();
+    }
+  }
+});
+
+Deno.test("Runtime: concurrent inits join the one that runs; its end after exit moves nothing", async () => {
+  const { runtime, request, system } = await runtimeIn("initializing");
+  const second = request("init");
+  await flush();
+  assert.equal(system.of("init").length, 1, "the second init joins the first");
+  const exit = request("exit");
+  await flush();
+  assert.equal(runtime.state, "exiting");
+  system.of("init")[0].answer.reject(new Error("init failed late"));
+  await assert.rejects(second, /init failed late/);
+  assert.equal(runtime.state, "exiting", "a failed init does not bring back fresh once exiting");
+  system.of("exit")[0].answer.resolve(undefined);
+  assert.equal(await exit, null);
+  await runtime.exitRequested;
+});
