@@ -345,6 +345,15 @@ export class Child implements ChildHandle {
   #exitError(status: Deno.CommandStatus): RpcError {
     const signal = exitSignal(status);
     const output = this.recentOutput.join("\n");
+    if (output.includes("Fatal process out of memory")) {
+      return packageFailure(
+        `The ${this.role} process ran out of memory`,
+        `the ${this.name} child process could not reserve memory within its data limit ` +
+          `(ulimit -d, derived from heapMb ${this.#heapMb} MB); raise heapMb for this profile ` +
+          "in the policy if the package needs more",
+        output,
+      );
+    }
     if (signal === "SIGTRAP" && output.includes("Fatal JavaScript out of memory")) {
       return packageFailure(
         `The ${this.role} process ran out of memory`,

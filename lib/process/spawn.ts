@@ -197,11 +197,14 @@ export function exitSignal(status: Deno.CommandStatus): Deno.Signal | null {
  * outside it (`ArrayBuffer`, WebAssembly). Past it an allocation fails (`RangeError: Array
  * buffer allocation failed`) instead of taking the container's memory.
  * @param heapMb the profile's heap limit
+ * @param cores the machine's cores (Deno's thread count, and so its stacks, follows them)
  * @returns the limit for `ulimit -d`
  */
-export function dataLimitKb(heapMb: number): number {
-  return (DENO_RESERVED_MB + 2 * heapMb) * 1024;
+export function dataLimitKb(heapMb: number, cores = navigator.hardwareConcurrency): number {
+  return (DENO_RESERVED_MB + THREAD_MB * cores + 2 * heapMb) * 1024;
 }
 
 /** Address space Deno 2.9 reserves as data before package code runs, with room to spare. */
 const DENO_RESERVED_MB = 768;
+/** Thread stacks count as data too, and Deno runs about two threads per core (8 MB stacks). */
+const THREAD_MB = 16;
