@@ -13,7 +13,7 @@
  * @module
  */
 
-import { CAT } from "./system_programs.ts";
+import { readProcFile } from "./system_programs.ts";
 
 /** IPv4 addresses the routing table marks as this host's (`/32 host LOCAL`), in table order. */
 export function localIpv4(fibTrie: string): string[] {
@@ -82,19 +82,8 @@ export function containerAddresses(fibTrie: string, ifInet6: string): string[] {
 }
 
 /** The text of a /proc file read by `cat`, or "" when it cannot be read (no IPv6, say). */
-async function readProc(path: string): Promise<string> {
-  try {
-    const { code, stdout } = await new Deno.Command(CAT, {
-      args: [path],
-      clearEnv: true,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "null",
-    }).output();
-    return code === 0 ? new TextDecoder().decode(stdout) : "";
-  } catch {
-    return "";
-  }
+function readProc(path: string): Promise<string> {
+  return readProcFile(path).catch(() => "");
 }
 
 /**

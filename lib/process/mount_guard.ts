@@ -13,7 +13,7 @@
  * @module
  */
 
-import { CAT } from "./system_programs.ts";
+import { readProcFile } from "./system_programs.ts";
 
 /**
  * The mount points of a `mountinfo` table (field 5, octal escapes undone).
@@ -52,18 +52,8 @@ export function strayMounts(
  * @param pid the process, or `"self"` for the runtime's own namespace (cat's own table)
  * @returns the text of its `mountinfo`
  */
-export async function readMountinfo(pid: number | "self"): Promise<string> {
-  const { code, stdout, stderr } = await new Deno.Command(CAT, {
-    args: [`/proc/${pid}/mountinfo`],
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (code !== 0) {
-    throw new Error(`cannot read /proc/${pid}/mountinfo: ${new TextDecoder().decode(stderr)}`);
-  }
-  return new TextDecoder().decode(stdout);
+export function readMountinfo(pid: number | "self"): Promise<string> {
+  return readProcFile(`/proc/${pid}/mountinfo`);
 }
 
 /**

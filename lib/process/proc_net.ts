@@ -10,7 +10,7 @@
  */
 
 import type { ProcNetFile } from "../protocol/channel.ts";
-import { CAT } from "./system_programs.ts";
+import { readProcFile } from "./system_programs.ts";
 
 /** How long one read of a `/proc/net` file is served to every reader. */
 export const PROC_NET_CACHE_MS = 250;
@@ -44,16 +44,6 @@ export class ProcNetReader {
   }
 }
 
-async function readOnce(file: ProcNetFile): Promise<string> {
-  const { code, stdout, stderr } = await new Deno.Command(CAT, {
-    args: [`/proc/net/${file}`],
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  if (code !== 0) {
-    throw new Error(`cannot read /proc/net/${file}: ${new TextDecoder().decode(stderr).trim()}`);
-  }
-  return new TextDecoder().decode(stdout);
+function readOnce(file: ProcNetFile): Promise<string> {
+  return readProcFile(`/proc/net/${file}`);
 }

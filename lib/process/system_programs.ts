@@ -28,3 +28,23 @@ export const UNSHARE: string | undefined = findProgram(["/usr/bin/unshare", "/bi
 export const NSENTER: string | undefined = findProgram(["/usr/bin/nsenter", "/bin/nsenter"]);
 /** `cat(1)`: reads files under /proc, which Deno reserves for `--allow-all`. */
 export const CAT: string = findProgram(["/bin/cat", "/usr/bin/cat"]) ?? "/bin/cat";
+
+/**
+ * The text of a file under /proc, read with the runtime's own `cat` (in its own mount namespace,
+ * which no child changes): Deno lets only `--allow-all` read /proc.
+ * @param path an absolute path under /proc
+ * @returns the file's text; rejects naming the path when it cannot be read
+ */
+export async function readProcFile(path: string): Promise<string> {
+  const { code, stdout, stderr } = await new Deno.Command(CAT, {
+    args: [path],
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (code !== 0) {
+    throw new Error(`cannot read ${path}: ${new TextDecoder().decode(stderr).trim()}`);
+  }
+  return new TextDecoder().decode(stdout);
+}
