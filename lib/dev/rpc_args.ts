@@ -127,7 +127,7 @@ const COMMANDS: Record<string, Command> = {
   },
   "sandbox-action": {
     usage: "sandbox-action <action-id> [input-json]",
-    summary: "run an action in the sandbox profile (no writes, no env, read-only effects)",
+    summary: "run an action in the sandbox profile (getInput's reads, no writes, no callbacks)",
     args: [1, 2],
     build: ([actionId, input], options) =>
       procedure(

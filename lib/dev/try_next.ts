@@ -49,7 +49,7 @@ function rows(store: StateStore, init: InitOutcome): [string, string][] {
   found.push(
     ["start", "run main; its health checks show up in this log"],
     ["backup", "createBackup, with its progress in this log"],
-    ["sandbox-action <id> [input-json]", "an action with no writes, no env, read-only effects"],
+    ["sandbox-action <id> [input-json]", "an action in the sandbox: getInput's reads, no writes"],
     ["stop", "stop main"],
     ["exit", "uninit, then the runtime and this dev session end"],
   );
