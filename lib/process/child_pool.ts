@@ -24,9 +24,11 @@ import { type Clock, realClock, type TimerId } from "./clock.ts";
 export interface ChildPoolOptions {
   /** Spawns a child for a profile. */
   spawn(profile: ProfileName): Child;
+  /** How children are reused and retired (the policy's `children`). */
   limits: ReuseLimits;
   /** Idle children kept ready per profile (never retired for idleness; at most the cap). */
   warm: Partial<Record<ProfileName, number>>;
+  /** Where retirements and failures are logged. */
   log: Logger;
   /** What idle retirement and the age limit read (default: the real clock). */
   clock?: Clock;
