@@ -10,12 +10,9 @@ import { SubcontainerLedger } from "./subcontainer_ledger.ts";
 import { TokenBucket } from "../async/token_bucket.ts";
 import { type EffectAccess, effectAllowed } from "../policy/permissions.ts";
 import { CALLBACK_EFFECTS, EFFECT_METHODS, EFFECTS, type EffectSpec } from "../protocol/effects.ts";
-import type { ChildRole, EffectParams } from "../protocol/channel.ts";
+import { type ChildRole, type EffectParams, PROCEDURE_ROLES } from "../protocol/channel.ts";
 
 const KNOWN_EFFECTS = new Set<string>(EFFECT_METHODS);
-
-/** Children that serve one call at a time: their effects belong to the call running. */
-const PROCEDURE_ROLES: ReadonlySet<ChildRole> = new Set(["getInput", "run", "backup", "sandbox"]);
 
 /**
  * What a procedure child may still send after its call was answered: the cleanup start-sdk runs

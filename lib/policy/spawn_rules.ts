@@ -15,6 +15,8 @@
  * @module
  */
 
+import { BROKERED_PROGRAMS, type BrokeredProgram, brokeredProgram } from "../protocol/channel.ts";
+
 /** The operations a profile may be allowed, one per form start-sdk uses. */
 export type SpawnOperation =
   | "subcontainer-launch"
@@ -26,15 +28,7 @@ export type SpawnOperation =
   | "rsync-backup"
   | "rsync-restore";
 
-/** The programs the broker runs (found by absolute path, never through a child's PATH). */
-export type BrokeredProgram = "start-container" | "mount" | "rsync";
-
-/** Every brokered program name. */
-export const BROKERED_PROGRAMS: readonly BrokeredProgram[] = Object.freeze([
-  "start-container",
-  "mount",
-  "rsync",
-]);
+export { BROKERED_PROGRAMS, type BrokeredProgram, brokeredProgram };
 
 /** One allowed form, as documented in the README's Security section. */
 export interface SpawnRule {
@@ -374,19 +368,6 @@ function rsync(args: string[], context: SpawnContext): SpawnAllowed {
     within(from, volumes) || within(from, backup) ? destination : source,
     `rsync copies only between ${volumes} and ${backup}`,
   );
-}
-
-/**
- * The brokered program a spawn names (`mount`, `/usr/bin/mount`), or null for any other.
- * @param command the program as package code named it: a bare name or a path
- * @returns the brokered program, or null (also for a path outside `/usr/bin`, `/bin`, `/usr/sbin`
- *   and `/sbin`)
- */
-export function brokeredProgram(command: string): BrokeredProgram | null {
-  const name = command.includes("/") ? command.slice(command.lastIndexOf("/") + 1) : command;
-  const dir = command.includes("/") ? command.slice(0, command.lastIndexOf("/")) : null;
-  if (dir !== null && !["/usr/bin", "/bin", "/usr/sbin", "/sbin"].includes(dir)) return null;
-  return (BROKERED_PROGRAMS as readonly string[]).includes(name) ? name as BrokeredProgram : null;
 }
 
 /**

@@ -23,12 +23,14 @@ import { checkSpawn, type SpawnContext } from "../policy/spawn_rules.ts";
 import { decodeBase64, encodeBase64 } from "../protocol/base64.ts";
 import {
   type ChildRole,
+  PROCEDURE_ROLES,
   SPAWN_EXIT,
   SPAWN_OUTPUT,
   type SpawnKillParams,
   type SpawnParams,
   type SpawnResult,
   type SpawnStdinParams,
+  SYSTEM_PROGRAM_DIRS,
 } from "../protocol/channel.ts";
 import { packageFailure, permissionDenied } from "../protocol/errors.ts";
 import type { SubcontainerLedger } from "../effects/subcontainer_ledger.ts";
@@ -112,16 +114,8 @@ const SIGNALS: ReadonlySet<string> = new Set([
   "SIGUSR2",
 ]);
 
-/** Roles whose effects (and so subcontainers) belong to the call they run. */
-const PROCEDURE_ROLES: ReadonlySet<ChildRole> = new Set(["getInput", "run", "backup", "sandbox"]);
-
 /** The default directories brokered programs are looked up in. */
-export const DEFAULT_PROGRAM_DIRS: readonly string[] = Object.freeze([
-  "/usr/bin",
-  "/bin",
-  "/usr/sbin",
-  "/sbin",
-]);
+export const DEFAULT_PROGRAM_DIRS: readonly string[] = SYSTEM_PROGRAM_DIRS;
 
 /**
  * Parses `STARTOS_PROGRAM_DIRS` (colon-separated absolute directories) or returns the defaults.

@@ -211,3 +211,41 @@ export interface DeniedParams {
 }
 /** The most denial kinds one call keeps and reports. */
 export const MAX_DENIED_ENTRIES = 16;
+
+/** Roles that serve one call at a time: their effects, subcontainers and spawns belong to it. */
+export const PROCEDURE_ROLES: ReadonlySet<ChildRole> = new Set([
+  "getInput",
+  "run",
+  "backup",
+  "sandbox",
+]);
+
+/** The programs the spawn broker runs for package code (no child is granted them). */
+export type BrokeredProgram = "start-container" | "mount" | "rsync";
+
+/** Every brokered program name. */
+export const BROKERED_PROGRAMS: readonly BrokeredProgram[] = Object.freeze([
+  "start-container",
+  "mount",
+  "rsync",
+]);
+
+/** Where the container image installs system programs; the broker looks nowhere else by default. */
+export const SYSTEM_PROGRAM_DIRS: readonly string[] = Object.freeze([
+  "/usr/bin",
+  "/bin",
+  "/usr/sbin",
+  "/sbin",
+]);
+
+/**
+ * The brokered program a spawn names (`mount`, `/usr/bin/mount`), or null for any other.
+ * @param command the program as package code named it: a bare name or a path
+ * @returns the brokered program, or null (also for a path outside {@link SYSTEM_PROGRAM_DIRS})
+ */
+export function brokeredProgram(command: string): BrokeredProgram | null {
+  const slash = command.lastIndexOf("/");
+  if (slash !== -1 && !SYSTEM_PROGRAM_DIRS.includes(command.slice(0, slash))) return null;
+  const name = command.slice(slash + 1);
+  return (BROKERED_PROGRAMS as readonly string[]).includes(name) ? name as BrokeredProgram : null;
+}

@@ -26,6 +26,7 @@ import { createRequire } from "node:module";
 import { Readable, Writable } from "node:stream";
 import { promisify } from "node:util";
 import {
+  brokeredProgram,
   SPAWN,
   SPAWN_KILL,
   SPAWN_STDIN,
@@ -35,10 +36,6 @@ import {
   type SpawnStdio,
 } from "../protocol/channel.ts";
 import { recordDenial } from "./denials.ts";
-
-/** The programs the runtime runs for package code. */
-const BROKERED = new Set(["start-container", "mount", "rsync"]);
-const STANDARD_DIRS = new Set(["/usr/bin", "/bin", "/usr/sbin", "/sbin"]);
 
 /** How the shim reaches the runtime. */
 export interface SpawnChannel {
@@ -67,10 +64,7 @@ type Options = Record<string, unknown>;
 
 /** Whether `command` names a brokered program (by name or in a standard directory). */
 function isBrokered(command: unknown): command is string {
-  if (typeof command !== "string") return false;
-  const slash = command.lastIndexOf("/");
-  if (slash !== -1 && !STANDARD_DIRS.has(command.slice(0, slash))) return false;
-  return BROKERED.has(command.slice(slash + 1));
+  return typeof command === "string" && brokeredProgram(command) !== null;
 }
 
 /** Whether Deno would let this child run `command` itself (a policy grant by name). */
