@@ -28,10 +28,28 @@ import {
 } from "../protocol/errors.ts";
 import type { Procedure } from "../protocol/procedures.ts";
 import type { ExecuteRequest, InitKind, System } from "../service/system.ts";
-import { transition, type TransitionTable } from "../state_machine.ts";
+import {
+  IllegalTransition,
+  type Next,
+  transition,
+  type TransitionTable,
+  unhandled,
+  type Variant,
+} from "../state_machine.ts";
 import type { ChildHandle } from "./child_handle.ts";
 import { ChildPool } from "./child_pool.ts";
 import { type Clock, deadline, realClock, type TimerId } from "./clock.ts";
+
+export type { LogFields, Logger } from "../log.ts";
+export type { EffectAccess, Profile, ProfileName } from "../policy/permissions.ts";
+export type { SpawnOperation } from "../policy/spawn_rules.ts";
+export type { Policy, ReuseLimits } from "../policy/policy.ts";
+export type { ChildRole, PackageFunction, RunParams } from "../protocol/channel.ts";
+export type { CancelReason } from "../protocol/errors.ts";
+export type { Procedure } from "../protocol/procedures.ts";
+export type { ExecuteRequest, InitKind, System } from "../service/system.ts";
+export type { ChildHandle } from "./child_handle.ts";
+export type { Clock, TimerId } from "./clock.ts";
 
 /** Options of `ProcessSystem`. */
 export interface ProcessSystemOptions {
@@ -43,7 +61,9 @@ export interface ProcessSystemOptions {
   deliverCallback(id: number, args: unknown[]): void;
   /** Kills every child there is (after the system's own teardown). */
   killAll(): Promise<void>;
+  /** The package's policy: its profiles, reuse limits and warm pool. */
   policy: Policy;
+  /** The runtime's log. */
   log: Logger;
   /** Grace period between SIGTERM and SIGKILL when stopping main (ms). */
   stopTimeoutMs: number;
@@ -51,19 +71,39 @@ export interface ProcessSystemOptions {
   clock?: Clock;
 }
 
-/** Main's lifecycle: one main at most, started, running, or being stopped. */
-type MainState =
-  | { kind: "none" }
-  | { kind: "starting"; child: ChildHandle; started: Promise<void>; stop: AbortController }
-  | { kind: "running"; child: ChildHandle }
-  | { kind: "stopping"; child: ChildHandle; stopped: Promise<void> };
+/** Main's lifecycle: no main, starting, running, or being stopped (one main at most). */
+export type MainKind = "none" | "starting" | "running" | "stopping";
 
-const MAIN_TRANSITIONS: TransitionTable<MainState["kind"]> = {
+/**
+ * The moves of main. Each operation on main is one switch over its state; `ProcessSystem.#move`
+ * only compiles for a move in this table, and checks it again when it is made.
+ *
+ * - `none → starting`: `start` spawns main.
+ * - `starting → running`: main's start answered; `starting → stopping`: `stop` (or `exit`)
+ *   cancelled the start; `starting → none`: the start failed (main died, or the teardown).
+ * - `running → stopping`: `stop` (or `exit`); `running → none`: main exited on its own.
+ * - `stopping → none`: every process of main is gone.
+ */
+export const MAIN_TRANSITIONS = {
   none: ["starting"],
   starting: ["running", "stopping", "none"],
   running: ["stopping", "none"],
   stopping: ["none"],
-};
+} as const satisfies TransitionTable<MainKind>;
+
+/** Each state of main with the data it carries. */
+type MainState =
+  | { kind: "none" }
+  /** `started` is the start's answer, which every concurrent start joins; `stop` cancels it. */
+  | { kind: "starting"; child: ChildHandle; started: Promise<void>; stop: AbortController }
+  | { kind: "running"; child: ChildHandle }
+  /** `stopped` resolves once every process of `child` is gone; every concurrent stop joins it. */
+  | { kind: "stopping"; child: ChildHandle; stopped: Promise<void> };
+
+// The union and `MainKind` (so the table) name the same states: this does not compile otherwise.
+const _sameStates: [MainState["kind"]] extends [MainKind]
+  ? [MainKind] extends [MainState["kind"]] ? true : never
+  : never = true;
 
 function profileOf(procedure: Procedure, sandbox: boolean): ProfileName {
   return sandbox ? "sandbox" : procedure.kind;
@@ -120,7 +160,20 @@ export class ProcessSystem implements System {
     });
   }
 
-  #setMain(next: MainState): void {
+  /** Where main is in its lifecycle (see `MAIN_TRANSITIONS`). */
+  get mainState(): MainKind {
+    return this.#main.kind;
+  }
+
+  /**
+   * Moves main to `to`: only a move in `MAIN_TRANSITIONS` out of `from`'s kind compiles, and the
+   * move is checked against the current state once more.
+   */
+  #move<From extends MainState>(
+    _from: From,
+    to: Variant<MainState, Next<typeof MAIN_TRANSITIONS, From["kind"]>>,
+  ): void {
+    const next: MainState = to;
     transition("main", MAIN_TRANSITIONS, this.#main.kind, next.kind);
     this.#main = next;
   }
@@ -278,54 +331,110 @@ export class ProcessSystem implements System {
     }
   }
 
-  /** Starts main unless it is starting or running (then joins that start). */
+  /**
+   * Starts main unless it is starting or running (then joins that start). While main is being
+   * stopped, it finishes stopping first; the new one starts after, unless another stop came
+   * meanwhile (then this start is cancelled 73, like one in progress would be).
+   * @returns when main's start answered
+   */
   start(): Promise<void> {
-    const current = this.#main;
-    if (current.kind === "starting") return current.started;
-    if (current.kind === "running") return Promise.resolve();
-    if (current.kind === "none") return this.#startMain();
-    // A main being stopped finishes stopping first; the new one starts after, unless another
-    // stop came meanwhile (then this start is cancelled like one in progress would be).
-    const stops = this.#stops;
-    return current.stopped.then(() => {
-      if (this.#stops !== stops) throw cancelError({ kind: "stop" }, "main");
-      return this.start();
-    });
+    const main = this.#main;
+    switch (main.kind) {
+      case "none":
+        return this.#startMain(main);
+      case "starting":
+        return main.started;
+      case "running":
+        return Promise.resolve();
+      case "stopping": {
+        const stops = this.#stops;
+        return main.stopped.then(() => {
+          if (this.#stops !== stops) throw cancelError({ kind: "stop" }, "main");
+          return this.start();
+        });
+      }
+      default:
+        return unhandled(main, "main");
+    }
   }
 
-  #startMain(): Promise<void> {
+  /** Spawns main and runs its start (`none → starting`). */
+  #startMain(from: Variant<MainState, "none">): Promise<void> {
     const child = this.#options.spawn("main");
     const stop = new AbortController();
     const signal = AbortSignal.any([stop.signal, this.#teardown.signal]);
-    const isStarting = () => this.#main.kind === "starting" && this.#main.child === child;
     const started = abortable(child.run({ fn: "main", eventId: null, args: {} }), signal).then(
-      () => {
-        if (isStarting()) this.#setMain({ kind: "running", child });
-      },
+      () => this.#mainStarted(child),
       async (error) => {
         const reason = cancelReason(signal);
         // Cancelled by stop: stop's SIGTERM lets the daemons built so far terminate cleanly.
         if (reason?.kind !== "stop") await child.kill();
-        if (isStarting()) this.#setMain({ kind: "none" });
+        this.#mainFailedToStart(child);
         throw reason ? cancelError(reason, "main") : error;
       },
     );
     this.#track(started);
-    this.#setMain({ kind: "starting", child, started, stop });
-    child.exited.then((status) => {
-      const now = this.#main;
-      if (now.kind !== "running" || now.child !== child) return;
-      this.#setMain({ kind: "none" });
-      // Nobody asked main to stop: say so with its last words, and tell the host, which then
-      // sees the service stopped and (while it is wanted running) sends start again.
-      this.#options.log.warn("main exited on its own", {
-        code: status.code,
-        signal: status.signal ?? undefined,
-        last_output: child.recentOutput.join("\n") || undefined,
-      });
-      this.#options.reportMainStopped();
-    });
+    this.#move(from, { kind: "starting", child, started, stop });
+    child.exited.then((status) => this.#mainExited(child, status));
     return started;
+  }
+
+  /** Main's start (of `child`) answered. */
+  #mainStarted(child: ChildHandle): void {
+    const main = this.#main;
+    switch (main.kind) {
+      case "starting":
+        // Another main is starting: this one's start lost to a stop and a new start.
+        if (main.child === child) this.#move(main, { kind: "running", child });
+        return;
+      case "none": // lost to the start's own failure, or a stop that is over
+      case "running": // a later main runs
+      case "stopping": // lost to a stop: it stops main
+        return;
+      default:
+        return unhandled(main, "main");
+    }
+  }
+
+  /** Main's start (of `child`) failed or was cancelled; `child` is dead or being stopped. */
+  #mainFailedToStart(child: ChildHandle): void {
+    const main = this.#main;
+    switch (main.kind) {
+      case "starting":
+        if (main.child === child) this.#move(main, { kind: "none" });
+        return;
+      case "none": // already gone
+      case "running": // a later main runs
+      case "stopping": // cancelled by stop, which moves main on once it is gone
+        return;
+      default:
+        return unhandled(main, "main");
+    }
+  }
+
+  /** Main's process `child` exited with `status`. */
+  #mainExited(child: ChildHandle, status: Deno.CommandStatus): void {
+    const main = this.#main;
+    switch (main.kind) {
+      case "running":
+        if (main.child !== child) return; // an older main, gone after a later one started
+        this.#move(main, { kind: "none" });
+        // Nobody asked main to stop: say so with its last words, and tell the host, which then
+        // sees the service stopped and (while it is wanted running) sends start again.
+        this.#options.log.warn("main exited on its own", {
+          code: status.code,
+          signal: status.signal ?? undefined,
+          last_output: child.recentOutput.join("\n") || undefined,
+        });
+        this.#options.reportMainStopped();
+        return;
+      case "starting": // its start fails ("exited before it answered"), which moves main on
+      case "stopping": // stop was waiting for this
+      case "none": // its start failed already, or its stop is over
+        return;
+      default:
+        return unhandled(main, "main");
+    }
   }
 
   /**
@@ -337,21 +446,43 @@ export class ProcessSystem implements System {
    * @returns when every process of main is gone
    */
   stop(): Promise<void> {
-    const wasRunning = this.#main.kind !== "none";
-    const stopped = this.#stopMain();
-    if (!wasRunning) return stopped;
-    return stopped.then(() => {
-      this.#clock.setTimeout(() => this.#prepareSpare(), 0);
-    });
+    const main = this.#main;
+    switch (main.kind) {
+      case "none":
+        return this.#stopMain(); // no exit is predicted without a main
+      case "starting":
+      case "running":
+      case "stopping":
+        return this.#stopMain().then(() => {
+          this.#clock.setTimeout(() => this.#prepareSpare(), 0);
+        });
+      default:
+        return unhandled(main, "main");
+    }
   }
 
+  /** Stops main (for `stop` and `exit`); a start queued behind a stop is void after this. */
   #stopMain(): Promise<void> {
     this.#stops++;
-    const current = this.#main;
-    if (current.kind === "none") return Promise.resolve();
-    if (current.kind === "stopping") return current.stopped;
-    if (current.kind === "starting") current.stop.abort(new Cancelled({ kind: "stop" }));
-    const { child } = current;
+    const main = this.#main;
+    switch (main.kind) {
+      case "none":
+        return Promise.resolve();
+      case "starting":
+        main.stop.abort(new Cancelled({ kind: "stop" }));
+        return this.#beginStopping(main);
+      case "running":
+        return this.#beginStopping(main);
+      case "stopping":
+        return main.stopped;
+      default:
+        return unhandled(main, "main");
+    }
+  }
+
+  /** Terminates `from`'s main, killed after the grace period (`starting`/`running → stopping`). */
+  #beginStopping(from: Variant<MainState, "starting" | "running">): Promise<void> {
+    const { child } = from;
     const stopped = (async () => {
       child.terminate();
       const grace = deadline(this.#clock, this.#options.stopTimeoutMs, () => "grace over");
@@ -365,10 +496,27 @@ export class ProcessSystem implements System {
         grace.clear();
       }
       await child.kill();
-      this.#setMain({ kind: "none" });
+      this.#mainStopped(child);
     })();
-    this.#setMain({ kind: "stopping", child, stopped });
+    this.#move(from, { kind: "stopping", child, stopped });
     return stopped;
+  }
+
+  /** Every process of `child`, the main being stopped, is gone (`stopping → none`). */
+  #mainStopped(child: ChildHandle): void {
+    const main = this.#main;
+    switch (main.kind) {
+      case "stopping":
+        if (main.child === child) return this.#move(main, { kind: "none" });
+        throw new IllegalTransition("main", "stopping (of another main)", "none");
+      case "none":
+      case "starting":
+      case "running":
+        // Only this stop leaves `stopping`, and every start waits for it: a bug if reached.
+        throw new IllegalTransition("main", main.kind, "none");
+      default:
+        return unhandled(main, "main");
+    }
   }
 
   /**

@@ -8,8 +8,13 @@ import assert from "node:assert/strict";
 import type { Logger } from "../../lib/log.ts";
 import type { ProfileName } from "../../lib/policy/permissions.ts";
 import type { ReuseLimits } from "../../lib/policy/policy.ts";
-import { ProcessSystem } from "../../lib/process/process_system.ts";
+import {
+  MAIN_TRANSITIONS,
+  type MainKind,
+  ProcessSystem,
+} from "../../lib/process/process_system.ts";
 import { ErrorKind } from "../../lib/protocol/error_codes.ts";
+import type { Next } from "../../lib/state_machine.ts";
 import type { ExecuteRequest } from "../../lib/service/system.ts";
 import {
   assertRpcError,
@@ -620,5 +625,131 @@ Deno.test("ProcessSystem.callback hands the host's callback to deliverCallback",
   const { system, reported, cleanup } = setup();
   system.callback(7, [1, "two"]);
   assert.deepEqual(reported.callbacks, [[7, [1, "two"]]]);
+  await cleanup();
+});
+
+/**
+ * Follows `system.mainState`: each change must be a move of `MAIN_TRANSITIONS`; the moves seen
+ * are collected so that a test can check it made every move of the table.
+ */
+// Moves out of the table do not compile (`ProcessSystem.#move` takes a `Next` of its state).
+const _legal: Next<typeof MAIN_TRANSITIONS, "stopping"> = "none";
+// @ts-expect-error: a main being stopped cannot be taken for a running one
+const _illegal: Next<typeof MAIN_TRANSITIONS, "stopping"> = "running";
+// @ts-expect-error: main cannot run without starting
+const _skipped: Next<typeof MAIN_TRANSITIONS, "none"> = "running";
+
+function mainMoves(system: ProcessSystem) {
+  let last: MainKind = system.mainState;
+  const seen = new Set<string>();
+  /**
+   * Asserts main is in `expected`, reached from the last state by a move of the table (through
+   * `via` first, for two moves made in one turn).
+   */
+  const expect = (expected: MainKind, why: string, via?: MainKind) => {
+    const now = system.mainState;
+    assert.equal(now, expected, why);
+    if (via !== undefined) {
+      assert.ok(
+        (MAIN_TRANSITIONS[last] as readonly MainKind[]).includes(via),
+        `${last} → ${via} is not in the table (${why})`,
+      );
+      seen.add(`${last} → ${via}`);
+      last = via;
+    }
+    if (now !== last) {
+      assert.ok(
+        (MAIN_TRANSITIONS[last] as readonly MainKind[]).includes(now),
+        `${last} → ${now} is not in the table (${why})`,
+      );
+      seen.add(`${last} → ${now}`);
+    }
+    last = now;
+  };
+  return { expect, seen };
+}
+
+Deno.test("ProcessSystem drives main through every state: start and stop in each do what MAIN_TRANSITIONS says", async () => {
+  const { spawner, system, clock, reported, cleanup } = setup({
+    stopTimeoutMs: 20_000,
+    child: () => ({ ignoreTerminate: true }),
+  });
+  const { expect, seen } = mainMoves(system);
+
+  // none: stop has nothing to stop; start spawns main (none → starting).
+  expect("none", "no main before start");
+  await within(system.stop(), BOUND_MS, "stop without main");
+  expect("none", "stop without main stays none");
+  assert.equal(spawner.of("main").length, 0);
+  const first = watch(system.start());
+  expect("starting", "start without main spawns one");
+  const main1 = await spawned(spawner, "main");
+
+  // starting: start joins; the start answering moves on (starting → running).
+  const joined = watch(system.start());
+  expect("starting", "start while starting joins");
+  assert.equal(spawner.of("main").length, 1);
+  (await main1.nextRun()).resolve(undefined);
+  await within(Promise.all([first.promise, joined.promise]), BOUND_MS, "start");
+  expect("running", "the start answered");
+
+  // running: start is a no-op; main exiting on its own ends it (running → none).
+  await system.start();
+  expect("running", "start while running does nothing");
+  assert.equal(spawner.of("main").length, 1);
+  main1.exit({ code: 1 });
+  await flush();
+  expect("none", "main exited on its own");
+  assert.equal(reported.mainStopped, 1);
+
+  // starting: a start that fails ends it (starting → none).
+  const failing = system.start();
+  expect("starting", "start again");
+  const main2 = await spawned(spawner, "main", 1);
+  await main2.nextRun();
+  main2.exit({ code: 1 });
+  await assert.rejects(failing, /exited before it answered/);
+  expect("none", "the start failed");
+
+  // starting: stop cancels the start (starting → stopping), then main is gone (stopping → none).
+  const cancelled = system.start();
+  expect("starting", "start once more");
+  const main3 = await spawned(spawner, "main", 2);
+  await main3.nextRun();
+  const stopStarting = watch(system.stop());
+  expect("stopping", "stop while starting");
+  await assertRpcError(cancelled, ErrorKind.Cancelled, /stop was called while main was starting/);
+  assert.equal(main3.terminateCalls, 1);
+
+  // stopping: stop joins, start waits for main to be gone and then starts a new one.
+  const joinedStop = watch(system.stop());
+  const queued = watch(system.start());
+  await flush();
+  expect("stopping", "stop and start while stopping wait");
+  assert.equal(spawner.of("main").length, 3, "nothing spawned while main stops");
+  assert.equal(stopStarting.settled || joinedStop.settled || queued.settled, false);
+  await clock.advance(20_000);
+  await within(Promise.all([stopStarting.promise, joinedStop.promise]), BOUND_MS, "stop");
+  assert.equal(main3.killCalls, 1, "one stop, killed once after its grace period");
+  const main4 = await spawned(spawner, "main", 3);
+  // Main is gone (stopping → none) and, in the same turn, the queued start runs (none → starting).
+  expect("starting", "the queued start starts a new main once the old one is gone", "none");
+  (await main4.nextRun()).resolve(undefined);
+  await within(queued.promise, BOUND_MS, "queued start");
+  expect("running", "the queued start answered");
+
+  // running: stop moves to stopping, then none once main is gone.
+  const stopRunning = watch(system.stop());
+  expect("stopping", "stop while running");
+  assert.equal(main4.terminateCalls, 1);
+  await clock.advance(20_000);
+  await within(stopRunning.promise, BOUND_MS, "stop");
+  expect("none", "main is gone");
+  assert.equal(reported.mainStopped, 1, "a stop is not reported as main stopping on its own");
+
+  const table = Object.entries(MAIN_TRANSITIONS).flatMap(([from, tos]) =>
+    tos.map((to) => `${from} → ${to}`)
+  );
+  assert.deepEqual([...seen].sort(), table.sort(), "every move of the table, and only those");
   await cleanup();
 });
