@@ -98,3 +98,31 @@ Deno.test({
     }
   },
 });
+
+Deno.test("spawn broker: a flood of kill() on a brokered process is delivered one signal at a time", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "broker-bin-" });
+  // The stand-in ignores SIGUSR2 (as many daemons do) so only SIGKILL ends it.
+  await Deno.writeTextFile(
+    `${dir}/start-container`,
+    `#!/bin/sh\ntrap '' USR2\nshift 3\n"$@" &\nwait $!\n`,
+  );
+  await Deno.chmod(`${dir}/start-container`, 0o755);
+  const rt = await startPackageRuntime({
+    package: fixture("spawner"),
+    env: { STARTOS_PROGRAM_DIRS: dir },
+  });
+  try {
+    rt.host.handlers.set("subcontainer.create-fs", async () => {
+      const guid = crypto.randomUUID();
+      await Deno.mkdir(`${rt.root}/subcontainers/${guid}`, { recursive: true });
+      return [`${rt.root}/subcontainers/${guid}`, guid];
+    });
+    const answer = await rt.client.call("execute", runAction("kill-flood"));
+    assert.deepEqual(answer.result, { code: null, signal: "SIGKILL" }, JSON.stringify(answer));
+    // The runtime serves on: an unknown action is answered 6 at once.
+    assert.equal((await rt.client.call("execute", runAction("nope"))).error?.code, 6);
+  } finally {
+    await rt.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -135,6 +135,8 @@ interface Running {
   /** Bytes written to stdin that the process has not taken yet. */
   stdinPending: number;
   exited: boolean;
+  /** A signal being delivered (through nsenter), and the next one asked for meanwhile. */
+  signalling?: { next: Deno.Signal | null };
 }
 
 /** The check of a brokered mount, and what lets the child's next spawn through. */
@@ -509,7 +511,18 @@ export class SpawnBroker {
       }
       return;
     }
-    // The pid is the process's in the child's namespace: signal it from there.
+    // One signal at a time per process, the latest asked for next: a child that floods kill()
+    // cannot make the runtime start a process for each.
+    if (entry.signalling) {
+      entry.signalling.next = signal;
+      return;
+    }
+    entry.signalling = { next: null };
+    this.#deliver(child, entry, signal);
+  }
+
+  /** Sends `signal` from inside the child's PID namespace (the pid is the process's there). */
+  #deliver(child: SpawnChild, entry: Running, signal: Deno.Signal): void {
     new Deno.Command(NSENTER!, {
       args: [
         ...this.#namespaceArgs(child),
@@ -523,7 +536,15 @@ export class SpawnBroker {
       stdin: "null",
       stdout: "null",
       stderr: "null",
-    }).output().catch(() => {});
+    }).output().catch(() => {}).finally(() => {
+      const next = entry.signalling?.next ?? null;
+      if (next === null || entry.exited) {
+        entry.signalling = undefined;
+        return;
+      }
+      entry.signalling = { next: null };
+      this.#deliver(child, entry, next);
+    });
   }
 
   /**
