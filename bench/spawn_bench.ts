@@ -9,7 +9,7 @@
  * `Deno.memoryUsage()` (through `eval`, with `--dev`) before and after.
  */
 
-import { startPackageRuntime } from "../tests/helpers/package_runtime.ts";
+import { serveCreateFs, startPackageRuntime } from "../tests/helpers/package_runtime.ts";
 import { processInfo } from "./process_memory.ts";
 import { quantile } from "./stats.ts";
 
@@ -18,7 +18,7 @@ const dir = await Deno.makeTempDir({ prefix: "spawn-bench-" });
 const program = `${dir}/start-container`;
 await Deno.writeTextFile(program, "#!/bin/sh\nexit 0\n");
 await Deno.chmod(program, 0o755);
-const fixture = new URL("./fixtures/spawn/index.js", import.meta.url).pathname;
+const fixture = new URL("../tests/fixtures/spawner/index.js", import.meta.url).pathname;
 
 async function measure(brokered: boolean) {
   const rt = await startPackageRuntime({
@@ -28,11 +28,7 @@ async function measure(brokered: boolean) {
     policy: brokered ? undefined : JSON.stringify({ profiles: { run: { run: [program] } } }),
   });
   try {
-    rt.host.handlers.set("subcontainer.create-fs", async () => {
-      const guid = crypto.randomUUID();
-      await Deno.mkdir(`${rt.root}/subcontainers/${guid}`, { recursive: true });
-      return [`${rt.root}/subcontainers/${guid}`, guid];
-    });
+    serveCreateFs(rt);
     const call = (n: number) =>
       rt.client.call("execute", {
         id: `bench-${crypto.randomUUID()}`,

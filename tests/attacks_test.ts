@@ -12,6 +12,7 @@ import {
   type PackageRuntime,
   processExists,
   runAction,
+  serveCreateFs,
   startPackageRuntime,
 } from "./helpers/package_runtime.ts";
 import { eventually, within } from "./helpers/sdk_within.ts";
@@ -207,12 +208,7 @@ for (
 
 Deno.test("attack: a run child gets no program by name; the spawn broker refuses every form start-sdk does not use", async () => {
   await withHostile({}, async (rt) => {
-    rt.host.handlers.set("subcontainer.create-fs", async () => {
-      const guid = crypto.randomUUID();
-      await Deno.mkdir(`${rt.root}/subcontainers/${guid}/x`, { recursive: true });
-      await Deno.mkdir(`${rt.root}/subcontainers/${guid}/host`, { recursive: true });
-      return [`${rt.root}/subcontainers/${guid}`, guid];
-    });
+    serveCreateFs(rt, ["x", "host"]);
     const answer = await rt.client.call("execute", runAction("spawn-attacks"));
     const results = answer.result as { command: string; outcome: string; message?: string }[];
     assert.ok(Array.isArray(results), JSON.stringify(answer));

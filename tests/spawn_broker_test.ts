@@ -5,7 +5,13 @@
  */
 
 import assert from "node:assert/strict";
-import { fixture, runAction, startPackageRuntime } from "./helpers/package_runtime.ts";
+import {
+  fixture,
+  type PackageRuntime,
+  runAction,
+  serveCreateFs,
+  startPackageRuntime,
+} from "./helpers/package_runtime.ts";
 
 /** A stand-in start-container: `subcontainer exec ROOTFS cmd...` runs cmd here. */
 const STAND_IN = `#!/bin/sh
@@ -14,20 +20,35 @@ shift 3
 exec "$@"
 `;
 
-Deno.test("spawn broker: a brokered start-container behaves as Node's child_process would", async () => {
+/**
+ * Runs `body` against the spawner fixture, with `programs` (name → shell script) as the only
+ * programs the broker finds, and a host that creates a rootfs for every `create-fs`.
+ */
+async function withSpawner(
+  programs: Record<string, string>,
+  env: Record<string, string>,
+  body: (rt: PackageRuntime) => Promise<void>,
+): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "broker-bin-" });
-  await Deno.writeTextFile(`${dir}/start-container`, STAND_IN);
-  await Deno.chmod(`${dir}/start-container`, 0o755);
+  for (const [name, script] of Object.entries(programs)) {
+    await Deno.writeTextFile(`${dir}/${name}`, script);
+    await Deno.chmod(`${dir}/${name}`, 0o755);
+  }
   const rt = await startPackageRuntime({
     package: fixture("spawner"),
-    env: { STARTOS_PROGRAM_DIRS: dir },
+    env: { STARTOS_PROGRAM_DIRS: dir, ...env },
   });
   try {
-    rt.host.handlers.set("subcontainer.create-fs", async () => {
-      const guid = crypto.randomUUID();
-      await Deno.mkdir(`${rt.root}/subcontainers/${guid}`, { recursive: true });
-      return [`${rt.root}/subcontainers/${guid}`, guid];
-    });
+    serveCreateFs(rt);
+    await body(rt);
+  } finally {
+    await rt.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("spawn broker: a brokered start-container behaves as Node's child_process would", async () => {
+  await withSpawner({ "start-container": STAND_IN }, {}, async (rt) => {
     const answer = await rt.client.call("execute", runAction("streams"));
     const r = answer.result as Record<string, Record<string, unknown>>;
     assert.ok(r, JSON.stringify(answer));
@@ -51,35 +72,18 @@ Deno.test("spawn broker: a brokered start-container behaves as Node's child_proc
       rt.runtime.stderr.some((line) => line.includes("to the log") && line.includes("child=run#")),
       rt.runtime.stderr.join("\n"),
     );
-  } finally {
-    await rt.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test({
   name: "spawn broker: a mount that lands outside the child's subcontainers kills the child first",
   ignore: Deno.uid() !== 0,
   fn: async () => {
-    const dir = await Deno.makeTempDir({ prefix: "broker-bin-" });
-    await Deno.writeTextFile(`${dir}/start-container`, STAND_IN);
     // Plays the race the broker's check cannot see: the path it checked is not where the mount
-    // lands (here: a tmpfs over the volume, in the child's mount namespace only).
-    await Deno.writeTextFile(
-      `${dir}/mount`,
-      `#!/bin/sh\nexec /usr/bin/mount -t tmpfs stray "$STRAY_TARGET"\n`,
-    );
-    for (const name of ["start-container", "mount"]) await Deno.chmod(`${dir}/${name}`, 0o755);
-    const rt2 = await startPackageRuntime({
-      package: fixture("spawner"),
-      env: { STARTOS_PROGRAM_DIRS: dir, STRAY_TARGET: "/mnt" },
-    });
-    try {
-      rt2.host.handlers.set("subcontainer.create-fs", async () => {
-        const guid = crypto.randomUUID();
-        await Deno.mkdir(`${rt2.root}/subcontainers/${guid}`, { recursive: true });
-        return [`${rt2.root}/subcontainers/${guid}`, guid];
-      });
+    // lands (here: a tmpfs over /mnt, in the child's mount namespace only).
+    const mount = `#!/bin/sh\nexec /usr/bin/mount -t tmpfs stray "$STRAY_TARGET"\n`;
+    const programs = { "start-container": STAND_IN, mount };
+    await withSpawner(programs, { STRAY_TARGET: "/mnt" }, async (rt2) => {
       const answer = await rt2.client.call("execute", runAction("rbind"));
       assert.equal(answer.error?.code, 59, JSON.stringify(answer));
       assert.ok(
@@ -92,37 +96,17 @@ Deno.test({
       // The command after the mount never ran; the machine's /mnt never saw the tmpfs.
       const mounts = await Deno.readTextFile("/proc/self/mountinfo");
       assert.ok(!mounts.split("\n").some((line) => line.split(" ")[4] === "/mnt"));
-    } finally {
-      await rt2.close();
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
   },
 });
 
 Deno.test("spawn broker: a flood of kill() on a brokered process is delivered one signal at a time", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "broker-bin-" });
   // The stand-in ignores SIGUSR2 (as many daemons do) so only SIGKILL ends it.
-  await Deno.writeTextFile(
-    `${dir}/start-container`,
-    `#!/bin/sh\ntrap '' USR2\nshift 3\n"$@" &\nwait $!\n`,
-  );
-  await Deno.chmod(`${dir}/start-container`, 0o755);
-  const rt = await startPackageRuntime({
-    package: fixture("spawner"),
-    env: { STARTOS_PROGRAM_DIRS: dir },
-  });
-  try {
-    rt.host.handlers.set("subcontainer.create-fs", async () => {
-      const guid = crypto.randomUUID();
-      await Deno.mkdir(`${rt.root}/subcontainers/${guid}`, { recursive: true });
-      return [`${rt.root}/subcontainers/${guid}`, guid];
-    });
+  const standIn = `#!/bin/sh\ntrap '' USR2\nshift 3\n"$@" &\nwait $!\n`;
+  await withSpawner({ "start-container": standIn }, {}, async (rt) => {
     const answer = await rt.client.call("execute", runAction("kill-flood"));
     assert.deepEqual(answer.result, { code: null, signal: "SIGKILL" }, JSON.stringify(answer));
     // The runtime serves on: an unknown action is answered 6 at once.
     assert.equal((await rt.client.call("execute", runAction("nope"))).error?.code, 6);
-  } finally {
-    await rt.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });

@@ -114,3 +114,19 @@ export function leaderPid(stderr: readonly string[], name: string): number {
   if (!match) throw new Error(`no spawned line for ${name}`);
   return Number(match[1]);
 }
+
+/**
+ * Makes the fake host answer `subcontainer.create-fs` as StartOS does: a fresh rootfs directory
+ * under `<root>/subcontainers/<guid>` (with `dirs` made inside it), answered `[rootfs, guid]`.
+ * @param rt the runtime whose host answers
+ * @param dirs directories to create inside each new rootfs
+ */
+export function serveCreateFs(rt: PackageRuntime, dirs: readonly string[] = []): void {
+  rt.host.handlers.set("subcontainer.create-fs", async () => {
+    const guid = crypto.randomUUID();
+    const rootfs = `${rt.root}/subcontainers/${guid}`;
+    await Deno.mkdir(rootfs, { recursive: true });
+    for (const dir of dirs) await Deno.mkdir(`${rootfs}/${dir}`, { recursive: true });
+    return [rootfs, guid];
+  });
+}
