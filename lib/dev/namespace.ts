@@ -15,6 +15,8 @@
  * `/media/startos`, and the dev session says so at startup).
  */
 
+import { SYSTEM_PROGRAM_DIRS } from "../protocol/channel.ts";
+
 /** Where the package sees the dev root inside the namespace. */
 export const MEDIA_STARTOS = "/media/startos";
 /** The namespace's own directory (on its tmpfs): `host-bin` is the machine's real `/usr/bin`. */
@@ -22,7 +24,7 @@ export const NAMESPACE_STASH = "/media/.startos-dev";
 /** The real `mount` inside the namespace (`/usr/bin/mount` there is the stand-in). */
 export const HOST_MOUNT = `${NAMESPACE_STASH}/host-bin/mount`;
 /** Where programs are searched by default (the runtime's `STARTOS_PROGRAM_DIRS` contract). */
-export const DEFAULT_PROGRAM_DIRS = "/usr/bin:/bin:/usr/sbin:/sbin";
+export const DEFAULT_PROGRAM_DIRS: string = SYSTEM_PROGRAM_DIRS.join(":");
 
 const UNSHARE = "/usr/bin/unshare";
 

@@ -114,17 +114,14 @@ const SIGNALS: ReadonlySet<string> = new Set([
   "SIGUSR2",
 ]);
 
-/** The default directories brokered programs are looked up in. */
-export const DEFAULT_PROGRAM_DIRS: readonly string[] = SYSTEM_PROGRAM_DIRS;
-
 /**
  * Parses `STARTOS_PROGRAM_DIRS` (colon-separated absolute directories) or returns the defaults.
  * @param value the variable's value, if set
- * @returns its absolute directories, in order, or {@link DEFAULT_PROGRAM_DIRS} when it names none
+ * @returns its absolute directories, in order, or {@link SYSTEM_PROGRAM_DIRS} when it names none
  */
 export function programDirsFrom(value: string | undefined): readonly string[] {
   const dirs = (value ?? "").split(":").filter((dir) => dir.startsWith("/"));
-  return dirs.length > 0 ? dirs : DEFAULT_PROGRAM_DIRS;
+  return dirs.length > 0 ? dirs : SYSTEM_PROGRAM_DIRS;
 }
 
 /** One brokered process. */
