@@ -6,6 +6,11 @@ import { createLogger } from "./lib/log.ts";
 import type { Policy } from "./lib/policy/policy.ts";
 import { ListenError, UnixServer } from "./lib/jsonrpc/unix_server.ts";
 import type { Service } from "./lib/service/service.ts";
+import { DEFAULT_HEAP_TRIM, HeapTrimmer, takeCollector } from "./lib/memory/heap_trim.ts";
+import { realClock } from "./lib/process/clock.ts";
+
+/** The collector V8 exposes to this process (the start flags), for heap trims when quiet. */
+const collect = takeCollector();
 
 async function main(): Promise<number> {
   // Listen for signals first, so a SIGTERM during startup is an orderly exit too.
@@ -42,6 +47,13 @@ async function main(): Promise<number> {
     }
   }
 
+  const trimmer = collect === null ? null : new HeapTrimmer({
+    ...DEFAULT_HEAP_TRIM,
+    clock: realClock,
+    collect,
+    heapBytes: () => Deno.memoryUsage().heapTotal,
+  });
+
   // Accept connections first and load the rest meanwhile: early requests wait for it.
   let startLoading!: () => void;
   const service: Promise<Service> = new Promise<void>((resolve) => startLoading = resolve)
@@ -54,11 +66,15 @@ async function main(): Promise<number> {
       path: config.socket,
       log,
       peer: {
-        onRequest: (method, params, context) =>
-          ready
+        onRequest: (method, params, context) => {
+          // The host is active: a heap trim waits for a quiet spell (a flag, no timer per line).
+          trimmer?.touch();
+          return ready
             ? ready.runtime.handleRequest(method, params, context)
-            : service.then((s) => s.runtime.handleRequest(method, params, context)),
+            : service.then((s) => s.runtime.handleRequest(method, params, context));
+        },
         onNotification: (method, params) => {
+          trimmer?.touch();
           if (ready) ready.runtime.handleNotification(method, params);
           else service.then((s) => s.runtime.handleNotification(method, params));
         },
@@ -86,8 +102,10 @@ async function main(): Promise<number> {
     await server.close();
     return 1;
   }
+  trimmer?.start();
   const reason = await Promise.race([signalled, running.runtime.exitRequested.then(() => "exit")]);
   log.info("shutting down", { reason });
+  trimmer?.stop();
   await running.shutdown();
   await server.close();
   return 0;

@@ -3,7 +3,8 @@
  * runtime's figures from issue 7 and prints one table (markdown).
  *
  * Flags: --quick (fewer samples), --soak SECONDS (adds a soak run),
- * --only launch|dispatch|execute|cold|sdk (one group), --write (replaces the
+ * --only launch|dispatch|execute|cold|sdk (one group), --separate-runtime-binary (the SDK
+ * scenario with the runtime on a binary of its own, as a compiled runtime is), --write (replaces the
  * results blocks in BENCHMARKS.md of the tables that were measured).
  *
  * The `sdk` group (bench/sdk_bench.ts: a real-sized start-sdk package) prints
@@ -20,6 +21,7 @@ import { processTree, totals } from "./process_memory.ts";
 
 const args = new Set(Deno.args);
 const QUICK = args.has("--quick");
+const SEPARATE_RUNTIME_BINARY = args.has("--separate-runtime-binary");
 const soakIndex = Deno.args.indexOf("--soak");
 const SOAK_SECONDS = soakIndex === -1 ? 0 : Number(Deno.args[soakIndex + 1] ?? 300);
 const PACKAGE = new URL("./fixtures/noop/index.js", import.meta.url).pathname;
@@ -433,6 +435,7 @@ const GROUPS: Record<string, () => Promise<void>> = {
   sdk: () =>
     benchSdk({
       quick: QUICK,
+      separateRuntimeBinary: SEPARATE_RUNTIME_BINARY,
       report: (row) => {
         sdkRows.push(row);
         console.error(`  ${row.figure}: ${row.ours}`);

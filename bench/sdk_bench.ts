@@ -45,6 +45,11 @@ export interface SdkRow {
 export interface SdkBenchOptions {
   /** Fewer samples and a shorter wait after the burst. */
   quick: boolean;
+  /**
+   * The runtime runs from a copy of deno while the children run deno itself: what a compiled
+   * runtime (denort) costs, whose pages the children's deno cannot share.
+   */
+  separateRuntimeBinary?: boolean;
   /** Receives each row as soon as it is measured. */
   report(row: SdkRow): void;
 }
@@ -351,15 +356,32 @@ export async function benchSdk(options: SdkBenchOptions): Promise<void> {
     const bundled = await bundlePackage(FIXTURE, dir);
     const bundleMb = (await Deno.stat(bundled)).size / 1024 / 1024;
     console.error(`  bundled ${FIXTURE} → ${bundleMb.toFixed(2)} MB`);
-    const fakes = await writeFakeContainer(`${dir}/fakes`);
+    // The stand-in daemons run a copy of deno: a real package's daemons share no pages with the
+    // runtime, and the same binary would take a share of its PSS off the figures.
+    const serverDeno = `${dir}/daemon-deno`;
+    await Deno.copyFile(Deno.execPath(), serverDeno);
+    await Deno.chmod(serverDeno, 0o755);
+    const fakes = await writeFakeContainer(`${dir}/fakes`, serverDeno);
     needles.push(fakes.log);
     const ports = pickPorts();
+    let runtimeDeno: string | undefined;
+    if (options.separateRuntimeBinary) {
+      runtimeDeno = `${dir}/runtime-deno`;
+      await Deno.copyFile(Deno.execPath(), runtimeDeno);
+      await Deno.chmod(runtimeDeno, 0o755);
+    }
     rt = await startSdkRuntime({
       package: bundled,
+      runtimeDeno,
       mediaStartos: true,
       fakeBin: fakes.bin,
       prepareRoot: addImage,
       env: {
+        // As deploy/container-runtime.service runs it: the allocator gives freed memory back.
+        MALLOC_MMAP_THRESHOLD_: "16384",
+        MALLOC_TRIM_THRESHOLD_: "16384",
+        // The children's deno, whichever binary the runtime runs from.
+        STARTOS_DENO: Deno.execPath(),
         SDK_SERVICES_FIRST_PORT: String(ports.first),
         SDK_SERVICES_SECOND_PORT: String(ports.second),
       },

@@ -15,9 +15,14 @@ apt-get install -y --no-install-recommends rsync util-linux
 apt-get clean
 rm -rf /var/lib/apt/lists/*
 
-# Children run `deno run --no-config --no-lock --cached-only lib/worker/entry.ts`.
+# Children run `deno run --no-config --no-lock --cached-only lib/worker/entry.ts`; the launcher
+# runs main.ts with --cached-only too (a compiled entrypoint, --binary, has no main.ts here).
 DENO_DIR="$RUNTIME/deno-dir" DENO_NO_UPDATE_CHECK=1 \
   "$RUNTIME/deno" cache --no-config --no-lock "$RUNTIME/lib/worker/entry.ts"
+if [ -f "$RUNTIME/main.ts" ]; then
+  DENO_DIR="$RUNTIME/deno-dir" DENO_NO_UPDATE_CHECK=1 \
+    "$RUNTIME/deno" cache --config "$RUNTIME/deno.json" "$RUNTIME/main.ts"
+fi
 
 # The Node runtime this replaces (its unit file was overwritten by ours).
 rm -rf /usr/lib/startos/init

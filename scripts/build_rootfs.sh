@@ -3,11 +3,15 @@
 # Node runtime (start-os container-runtime/update-image.sh copies its runtime, two units and
 # start-container the same way; start-container itself comes from StartOS):
 #
-#   usr/lib/startos/runtime/startos-deno-runtime   deno task compile (the start task's flags)
-#   usr/lib/startos/runtime/deno                    the deno children run with
-#   usr/lib/startos/runtime/lib/                    lib/ without lib/dev (the worker entry and
-#                                                   what it imports)
-#   usr/lib/startos/runtime/deno-dir/               the module cache children get (DENO_DIR)
+#   usr/lib/startos/runtime/startos-deno-runtime   the entrypoint: a launcher that runs main.ts
+#                                                   with the deno below and the start task's
+#                                                   flags (scripts/launcher.ts says why not the
+#                                                   compiled binary: ~30 MB PSS per container)
+#   usr/lib/startos/runtime/deno                    the deno the runtime and children run with
+#   usr/lib/startos/runtime/main.ts, deno.json, deno.lock
+#   usr/lib/startos/runtime/lib/                    lib/ without lib/dev
+#   usr/lib/startos/runtime/deno-dir/               the module cache (DENO_DIR): main.ts's graph
+#                                                   (zod from npm) and the worker entry's
 #   usr/lib/startos/runtime/rootfs-install.sh       deploy/rootfs-install.sh, run inside the rootfs
 #   lib/systemd/system/container-runtime.service    deploy/ (ExecStart runs the binary above)
 #   lib/systemd/system/container-runtime-failure.service
@@ -15,18 +19,20 @@
 #
 # Usage: scripts/build_rootfs.sh [--out DIR] [--binary PATH] [--deno PATH] [--into ROOTFS]
 #   --out DIR      where the tree is written (default dist/rootfs; emptied first)
-#   --binary PATH  use this compiled runtime instead of running deno task compile
+#   --binary PATH  ship this compiled runtime (deno task compile) as the entrypoint instead
+#   --compiled     the same, compiled here (needs denort: the network or DENORT_BIN)
 #   --deno PATH    the deno binary children run with (default: deno on PATH)
 #   --into ROOTFS  then copy the tree into an unpacked Debian rootfs and run rootfs-install.sh
 #                  there with chroot (needs root and the network: apt-get install rsync)
 set -eu
 
 cd "$(dirname "$0")/.."
-out=dist/rootfs binary= deno= into=
+out=dist/rootfs binary= compiled= deno= into=
 while [ $# -gt 0 ]; do
   case "$1" in
   --out) out=$2; shift 2 ;;
   --binary) binary=$2; shift 2 ;;
+  --compiled) compiled=1; shift ;;
   --deno) deno=$2; shift 2 ;;
   --into) into=$2; shift 2 ;;
   --help) sed -n '2,/^set -eu/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
@@ -42,12 +48,15 @@ mkdir -p "$runtime" "$out/lib/systemd/system" "$out/etc/systemd/system/multi-use
 
 if [ -n "$binary" ]; then
   cp "$binary" "$runtime/startos-deno-runtime"
-else
+elif [ -n "$compiled" ]; then
   "$deno" task compile --output "$runtime/startos-deno-runtime"
+else
+  "$deno" run --quiet --allow-read scripts/launcher.ts > "$runtime/startos-deno-runtime"
 fi
 chmod 0755 "$runtime/startos-deno-runtime"
 cp "$deno" "$runtime/deno"
 chmod 0755 "$runtime/deno"
+cp main.ts deno.json deno.lock "$runtime/"
 cp -R lib "$runtime/lib"
 rm -rf "$runtime/lib/dev"
 cp deploy/rootfs-install.sh "$runtime/rootfs-install.sh"
@@ -55,6 +64,8 @@ chmod 0755 "$runtime/rootfs-install.sh"
 # Warmed here for the build machine's paths; rootfs-install.sh warms it again at the final path.
 DENO_DIR="$runtime/deno-dir" DENO_NO_UPDATE_CHECK=1 \
   "$deno" cache --quiet --no-config --no-lock "$runtime/lib/worker/entry.ts"
+DENO_DIR="$runtime/deno-dir" DENO_NO_UPDATE_CHECK=1 \
+  "$deno" cache --quiet --config "$runtime/deno.json" "$runtime/main.ts"
 
 for unit in container-runtime.service container-runtime-failure.service; do
   cp "deploy/$unit" "$out/lib/systemd/system/$unit"

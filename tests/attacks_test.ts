@@ -136,6 +136,30 @@ Deno.test("attack: a callback id the package puts in params never reaches the ho
   });
 });
 
+Deno.test("attack: package code cannot reach the collector the child keeps for heap trims", async () => {
+  await withHostile({}, async (rt) => {
+    assert.deepEqual(await rt.client.call("execute", runAction("collector")), {
+      result: {
+        type: "undefined",
+        gc: "undefined",
+        assigned: "TypeError",
+        redefined: "TypeError",
+        after: "undefined",
+      },
+    });
+  });
+});
+
+Deno.test("a package's source loads with its non-Latin-1 characters escaped: same values, escapes in toString()", async () => {
+  await withHostile({}, async (rt) => {
+    const outcome = await rt.client.call("execute", runAction("source"));
+    const { text, value } = outcome.result as { text: string; value: string };
+    assert.equal(value, "a \u2014 b");
+    assert.match(text, /\/\/ \\u2192 escaped here too/);
+    assert.match(text, /return "a \\u2014 b";/);
+  });
+});
+
 Deno.test("attack: runaway memory ends the child with a clear out-of-memory error", async () => {
   const policy = `{ "profiles": { "run": { "heapMb": 64 } } }`;
   await withHostile({ policy }, async (rt) => {

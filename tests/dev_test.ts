@@ -27,7 +27,8 @@ import { writeDevImages } from "./helpers/dev_images.ts";
 import { bundlePackage } from "./helpers/bundle.ts";
 import { namespaceUnavailable, onPath, overlayUnavailable } from "./helpers/sdk_runtime.ts";
 import { within } from "./helpers/sdk_within.ts";
-import { spawnRuntime } from "./helpers/runtime_process.ts";
+import { watchRuntime } from "./helpers/runtime_process.ts";
+import { launcherScript } from "../scripts/launcher.ts";
 import { RpcClient } from "./helpers/rpc_client.ts";
 import { FakeHost } from "./helpers/fake_host.ts";
 import { manifestOf, readManifest } from "../lib/dev/package_manifest.ts";
@@ -350,7 +351,7 @@ Deno.test("compile uses the start task's flags; where deno compile cannot run it
       "--allow-net",
       "--allow-run",
       "--allow-env",
-      "--v8-flags=--max-semi-space-size=1",
+      "--v8-flags=--max-semi-space-size=1,--expose-gc-as=__startosCollectGarbage",
     ],
   );
   assert.deepEqual(await compileArgs("out"), ["compile", ...start, "--output", "out", "main.ts"]);
@@ -778,7 +779,7 @@ Deno.test({
   },
 });
 
-Deno.test("deploy: the unit runs the compiled binary with the start task's flags; its OnFailure rebuilds", async () => {
+Deno.test("deploy: the unit runs the entrypoint with the start task's flags; its OnFailure rebuilds", async () => {
   const unit = parseUnit(await Deno.readTextFile(`${REPO}deploy/container-runtime.service`));
   const failure = parseUnit(
     await Deno.readTextFile(`${REPO}deploy/container-runtime-failure.service`),
@@ -848,25 +849,26 @@ function parseUnit(text: string): Record<string, Record<string, string>> {
   return sections;
 }
 
-Deno.test("build_rootfs.sh: the tree drops into a rootfs, and its deno, lib/ and cache serve a package", async () => {
+Deno.test("build_rootfs.sh: the tree drops into a rootfs; its launcher runs main.ts with its deno and cache, and serves a package", async () => {
   const out = await Deno.makeTempDir({ prefix: "startos-rootfs-" });
   const fake = `${out}.binary`;
   try {
-    await Deno.writeTextFile(fake, "#!/bin/sh\necho compiled-runtime\n", { mode: 0o755 });
     const built = await new Deno.Command(`${REPO}scripts/build_rootfs.sh`, {
-      args: ["--out", `${out}/tree`, "--binary", fake, "--deno", Deno.execPath()],
+      args: ["--out", `${out}/tree`, "--deno", Deno.execPath()],
       stdout: "piped",
       stderr: "piped",
     }).output();
     assert.equal(built.code, 0, new TextDecoder().decode(built.stderr));
     const tree = `${out}/tree`;
     const runtime = `${tree}/usr/lib/startos/runtime`;
-    assert.equal(
-      Deno.readTextFileSync(`${runtime}/startos-deno-runtime`),
-      "#!/bin/sh\necho compiled-runtime\n",
-    );
+    const launcher = `${runtime}/startos-deno-runtime`;
+    // The entrypoint runs main.ts with the start task's flags, from the tree's own deno.
+    assert.equal(Deno.readTextFileSync(launcher), launcherScript(await startTaskFlags()));
+    assert.ok(((Deno.statSync(launcher).mode ?? 0) & 0o111) !== 0);
     assert.ok(((Deno.statSync(`${runtime}/deno`).mode ?? 0) & 0o111) !== 0);
-    assert.ok(Deno.statSync(`${runtime}/lib/worker/entry.ts`).isFile);
+    for (const file of ["main.ts", "deno.json", "deno.lock", "lib/worker/entry.ts"]) {
+      assert.ok(Deno.statSync(`${runtime}/${file}`).isFile, file);
+    }
     assert.throws(() => Deno.statSync(`${runtime}/lib/dev`));
     assert.ok(Deno.statSync(`${runtime}/deno-dir`).isDirectory);
     assert.equal(
@@ -880,22 +882,30 @@ Deno.test("build_rootfs.sh: the tree drops into a rootfs, and its deno, lib/ and
       ),
       "/lib/systemd/system/container-runtime.service",
     );
-    // What the unit's Environment= hands the runtime, relocated into the tree: children run with
-    // the tree's deno, worker entry and cache, and serve init of the example package.
+    // What the unit's Environment= hands the runtime, relocated into the tree: the launcher runs
+    // main.ts from the tree's cache only (--cached-only), children run with the tree's deno,
+    // worker entry and cache, and they serve init of the example package.
     const root = `${out}/root`;
     await Deno.mkdir(`${root}/rpc`, { recursive: true });
     await Deno.mkdir(`${root}/volumes/main`, { recursive: true });
     const host = FakeHost.listen(`${root}/rpc/host.sock`);
-    const rt = await spawnRuntime({
-      root,
-      args: ["--package", `${REPO}examples/hello/dist/index.js`],
+    const child = new Deno.Command(launcher, {
+      args: ["--root", root, "--package", `${REPO}examples/hello/dist/index.js`],
       env: {
+        PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
         STARTOS_DENO: `${runtime}/deno`,
         STARTOS_WORKER_ENTRY: `${runtime}/lib/worker/entry.ts`,
         DENO_DIR: `${runtime}/deno-dir`,
+        DENO_NO_UPDATE_CHECK: "1",
+        NO_COLOR: "1",
         STARTOS_ROOT: root,
       },
-    });
+      clearEnv: true,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const rt = await watchRuntime(child, root, { removeRoot: false, wait: true });
     try {
       const client = await RpcClient.connect(rt.socket);
       try {
@@ -909,8 +919,20 @@ Deno.test("build_rootfs.sh: the tree drops into a rootfs, and its deno, lib/ and
       await rt.stop();
       host.close();
     }
+    // --binary ships a compiled runtime as the entrypoint instead.
+    await Deno.writeTextFile(fake, "#!/bin/sh\necho compiled-runtime\n", { mode: 0o755 });
+    const withBinary = await new Deno.Command(`${REPO}scripts/build_rootfs.sh`, {
+      args: ["--out", `${out}/tree2`, "--binary", fake, "--deno", Deno.execPath()],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(withBinary.code, 0, new TextDecoder().decode(withBinary.stderr));
+    assert.equal(
+      Deno.readTextFileSync(`${out}/tree2/usr/lib/startos/runtime/startos-deno-runtime`),
+      "#!/bin/sh\necho compiled-runtime\n",
+    );
   } finally {
     await Deno.remove(out, { recursive: true });
-    await Deno.remove(fake);
+    await Deno.remove(fake).catch(() => {});
   }
 });

@@ -39,22 +39,48 @@ import { toWireError } from "./errors.ts";
 import { unknownChannelMethod } from "../protocol/errors.ts";
 import { loadPackage, packageFunction, type PackageModule } from "./load_package.ts";
 import { IdleWatch } from "./idle.ts";
+import type { Latin1Hint } from "../memory/latin1_source.ts";
+import { DEFAULT_HEAP_TRIM, HeapTrimmer, takeCollector } from "../memory/heap_trim.ts";
+import { realClock } from "../process/clock.ts";
+
+// First of all, before package code can see it: the collector V8 exposed for heap trims.
+const collect = takeCollector();
 
 const [socket, profile, packagePath] = Deno.args;
 
-/** The one-time token: the first line of stdin, which the runtime then closes. */
-async function readToken(): Promise<string> {
+/**
+ * What the runtime writes to stdin, then closes: the one-time token, a line, and the package's
+ * Latin-1 hint (memory/latin1_source.ts), a JSON line; a hint of any other shape is ignored (the
+ * child loads the source as it is).
+ */
+async function readStdin(): Promise<{ token: string; latin1: Latin1Hint | null }> {
   const decoder = new TextDecoder();
-  const buffer = new Uint8Array(128);
+  const buffer = new Uint8Array(65536);
   let text = "";
-  while (!text.includes("\n")) {
+  for (;;) {
     const read = await Deno.stdin.read(buffer);
     if (read === null) break;
     text += decoder.decode(buffer.subarray(0, read), { stream: true });
   }
-  return text.split("\n")[0];
+  const [token, hintLine] = text.split("\n");
+  let hint: unknown = null;
+  try {
+    hint = JSON.parse(hintLine ?? "null");
+  } catch {
+    hint = null;
+  }
+  return { token, latin1: isLatin1Hint(hint) ? hint : null };
 }
-const token = await readToken();
+
+function isLatin1Hint(value: unknown): value is Latin1Hint {
+  if (typeof value !== "object" || value === null) return false;
+  const { sha256, edits } = value as Record<string, unknown>;
+  return typeof sha256 === "string" && Array.isArray(edits) &&
+    edits.every((edit) =>
+      Array.isArray(edit) && edit.length === 2 && edit.every((n) => Number.isInteger(n))
+    );
+}
+const { token, latin1 } = await readStdin();
 
 const conn = await Deno.connect({ transport: "unix", path: socket });
 // No grant outlives its use: the channel is connected, so nothing in this child may touch its
@@ -79,12 +105,21 @@ const callbacks = new CallbackRegistry(undefined, () => idleWatch.check());
 /** What this child holds besides callbacks, for the runtime's `idle` request (see idle.ts). */
 const held = { requests: 0, processes: 0, calls: 0 };
 const idleWatch = new IdleWatch(conn, () => ({ callbacks: callbacks.size, ...held }));
+/** Gives the heap's empty pages back once the child is quiet (see heap_trim.ts). */
+const trimmer = collect === null ? null : new HeapTrimmer({
+  ...DEFAULT_HEAP_TRIM,
+  clock: realClock,
+  collect,
+  heapBytes: () => Deno.memoryUsage().heapTotal,
+});
 /** Counts `work` as held (`requests` or `calls`) until it settles. */
 function holding<T>(kind: "requests" | "calls", work: Promise<T>): Promise<T> {
   held[kind]++;
+  if (kind === "calls") trimmer?.begin();
   idleWatch.check();
   return work.finally(() => {
     held[kind]--;
+    if (kind === "calls") trimmer?.end();
     idleWatch.check();
   });
 }
@@ -163,10 +198,12 @@ const spawnEvents: SpawnEvents = installBrokeredSpawn({
   notify: (method, params) => peer.notify(method, params),
 });
 try {
-  module = await loadPackage(packagePath);
+  module = await loadPackage(packagePath, latin1);
 } catch (error) {
   loadError = toWireError(error, profile);
 }
+// Loading left the most garbage a child ever makes: the first trim follows once it is quiet.
+trimmer?.start();
 
 /**
  * A failure after a permission denial in the same call (one package code may have caught) is

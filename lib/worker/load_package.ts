@@ -1,6 +1,7 @@
 /** Loads the package module inside a child: a CommonJS bundle or an ES module. */
 
-import { createRequire } from "node:module";
+import Module, { createRequire } from "node:module";
+import { applyLatin1Edits, type Latin1Hint, sha256Hex } from "../memory/latin1_source.ts";
 import { ErrorKind } from "../protocol/error_codes.ts";
 import { RpcError } from "../jsonrpc/errors.ts";
 
@@ -23,12 +24,58 @@ function unwrapDefault(module: PackageModule): PackageModule {
   return module;
 }
 
+/** The part of Node's CommonJS loader `requireWith` uses (Deno's port has it). */
+interface CommonJsLoader {
+  _extensions: Record<string, (module: CompilableModule, filename: string) => void>;
+}
+interface CompilableModule {
+  _compile(source: string, filename: string): unknown;
+}
+
+/**
+ * `path`'s text rewritten by the runtime's Latin-1 hint (memory/latin1_source.ts: the same
+ * script, stored in half the memory), or null when there is none or it was made for other bytes.
+ */
+async function rewrittenSource(path: string, hint: Latin1Hint | null): Promise<string | null> {
+  if (hint === null) return null;
+  const bytes = await Deno.readFile(path);
+  if (await sha256Hex(bytes) !== hint.sha256) return null;
+  return applyLatin1Edits(new TextDecoder().decode(bytes), hint.edits);
+}
+
+/**
+ * `require(path)`, compiling `source` as `path`'s text when given. Every other file, and `path`
+ * without a `source`, loads as `require` loads it.
+ */
+function requireWith(path: string, source: string | null): unknown {
+  const extensions = (Module as unknown as CommonJsLoader)._extensions;
+  const ext = path.endsWith(".cjs") ? ".cjs" : ".js";
+  const original = extensions?.[ext];
+  if (source === null || typeof original !== "function") return require(path);
+  // `require` hands the handler the file's real path.
+  const real = Deno.realPathSync(path);
+  extensions[ext] = function (this: unknown, module, filename) {
+    if (filename === path || filename === real) return void module._compile(source, filename);
+    return original.call(this, module, filename);
+  };
+  try {
+    return require(path);
+  } finally {
+    extensions[ext] = original;
+  }
+}
+
 /**
  * Loads `path` (absolute): `.mjs` is imported, `.js`/`.cjs` are required and
  * imported instead when they turn out to be ES modules. A missing file is
  * NotFound (6); a module that throws while loading is 59.
+ * @param path the package module
+ * @param latin1 the runtime's Latin-1 hint for it, applied when it was made for its bytes
  */
-export async function loadPackage(path: string): Promise<PackageModule> {
+export async function loadPackage(
+  path: string,
+  latin1: Latin1Hint | null = null,
+): Promise<PackageModule> {
   try {
     const info = await Deno.stat(path);
     if (!info.isFile) {
@@ -46,7 +93,7 @@ export async function loadPackage(path: string): Promise<PackageModule> {
     module = await import(url);
   } else {
     try {
-      module = require(path);
+      module = requireWith(path, await rewrittenSource(path, latin1));
     } catch (error) {
       if (!looksLikeEsm(error)) throw error;
       module = await import(url);

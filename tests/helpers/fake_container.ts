@@ -22,7 +22,7 @@
  * Every invocation appends one tab-separated line to the log: `<event>\t<pid>\t<detail>`.
  */
 
-/** The test process's deno binary, baked into the fake server. */
+/** The test process's deno binary, baked into the fake server unless another is given. */
 const DENO = Deno.execPath();
 
 /** One line of the fakes' log. */
@@ -53,11 +53,11 @@ function shQuote(value: string): string {
   return `'${value.replaceAll("'", `'\\''`)}'`;
 }
 
-function startContainerScript(log: string, denoDir: string): string {
+function startContainerScript(log: string, denoDir: string, deno: string): string {
   return `#!/bin/sh
 # Fake start-container written by tests/helpers/fake_container.ts (test stand-in).
 LOG=${shQuote(log)}
-DENO=${shQuote(DENO)}
+DENO=${shQuote(deno)}
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
 # The host's pid of this shell: /proc is the host's, so /proc/self is this process there (\$\$ is
@@ -170,17 +170,29 @@ export interface FakeContainer {
   events(): Promise<FakeEvent[]>;
 }
 
-/** Writes the fakes into `dir/bin`, logging to `dir/fakes.log`. */
-export async function writeFakeContainer(dir: string): Promise<FakeContainer> {
+/**
+ * Writes the fakes into `dir/bin`, logging to `dir/fakes.log`.
+ * @param dir where to write them
+ * @param serverDeno the `deno` the fake servers run (default: this process's). A benchmark gives
+ *   a copy, so that the servers do not share the runtime's binary pages and lower its PSS.
+ */
+export async function writeFakeContainer(
+  dir: string,
+  serverDeno: string = DENO,
+): Promise<FakeContainer> {
   const bin = `${dir}/bin`;
   const log = `${dir}/fakes.log`;
   await Deno.mkdir(bin, { recursive: true });
   await Deno.writeTextFile(log, "");
   const denoDir = Deno.env.get("DENO_DIR") ??
     `${Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME") ?? "/root"}/.cache`}/deno`;
-  await Deno.writeTextFile(`${bin}/start-container`, startContainerScript(log, denoDir), {
-    mode: 0o755,
-  });
+  await Deno.writeTextFile(
+    `${bin}/start-container`,
+    startContainerScript(log, denoDir, serverDeno),
+    {
+      mode: 0o755,
+    },
+  );
   await Deno.writeTextFile(`${bin}/mount`, mountScript(log), { mode: 0o755 });
   return { bin, log, events: () => readFakeLog(log) };
 }

@@ -108,6 +108,8 @@ export interface SdkRuntimeOptions {
   fakeBin?: string;
   /** Runs once the root is built, before the runtime starts (e.g. to add images/). */
   prepareRoot?: (root: string) => Promise<void>;
+  /** The deno binary the runtime runs from (default: this process's); needs `mediaStartos`. */
+  runtimeDeno?: string;
 }
 
 /**
@@ -119,6 +121,7 @@ async function spawnInNamespace(
   args: string[],
   env: Record<string, string>,
   fakeBin?: string,
+  deno: string = Deno.execPath(),
 ): Promise<RuntimeProcess> {
   const flags = await startTaskFlags();
   // With `fakeBin`, its files are laid over /usr/bin with an overlay whose upper layer lives on
@@ -147,7 +150,7 @@ async function spawnInNamespace(
       script,
       root,
       fakeBin ?? "",
-      Deno.execPath(),
+      deno,
       "run",
       ...flags,
       `${REPO}main.ts`,
@@ -194,7 +197,7 @@ export async function startSdkRuntime(options: SdkRuntimeOptions): Promise<SdkRu
     }
     await options.prepareRoot?.(root);
     runtime = options.mediaStartos
-      ? await spawnInNamespace(root, args, env, options.fakeBin)
+      ? await spawnInNamespace(root, args, env, options.fakeBin, options.runtimeDeno)
       : await spawnRuntime({ root, args, env });
   } catch (error) {
     host.close();
