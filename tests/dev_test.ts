@@ -29,6 +29,7 @@ import { namespaceUnavailable, onPath, overlayUnavailable } from "./helpers/sdk_
 import { within } from "./helpers/sdk_within.ts";
 import { watchRuntime } from "./helpers/runtime_process.ts";
 import { launcherScript } from "../scripts/launcher.ts";
+import { EXPOSE_COLLECTOR_FLAG } from "../lib/memory/heap_trim.ts";
 import { RpcClient } from "./helpers/rpc_client.ts";
 import { FakeHost } from "./helpers/fake_host.ts";
 import { manifestOf, readManifest } from "../lib/dev/package_manifest.ts";
@@ -351,7 +352,8 @@ Deno.test("compile uses the start task's flags; where deno compile cannot run it
       "--allow-net",
       "--allow-run",
       "--allow-env",
-      "--v8-flags=--max-semi-space-size=1,--expose-gc-as=__startosCollectGarbage",
+      // The collector under the name the runtime takes it from (lib/memory/heap_trim.ts).
+      `--v8-flags=--max-semi-space-size=1,${EXPOSE_COLLECTOR_FLAG}`,
     ],
   );
   assert.deepEqual(await compileArgs("out"), ["compile", ...start, "--output", "out", "main.ts"]);

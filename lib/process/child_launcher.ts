@@ -269,9 +269,7 @@ export class ChildLauncher {
     // line), then the pipe is closed.
     const stdin = process.stdin.getWriter();
     this.#latin1.hint()
-      .then((edits) =>
-        stdin.write(new TextEncoder().encode(`${token}\n${JSON.stringify(edits)}\n`))
-      )
+      .then((hint) => stdin.write(new TextEncoder().encode(`${token}\n${JSON.stringify(hint)}\n`)))
       .then(() => stdin.close())
       .catch(() => {});
     const childLog = log.with({ child: child.name });
