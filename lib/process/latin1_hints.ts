@@ -29,6 +29,12 @@ async function hintFor(bytes: Uint8Array<ArrayBuffer>): Promise<Latin1Hint | nul
   return edits === null ? null : { sha256: await sha256Hex(bytes), edits };
 }
 
+/**
+ * Past this size the scan (synchronous, ~25 ms per MB in a fresh runtime) is not run: it would
+ * hold the runtime's event loop too long. A start-sdk bundle is ~2.5 MB.
+ */
+const MAX_SCANNED_BYTES = 16 * 1024 * 1024;
+
 /** Which package files are loaded with `require` (an `.mjs` is imported: its text is Deno's). */
 function isRequired(path: string): boolean {
   return path.endsWith(".js") || path.endsWith(".cjs");
@@ -68,6 +74,7 @@ export class Latin1Hints {
     let key: string;
     try {
       const { size, mtime } = await this.#files.stat(this.#path);
+      if (size > MAX_SCANNED_BYTES) return null;
       key = `${size}:${mtime}`;
     } catch {
       return null;

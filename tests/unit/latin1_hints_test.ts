@@ -151,3 +151,11 @@ Deno.test("Latin1Hints gives null when the file cannot be read, and reads it aga
   assert.deepEqual(await editsOf(hints), latin1Edits(TEXT));
   assert.equal(files.reads, 2);
 });
+
+Deno.test("Latin1Hints does not read a file past 16 MiB (the scan would hold the runtime too long)", async () => {
+  const files = new FakeFiles();
+  files.put("/pkg/index.js", TEXT);
+  files.files.get("/pkg/index.js")!.size = 16 * 1024 * 1024 + 1;
+  assert.equal(await editsOf(new Latin1Hints("/pkg/index.js", files)), null);
+  assert.equal(files.reads, 0);
+});
