@@ -15,11 +15,7 @@
  */
 
 import { startTaskFlags } from "../lib/dev/start_flags.ts";
-
-/** Single-quotes `value` for sh. */
-function shQuote(value: string): string {
-  return `'${value.replaceAll("'", `'\\''`)}'`;
-}
+import { shQuote } from "../lib/dev/standins/install.ts";
 
 /**
  * The launcher's text: it finds the runtime directory from its own path (the tree can be

@@ -135,6 +135,14 @@ function regexMayStart(source: string, at: number, context: CodeContext): boolea
   return !property && REGEX_AFTER_WORD.has(word);
 }
 
+/** Whether a `(` at `at` opens the head of `if`/`while`/`for`/`with` (not a call or a group). */
+function opensControlHead(source: string, at: number): boolean {
+  const i = previousCode(source, at);
+  if (i < 0 || !isWordCode(source.charCodeAt(i))) return false;
+  const { word, property } = wordBefore(source, i);
+  return !property && CONTROL_WORDS.has(word);
+}
+
 /**
  * Whether a `{` at `at` opens a block (after `)`, `=>`, `;`, `{`, `}`, `else`, ... or at the start)
  * rather than an object literal (after an operator, `(`, `,`, `[`, `:`, `?` or `return`).
@@ -272,11 +280,7 @@ export function latin1Edits(source: string): Latin1Edit[] | null {
       if (kind === "block") context.blockClose = i;
       i = kind === "template" ? template(i + 1) : i + 1;
     } else if (code === 0x28) {
-      const head = previousCode(source, i);
-      parens.push(
-        head >= 0 && isWordCode(source.charCodeAt(head)) &&
-          (({ word, property }) => !property && CONTROL_WORDS.has(word))(wordBefore(source, head)),
-      );
+      parens.push(opensControlHead(source, i));
       i++;
     } else if (code === 0x29) {
       const control = parens.pop();

@@ -22,6 +22,8 @@
  * Every invocation appends one tab-separated line to the log: `<event>\t<pid>\t<detail>`.
  */
 
+import { shQuote } from "../../lib/dev/standins/install.ts";
+
 /** The test process's deno binary, baked into the fake server unless another is given. */
 const DENO = Deno.execPath();
 
@@ -47,11 +49,6 @@ const SERVER_SOURCE = [
   'Deno.addSignalListener("SIGTERM", () => { listener.close(); note("server-exit"); Deno.exit(0); });',
   "for await (const conn of listener) conn.close();",
 ].join(" ");
-
-/** Single-quotes `value` for sh. */
-function shQuote(value: string): string {
-  return `'${value.replaceAll("'", `'\\''`)}'`;
-}
 
 function startContainerScript(log: string, denoDir: string, deno: string): string {
   return `#!/bin/sh
