@@ -14,6 +14,7 @@
  * (no child yet) and warm; and, for comparison, the children of the tiny bench fixture.
  */
 
+import { startTaskFlags } from "../lib/dev/start_flags.ts";
 import { DEFAULT_REUSE } from "../lib/policy/policy.ts";
 import { bundlePackage } from "../tests/helpers/bundle.ts";
 import { writeFakeContainer } from "../tests/helpers/fake_container.ts";
@@ -116,6 +117,10 @@ async function addImage(root: string): Promise<void> {
 const CHILD_ROLES = ["init", "main", "getInput", "run", "backup", "sandbox"];
 /** Roles of processes that are not a child's Deno process. */
 const WRAPPER = "wrapper", PROGRAM = "package program", REAPER = "reaper", OTHER = "other";
+/** What a child's Deno process runs: the worker entry, bundled (deployed) or not. */
+const WORKER_ENTRIES = ["/worker.js", "/lib/worker/entry.ts"];
+/** What the runtime's Deno process runs: the bundle (deployed) or main.ts. */
+const RUNTIME_ENTRIES = ["/runtime.js", "/main.ts"];
 
 /**
  * The role of a child's Deno process (an argument after the worker entry), or null for any
@@ -123,7 +128,7 @@ const WRAPPER = "wrapper", PROGRAM = "package program", REAPER = "reaper", OTHER
  */
 function childRole(p: ProcessInfo): string | null {
   if (p.cmdline[0]?.split("/").pop() !== "deno") return null;
-  const entry = p.cmdline.findIndex((arg) => arg.endsWith("/entry.ts"));
+  const entry = p.cmdline.findIndex((arg) => WORKER_ENTRIES.some((name) => arg.endsWith(name)));
   if (entry === -1) return null;
   return p.cmdline.slice(entry + 1).find((arg) => CHILD_ROLES.includes(arg)) ?? "child";
 }
@@ -174,13 +179,46 @@ function classify(tree: ProcessInfo[]): Map<number, string> {
   return roles;
 }
 
-/** The runtime's process: the `deno` running main.ts at or below `wrapperPid` (unshare, sh). */
+/** The runtime's process: the `deno` running it at or below `wrapperPid` (unshare, sh). */
 function findRuntime(wrapperPid: number): number {
   const found = processTree(wrapperPid).find((p) =>
-    p.cmdline.some((arg) => arg.endsWith("/main.ts"))
+    p.cmdline.some((arg) => RUNTIME_ENTRIES.some((name) => arg.endsWith(name)))
   );
-  if (!found) throw new Error(`no main.ts process under pid ${wrapperPid}`);
+  if (!found) throw new Error(`no runtime process under pid ${wrapperPid}`);
   return found.pid;
+}
+
+/**
+ * The runtime as it is deployed: scripts/build_rootfs.sh's tree (the launcher, its own copy of
+ * deno, runtime.js and worker.js, Deno's cache warmed for them) under `dir`.
+ */
+async function deployedTree(dir: string): Promise<DeployedTree> {
+  const built = await new Deno.Command(`${REPO}scripts/build_rootfs.sh`, {
+    args: ["--out", dir, "--deno", Deno.execPath()],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (built.code !== 0) {
+    throw new Error(`build_rootfs.sh failed: ${new TextDecoder().decode(built.stderr)}`);
+  }
+  const runtime = `${dir}/usr/lib/startos/runtime`;
+  return {
+    launcher: `${runtime}/startos-deno-runtime`,
+    deno: `${runtime}/deno`,
+    runtimeJs: `${runtime}/runtime.js`,
+    env: { DENO_DIR: `${runtime}/deno-dir`, STARTOS_DENO: `${runtime}/deno` },
+  };
+}
+
+/** Where `deployedTree` put what the bench runs. */
+interface DeployedTree {
+  launcher: string;
+  /** The tree's deno: the runtime's and the children's. */
+  deno: string;
+  runtimeJs: string;
+  /** What the unit hands the runtime (the launcher finds the worker itself). */
+  env: Record<string, string>;
 }
 
 /** A snapshot of the runtime's tree with its sums, and a line per process on stderr. */
@@ -313,9 +351,15 @@ async function noopChildren(): Promise<{ procedure: number; runtime: number }> {
 async function plainAfterInit(
   dir: string,
   seen: Map<number, number>,
+  tree: DeployedTree,
 ): Promise<{ snapshot: Snapshot; initMs: number; uninitMs: number }> {
   const bundled = await bundlePackage(PLAIN_FIXTURE, `${dir}/plain`);
-  const rt = await startSdkRuntime({ package: bundled, mediaStartos: true });
+  const rt = await startSdkRuntime({
+    package: bundled,
+    mediaStartos: true,
+    command: [tree.launcher],
+    env: tree.env,
+  });
   try {
     const runtimePid = findRuntime(rt.runtime.child.pid);
     const asked = performance.now();
@@ -364,15 +408,17 @@ export async function benchSdk(options: SdkBenchOptions): Promise<void> {
     const fakes = await writeFakeContainer(`${dir}/fakes`, serverDeno);
     needles.push(fakes.log);
     const ports = pickPorts();
-    let runtimeDeno: string | undefined;
+    const tree = await deployedTree(`${dir}/tree`);
+    let command = [tree.launcher];
     if (options.separateRuntimeBinary) {
-      runtimeDeno = `${dir}/runtime-deno`;
-      await Deno.copyFile(Deno.execPath(), runtimeDeno);
+      const runtimeDeno = `${dir}/runtime-deno`;
+      await Deno.copyFile(tree.deno, runtimeDeno);
       await Deno.chmod(runtimeDeno, 0o755);
+      command = [runtimeDeno, "run", ...await startTaskFlags(), "--no-config", tree.runtimeJs];
     }
     rt = await startSdkRuntime({
       package: bundled,
-      runtimeDeno,
+      command,
       mediaStartos: true,
       fakeBin: fakes.bin,
       prepareRoot: addImage,
@@ -380,8 +426,8 @@ export async function benchSdk(options: SdkBenchOptions): Promise<void> {
         // As deploy/container-runtime.service runs it: the allocator gives freed memory back.
         MALLOC_MMAP_THRESHOLD_: "16384",
         MALLOC_TRIM_THRESHOLD_: "16384",
-        // The children's deno, whichever binary the runtime runs from.
-        STARTOS_DENO: Deno.execPath(),
+        // The children's deno (the tree's), whichever binary the runtime runs from.
+        ...tree.env,
         SDK_SERVICES_FIRST_PORT: String(ports.first),
         SDK_SERVICES_SECOND_PORT: String(ports.second),
       },
@@ -592,7 +638,7 @@ export async function benchSdk(options: SdkBenchOptions): Promise<void> {
 
     // One child of each kind, and the same children with the tiny bench fixture.
     const noop = await noopChildren();
-    const plain = await plainAfterInit(dir, seen);
+    const plain = await plainAfterInit(dir, seen, tree);
     report({
       figure: "a package whose init watches nothing (tests/fixtures/sdk-hello): all processes " +
         `after init (${plain.snapshot.roles()})`,

@@ -3,15 +3,15 @@
 # Node runtime (start-os container-runtime/update-image.sh copies its runtime, two units and
 # start-container the same way; start-container itself comes from StartOS):
 #
-#   usr/lib/startos/runtime/startos-deno-runtime   the entrypoint: a launcher that runs main.ts
+#   usr/lib/startos/runtime/startos-deno-runtime   the entrypoint: a launcher that runs runtime.js
 #                                                   with the deno below and the start task's
 #                                                   flags (scripts/launcher.ts says why not the
 #                                                   compiled binary: ~30 MB PSS per container)
 #   usr/lib/startos/runtime/deno                    the deno the runtime and children run with
-#   usr/lib/startos/runtime/main.ts, deno.json, deno.lock
-#   usr/lib/startos/runtime/lib/                    lib/ without lib/dev
-#   usr/lib/startos/runtime/deno-dir/               the module cache (DENO_DIR): main.ts's graph
-#                                                   (zod from npm) and the worker entry's
+#   usr/lib/startos/runtime/runtime.js              main.ts bundled, zod included (scripts/bundle.ts
+#                                                   says why: ~8 MB PSS per container)
+#   usr/lib/startos/runtime/worker.js               lib/worker/entry.ts bundled: what children run
+#   usr/lib/startos/runtime/deno-dir/               Deno's cache (DENO_DIR), warmed for both files
 #   usr/lib/startos/runtime/rootfs-install.sh       deploy/rootfs-install.sh, run inside the rootfs
 #   lib/systemd/system/container-runtime.service    deploy/ (ExecStart runs the binary above)
 #   lib/systemd/system/container-runtime-failure.service
@@ -19,7 +19,8 @@
 #
 # Usage: scripts/build_rootfs.sh [--out DIR] [--binary PATH] [--deno PATH] [--into ROOTFS]
 #   --out DIR      where the tree is written (default dist/rootfs; emptied first)
-#   --binary PATH  ship this compiled runtime (deno task compile) as the entrypoint instead
+#   --binary PATH  ship this compiled runtime (deno task compile) as the entrypoint instead of
+#                  the launcher and runtime.js (worker.js is shipped all the same)
 #   --compiled     the same, compiled here (needs denort: the network or DENORT_BIN)
 #   --deno PATH    the deno binary children run with (default: deno on PATH)
 #   --into ROOTFS  then copy the tree into an unpacked Debian rootfs and run rootfs-install.sh
@@ -56,16 +57,14 @@ fi
 chmod 0755 "$runtime/startos-deno-runtime"
 cp "$deno" "$runtime/deno"
 chmod 0755 "$runtime/deno"
-cp main.ts deno.json deno.lock "$runtime/"
-cp -R lib "$runtime/lib"
-rm -rf "$runtime/lib/dev"
+"$deno" run --quiet --allow-read --allow-write --allow-run --allow-env scripts/bundle.ts \
+  --out "$runtime"
+# A compiled entrypoint embeds main.ts: its children still run worker.js.
+[ -z "$binary$compiled" ] || rm "$runtime/runtime.js"
 cp deploy/rootfs-install.sh "$runtime/rootfs-install.sh"
 chmod 0755 "$runtime/rootfs-install.sh"
 # Warmed here for the build machine's paths; rootfs-install.sh warms it again at the final path.
-DENO_DIR="$runtime/deno-dir" DENO_NO_UPDATE_CHECK=1 \
-  "$deno" cache --quiet --no-config --no-lock "$runtime/lib/worker/entry.ts"
-DENO_DIR="$runtime/deno-dir" DENO_NO_UPDATE_CHECK=1 \
-  "$deno" cache --quiet --config "$runtime/deno.json" "$runtime/main.ts"
+DENO_DIR="$runtime/deno-dir" DENO_NO_UPDATE_CHECK=1 "$runtime/rootfs-install.sh" --warm-cache
 
 for unit in container-runtime.service container-runtime-failure.service; do
   cp "deploy/$unit" "$out/lib/systemd/system/$unit"

@@ -1,7 +1,8 @@
 /**
- * The deployed entrypoint, `startos-deno-runtime`: a shell script that runs main.ts with the
- * `deno` the children run with, with exactly the flags of `deno task start`, from the module
- * cache warmed at build time (`--cached-only`: nothing is fetched in the container).
+ * The deployed entrypoint, `startos-deno-runtime`: a shell script that runs the bundled runtime
+ * (`runtime.js`, scripts/bundle.ts) with the `deno` the children run with and exactly the flags of
+ * `deno task start`; its children run the bundled worker (`worker.js`) beside it. Nothing is
+ * fetched or resolved in the container: the bundles import no npm package and no other file.
  *
  * Why not the `deno compile` binary: a compiled runtime maps denort, a file the children's deno
  * shares no pages with, so every page of code and snapshot the runtime touches counts in full
@@ -19,11 +20,13 @@ import { shQuote } from "../lib/dev/standins/install.ts";
 
 /**
  * The launcher's text: it finds the runtime directory from its own path (the tree can be
- * relocated), and execs deno there, so the process systemd starts is the runtime itself.
+ * relocated), points the runtime at the deno and the worker there unless the environment already
+ * does (the unit and the image set both), and execs deno, so the process systemd starts is the
+ * runtime itself. `--no-config`: a deno.json in the working directory changes nothing.
  * @example
  * ```ts
  * const text = launcherScript(["--allow-read"]);
- * // #!/bin/sh … exec "$dir/deno" run '--allow-read' --cached-only --config "$dir/deno.json" "$dir/main.ts" "$@"
+ * // #!/bin/sh … exec "$dir/deno" run '--allow-read' --no-config --cached-only "$dir/runtime.js" "$@"
  * ```
  * @param flags the start task's flags
  * @returns the script
@@ -31,12 +34,14 @@ import { shQuote } from "../lib/dev/standins/install.ts";
 export function launcherScript(flags: readonly string[]): string {
   return [
     "#!/bin/sh",
-    "# startos-deno-runtime, written by scripts/build_rootfs.sh (scripts/launcher.ts): main.ts run by",
-    "# the deno the children run with, so that one binary's pages serve every process.",
+    "# startos-deno-runtime, written by scripts/build_rootfs.sh (scripts/launcher.ts): the bundled",
+    "# runtime run by the deno the children run with, so that one binary's pages serve every process.",
     'dir=$(dirname "$(readlink -f "$0")")',
+    'export STARTOS_DENO="${STARTOS_DENO:-$dir/deno}"',
+    'export STARTOS_WORKER_ENTRY="${STARTOS_WORKER_ENTRY:-$dir/worker.js}"',
     `exec "$dir/deno" run ${
       flags.map(shQuote).join(" ")
-    } --cached-only --config "$dir/deno.json" "$dir/main.ts" "$@"`,
+    } --no-config --cached-only "$dir/runtime.js" "$@"`,
     "",
   ].join("\n");
 }

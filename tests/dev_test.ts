@@ -806,7 +806,7 @@ Deno.test("deploy: the unit runs the entrypoint with the start task's flags; its
   assert.equal(failure.Service.Type, "oneshot");
   const env = unit.Service.Environment.split("\n");
   assert.ok(env.includes("STARTOS_DENO=/usr/lib/startos/runtime/deno"));
-  assert.ok(env.includes("STARTOS_WORKER_ENTRY=/usr/lib/startos/runtime/lib/worker/entry.ts"));
+  assert.ok(env.includes("STARTOS_WORKER_ENTRY=/usr/lib/startos/runtime/worker.js"));
   assert.ok(env.includes("DENO_DIR=/usr/lib/startos/runtime/deno-dir"));
   if (onPath("systemd-analyze")) {
     // systemd's own check, with start-container (StartOS's, absent here) replaced by /bin/true.
@@ -851,7 +851,7 @@ function parseUnit(text: string): Record<string, Record<string, string>> {
   return sections;
 }
 
-Deno.test("build_rootfs.sh: the tree drops into a rootfs; its launcher runs main.ts with its deno and cache, and serves a package", async () => {
+Deno.test("build_rootfs.sh: the tree drops into a rootfs; its launcher runs the bundled runtime with its deno and cache, and serves a package", async () => {
   const out = await Deno.makeTempDir({ prefix: "startos-rootfs-" });
   const fake = `${out}.binary`;
   try {
@@ -864,15 +864,29 @@ Deno.test("build_rootfs.sh: the tree drops into a rootfs; its launcher runs main
     const tree = `${out}/tree`;
     const runtime = `${tree}/usr/lib/startos/runtime`;
     const launcher = `${runtime}/startos-deno-runtime`;
-    // The entrypoint runs main.ts with the start task's flags, from the tree's own deno.
+    // The entrypoint runs runtime.js with the start task's flags, from the tree's own deno.
     assert.equal(Deno.readTextFileSync(launcher), launcherScript(await startTaskFlags()));
     assert.ok(((Deno.statSync(launcher).mode ?? 0) & 0o111) !== 0);
     assert.ok(((Deno.statSync(`${runtime}/deno`).mode ?? 0) & 0o111) !== 0);
-    for (const file of ["main.ts", "deno.json", "deno.lock", "lib/worker/entry.ts"]) {
+    // The two bundles and Deno's cache, warmed for them; no source tree.
+    for (const file of ["runtime.js", "worker.js", "deno-dir/dep_analysis_cache_v2"]) {
       assert.ok(Deno.statSync(`${runtime}/${file}`).isFile, file);
     }
-    assert.throws(() => Deno.statSync(`${runtime}/lib/dev`));
-    assert.ok(Deno.statSync(`${runtime}/deno-dir`).isDirectory);
+    for (const file of ["main.ts", "deno.json", "lib"]) {
+      assert.throws(() => Deno.statSync(`${runtime}/${file}`), file);
+    }
+    // The bundles import node: modules only (the worker: node:module for `require`): nothing to
+    // resolve or fetch in the container.
+    const importsOf = (file: string) =>
+      [
+        ...Deno.readTextFileSync(`${runtime}/${file}`).matchAll(
+          /(?:\bfrom|\bimport)\s*\(?\s*"([^"]+)"/g,
+        ),
+      ].map((match) => match[1]);
+    assert.ok(importsOf("worker.js").includes("node:module"));
+    for (const file of ["runtime.js", "worker.js"]) {
+      assert.deepEqual(importsOf(file).filter((name) => !name.startsWith("node:")), [], file);
+    }
     assert.equal(
       Deno.readTextFileSync(`${tree}/lib/systemd/system/container-runtime.service`),
       Deno.readTextFileSync(`${REPO}deploy/container-runtime.service`),
@@ -884,9 +898,9 @@ Deno.test("build_rootfs.sh: the tree drops into a rootfs; its launcher runs main
       ),
       "/lib/systemd/system/container-runtime.service",
     );
-    // What the unit's Environment= hands the runtime, relocated into the tree: the launcher runs
-    // main.ts from the tree's cache only (--cached-only), children run with the tree's deno,
-    // worker entry and cache, and they serve init of the example package.
+    // What the unit's Environment= hands the runtime, relocated into the tree, but for the deno
+    // and the worker entry, which the launcher finds beside itself: it runs runtime.js, children
+    // run the tree's deno and worker.js with its cache, and they serve init of the example package.
     const root = `${out}/root`;
     await Deno.mkdir(`${root}/rpc`, { recursive: true });
     await Deno.mkdir(`${root}/volumes/main`, { recursive: true });
@@ -895,8 +909,6 @@ Deno.test("build_rootfs.sh: the tree drops into a rootfs; its launcher runs main
       args: ["--root", root, "--package", `${REPO}examples/hello/dist/index.js`],
       env: {
         PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-        STARTOS_DENO: `${runtime}/deno`,
-        STARTOS_WORKER_ENTRY: `${runtime}/lib/worker/entry.ts`,
         DENO_DIR: `${runtime}/deno-dir`,
         DENO_NO_UPDATE_CHECK: "1",
         NO_COLOR: "1",
@@ -913,6 +925,9 @@ Deno.test("build_rootfs.sh: the tree drops into a rootfs; its launcher runs main
       try {
         const init = await client.call("init", { id: "i", kind: "install" });
         assert.deepEqual(init, { result: null }, rt.stderr.join("\n"));
+        const cmdline = Deno.readTextFileSync(`/proc/${rt.child.pid}/cmdline`).split("\0");
+        assert.deepEqual(cmdline.slice(0, 2), [`${runtime}/deno`, "run"]);
+        assert.ok(cmdline.includes(`${runtime}/runtime.js`), cmdline.join(" "));
       } finally {
         client.close();
       }
@@ -933,6 +948,9 @@ Deno.test("build_rootfs.sh: the tree drops into a rootfs; its launcher runs main
       Deno.readTextFileSync(`${out}/tree2/usr/lib/startos/runtime/startos-deno-runtime`),
       "#!/bin/sh\necho compiled-runtime\n",
     );
+    // Its children run worker.js all the same; runtime.js, which it embeds, is not shipped.
+    assert.ok(Deno.statSync(`${out}/tree2/usr/lib/startos/runtime/worker.js`).isFile);
+    assert.throws(() => Deno.statSync(`${out}/tree2/usr/lib/startos/runtime/runtime.js`));
   } finally {
     await Deno.remove(out, { recursive: true });
     await Deno.remove(fake).catch(() => {});

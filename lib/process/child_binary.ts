@@ -29,12 +29,20 @@ export function resolveDeno(env: (name: string) => string | undefined): string {
 }
 
 /**
- * The worker entry: `STARTOS_WORKER_ENTRY`, else lib/worker/entry.ts beside this file.
+ * The worker entry: `STARTOS_WORKER_ENTRY`, else lib/worker/entry.ts beside this file, or, when
+ * this module runs bundled into runtime.js (scripts/bundle.ts), worker.js beside that file.
  * @param env reads an environment variable
+ * @param moduleUrl where this code runs from (this module's URL, or the bundle's)
  * @returns the entry's path
  */
-export function resolveWorkerEntry(env: (name: string) => string | undefined): string {
-  return env("STARTOS_WORKER_ENTRY") || new URL("../worker/entry.ts", import.meta.url).pathname;
+export function resolveWorkerEntry(
+  env: (name: string) => string | undefined,
+  moduleUrl: string = import.meta.url,
+): string {
+  const explicit = env("STARTOS_WORKER_ENTRY");
+  if (explicit) return explicit;
+  const source = moduleUrl.endsWith("/lib/process/child_binary.ts");
+  return new URL(source ? "../worker/entry.ts" : "./worker.js", moduleUrl).pathname;
 }
 
 /**

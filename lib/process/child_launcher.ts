@@ -248,6 +248,10 @@ export class ChildLauncher {
       `--v8-flags=--max-old-space-size=${profile.heapMb},--max-semi-space-size=1,${EXPOSE_COLLECTOR_FLAG}`,
       "--no-config",
       "--no-lock",
+      // No V8 code cache: the package is `require`d (Deno caches ES modules only) and the worker
+      // compiles in a few ms, while opening and reading the cache costs each child ~1.5 MB
+      // (sdk-services steady, two children: PSS 127 → 123 MB, BENCHMARKS.md).
+      "--no-code-cache",
       "--quiet",
       workerEntry,
       endpoint.socket,

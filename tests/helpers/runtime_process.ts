@@ -13,6 +13,19 @@ export async function startTaskFlags(): Promise<string[]> {
   return words.slice(run + 1, entry);
 }
 
+/**
+ * What runs the runtime: this process's deno running main.ts with the start task's flags, or,
+ * with `STARTOS_TEST_BUNDLE_DIR` set to a directory scripts/bundle.ts wrote, runtime.js from it
+ * (the deployed form; its children then run the worker.js beside it).
+ */
+export async function runtimeCommand(): Promise<string[]> {
+  const flags = await startTaskFlags();
+  const bundles = Deno.env.get("STARTOS_TEST_BUNDLE_DIR");
+  return bundles
+    ? [Deno.execPath(), "run", ...flags, "--no-config", `${bundles}/runtime.js`]
+    : [Deno.execPath(), "run", ...flags, `${REPO}main.ts`];
+}
+
 /** A runtime subprocess and what it printed. */
 export interface RuntimeProcess {
   root: string;
@@ -43,9 +56,9 @@ export interface SpawnOptions {
 export async function spawnRuntime(options: SpawnOptions = {}): Promise<RuntimeProcess> {
   const ownRoot = options.root === undefined;
   const root = options.root ?? await Deno.makeTempDir({ prefix: "startos-test-" });
-  const flags = await startTaskFlags();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", ...flags, `${REPO}main.ts`, "--root", root, ...(options.args ?? [])],
+  const [deno, ...runtime] = await runtimeCommand();
+  const child = new Deno.Command(deno, {
+    args: [...runtime, "--root", root, ...(options.args ?? [])],
     env: options.env,
     stdin: "null",
     stdout: "piped",

@@ -9,9 +9,9 @@ import { isolationPolicy } from "./isolation.ts";
 import { FakeHost } from "./fake_host.ts";
 import { RpcClient } from "./rpc_client.ts";
 import {
+  runtimeCommand,
   type RuntimeProcess,
   spawnRuntime,
-  startTaskFlags,
   watchRuntime,
 } from "./runtime_process.ts";
 import { installSdkHandlers, type SdkHostState } from "./sdk_host.ts";
@@ -108,8 +108,12 @@ export interface SdkRuntimeOptions {
   fakeBin?: string;
   /** Runs once the root is built, before the runtime starts (e.g. to add images/). */
   prepareRoot?: (root: string) => Promise<void>;
-  /** The deno binary the runtime runs from (default: this process's); needs `mediaStartos`. */
-  runtimeDeno?: string;
+  /**
+   * The command that starts the runtime, to which `--root` and the rest are appended (default:
+   * `runtimeCommand()`; e.g. a deployed tree's launcher, scripts/build_rootfs.sh); needs
+   * `mediaStartos`.
+   */
+  command?: string[];
 }
 
 /**
@@ -121,9 +125,9 @@ async function spawnInNamespace(
   args: string[],
   env: Record<string, string>,
   fakeBin?: string,
-  deno: string = Deno.execPath(),
+  command?: string[],
 ): Promise<RuntimeProcess> {
-  const flags = await startTaskFlags();
+  const runtime = command ?? await runtimeCommand();
   // With `fakeBin`, its files are laid over /usr/bin with an overlay whose upper layer lives on
   // the namespace's tmpfs (after the tmpfs and bind are made: this script uses the real mount).
   const script = [
@@ -150,10 +154,7 @@ async function spawnInNamespace(
       script,
       root,
       fakeBin ?? "",
-      deno,
-      "run",
-      ...flags,
-      `${REPO}main.ts`,
+      ...runtime,
       "--root",
       MEDIA_STARTOS,
       ...args,
@@ -178,6 +179,9 @@ export async function startSdkRuntime(options: SdkRuntimeOptions): Promise<SdkRu
   if (options.fakeBin !== undefined && !options.mediaStartos) {
     throw new Error("fakeBin needs mediaStartos (the overlay is made inside the namespace)");
   }
+  if (options.command !== undefined && !options.mediaStartos) {
+    throw new Error("command needs mediaStartos");
+  }
   const root = await Deno.makeTempDir({ prefix: "startos-sdk-" });
   for (const dir of ["rpc", "volumes/main", "assets", "backup"]) {
     await Deno.mkdir(`${root}/${dir}`, { recursive: true });
@@ -197,7 +201,7 @@ export async function startSdkRuntime(options: SdkRuntimeOptions): Promise<SdkRu
     }
     await options.prepareRoot?.(root);
     runtime = options.mediaStartos
-      ? await spawnInNamespace(root, args, env, options.fakeBin, options.runtimeDeno)
+      ? await spawnInNamespace(root, args, env, options.fakeBin, options.command)
       : await spawnRuntime({ root, args, env });
   } catch (error) {
     host.close();
