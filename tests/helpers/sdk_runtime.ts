@@ -16,7 +16,6 @@ import {
 } from "./runtime_process.ts";
 import { installSdkHandlers, type SdkHostState } from "./sdk_host.ts";
 
-const REPO = new URL("../../", import.meta.url).pathname;
 const MEDIA_STARTOS = "/media/startos";
 
 /** Why the mount-namespace variant cannot run here, or null when it can. */
