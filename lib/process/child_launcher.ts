@@ -243,9 +243,13 @@ export class ChildLauncher {
       "run",
       ...denoPermissionArgs(profile, endpoint.socket),
       // The heap limit, and a 1 MB young generation: a child that loaded a start-sdk bundle
-      // holds ~11 MB less (87 → 76 MB measured) and loads it no slower. The collector, for the
-      // worker to take before package code loads and to trim the heap when quiet (heap_trim.ts).
-      `--v8-flags=--max-old-space-size=${profile.heapMb},--max-semi-space-size=1,${EXPOSE_COLLECTOR_FLAG}`,
+      // holds ~11 MB less (87 → 76 MB measured) and loads it no slower. Bytecode not run for a
+      // second is dropped at the next full collection (V8's default waits 180 s): most of a
+      // bundle's code runs once, while it loads, and a later call recompiles what it needs
+      // lazily (~1.5 MB less per package child; warm call latency unchanged, BENCHMARKS.md).
+      // The collector, for the worker to take before package code loads and to trim the heap
+      // when quiet (heap_trim.ts).
+      `--v8-flags=--max-old-space-size=${profile.heapMb},--max-semi-space-size=1,--bytecode-old-time=1,${EXPOSE_COLLECTOR_FLAG}`,
       "--no-config",
       "--no-lock",
       // No V8 code cache: the package is `require`d (Deno caches ES modules only) and the worker
