@@ -203,11 +203,17 @@ async function deployedTree(dir: string): Promise<DeployedTree> {
     throw new Error(`build_rootfs.sh failed: ${new TextDecoder().decode(built.stderr)}`);
   }
   const runtime = `${dir}/usr/lib/startos/runtime`;
+  // What the unit hands the runtime (its Environment= lines), its paths moved into the tree.
+  const unit = await Deno.readTextFile(`${REPO}deploy/container-runtime.service`);
+  const env: Record<string, string> = {};
+  for (const [, name, value] of unit.matchAll(/^Environment=(\w+)=(.*)$/gm)) {
+    env[name] = value.replace(/^\/usr\/lib\/startos\/runtime(?=\/|$)/, runtime);
+  }
   return {
     launcher: `${runtime}/startos-deno-runtime`,
     deno: `${runtime}/deno`,
     runtimeJs: `${runtime}/runtime.js`,
-    env: { DENO_DIR: `${runtime}/deno-dir`, STARTOS_DENO: `${runtime}/deno` },
+    env,
   };
 }
 
@@ -217,7 +223,7 @@ interface DeployedTree {
   /** The tree's deno: the runtime's and the children's. */
   deno: string;
   runtimeJs: string;
-  /** What the unit hands the runtime (the launcher finds the worker itself). */
+  /** What the unit hands the runtime: the tree's deno, worker and cache, the allocator settings. */
   env: Record<string, string>;
 }
 
@@ -423,10 +429,8 @@ export async function benchSdk(options: SdkBenchOptions): Promise<void> {
       fakeBin: fakes.bin,
       prepareRoot: addImage,
       env: {
-        // As deploy/container-runtime.service runs it: the allocator gives freed memory back.
-        MALLOC_MMAP_THRESHOLD_: "16384",
-        MALLOC_TRIM_THRESHOLD_: "16384",
-        // The children's deno (the tree's), whichever binary the runtime runs from.
+        // As deploy/container-runtime.service runs it (the children's deno is the tree's,
+        // whichever binary the runtime runs from; the allocator gives freed memory back).
         ...tree.env,
         SDK_SERVICES_FIRST_PORT: String(ports.first),
         SDK_SERVICES_SECOND_PORT: String(ports.second),

@@ -6,7 +6,7 @@
 #   usr/lib/startos/runtime/startos-deno-runtime   the entrypoint: a launcher that runs runtime.js
 #                                                   with the deno below and the start task's
 #                                                   flags (scripts/launcher.ts says why not the
-#                                                   compiled binary: ~30 MB PSS per container)
+#                                                   compiled binary: ~35 MB PSS per container)
 #   usr/lib/startos/runtime/deno                    the deno the runtime and children run with
 #   usr/lib/startos/runtime/runtime.js              main.ts bundled, zod included (scripts/bundle.ts
 #                                                   says why: ~8 MB PSS per container)

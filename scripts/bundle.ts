@@ -6,8 +6,8 @@
  * Why: a process that runs main.ts makes Deno build a graph of ~160 TypeScript modules and npm
  * packages (the lockfile, the npm resolution, the emit cache) and keeps each module's source in
  * its heap; one minified file needs none of that. Measured (`deno task bench --only sdk`, the
- * runtime in its container tree): PSS after init 91 → 83 MB, steady with main running 134 → 127
- * MB; the runtime process alone 19 → 14 MB anonymous when idle (BENCHMARKS.md).
+ * deployed tree on its own deno): PSS after init 110 → 100 MB, steady with main running 150 → 138
+ * MB; the runtime process alone, idle, 19 → 14 MB anonymous (BENCHMARKS.md, session 5).
  *
  * Usage: deno run --allow-read --allow-write --allow-run --allow-env scripts/bundle.ts --out DIR
  */

@@ -7,8 +7,8 @@
  * Why not the `deno compile` binary: a compiled runtime maps denort, a file the children's deno
  * shares no pages with, so every page of code and snapshot the runtime touches counts in full
  * against the container. Measured (`deno task bench --only sdk --separate-runtime-binary`, the
- * runtime on a binary of its own): PSS after init 91 → 123 MB, steady with main running 133 →
- * 168 MB. Run from the same deno, those pages are shared among all the container's Deno
+ * runtime on a binary of its own): PSS after init 97 → 132 MB, steady with main running 134 →
+ * 169 MB. Run from the same deno, those pages are shared among all the container's Deno
  * processes. `deno task compile` still builds the single-file binary
  * (`scripts/build_rootfs.sh --binary PATH` ships it instead) where that matters more than memory.
  *

@@ -254,7 +254,7 @@ export class ChildLauncher {
       "--no-lock",
       // No V8 code cache: the package is `require`d (Deno caches ES modules only) and the worker
       // compiles in a few ms, while opening and reading the cache costs each child ~1.5 MB
-      // (sdk-services steady, two children: PSS 127 → 123 MB, BENCHMARKS.md).
+      // (sdk-services steady, two package children: 3–4 MB less PSS, BENCHMARKS.md).
       "--no-code-cache",
       "--quiet",
       workerEntry,
