@@ -10,7 +10,7 @@ RUNTIME=/usr/lib/startos/runtime
 
 # Deno analyses a module the first time it runs it and keeps the result in DENO_DIR; warmed here,
 # the runtime's first start in the container skips that (parsing runtime.js unwarmed leaves the
-# runtime ~13 MB larger). The launcher runs runtime.js --no-config --cached-only, children
+# runtime ~14 MB larger). The launcher runs runtime.js --no-config --cached-only, children
 # worker.js --no-config --no-lock (a compiled entrypoint, --binary, has no runtime.js).
 warm_cache() {
   for file in "$1/worker.js" "$1/runtime.js"; do

@@ -9,7 +9,7 @@
 #                                                   compiled binary: ~35 MB PSS per container)
 #   usr/lib/startos/runtime/deno                    the deno the runtime and children run with
 #   usr/lib/startos/runtime/runtime.js              main.ts bundled, zod included (scripts/bundle.ts
-#                                                   says why: ~8 MB PSS per container)
+#                                                   says why: ~10 MB PSS per container)
 #   usr/lib/startos/runtime/worker.js               lib/worker/entry.ts bundled: what children run
 #   usr/lib/startos/runtime/deno-dir/               Deno's cache (DENO_DIR), warmed for both files
 #   usr/lib/startos/runtime/rootfs-install.sh       deploy/rootfs-install.sh, run inside the rootfs
