@@ -1,17 +1,12 @@
 /** Test helper: runs `main.ts` as a real subprocess with the flags of `deno task start`. */
 
+import { startTaskFlags } from "../../lib/dev/start_flags.ts";
 import { LineReader } from "./line_reader.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
 
 /** The permission flags of `deno task start`, read from deno.json so tests run what ships. */
-export async function startTaskFlags(): Promise<string[]> {
-  const config = JSON.parse(await Deno.readTextFile(`${REPO}deno.json`));
-  const words = String(config.tasks.start).split(/\s+/);
-  const run = words.indexOf("run");
-  const entry = words.indexOf("main.ts");
-  return words.slice(run + 1, entry);
-}
+export { startTaskFlags };
 
 /**
  * What runs the runtime: this process's deno running main.ts with the start task's flags, or,
