@@ -20,9 +20,10 @@ import { shQuote } from "../lib/dev/standins/install.ts";
 
 /**
  * The launcher's text: it finds the runtime directory from its own path (the tree can be
- * relocated), points the runtime at the deno and the worker there unless the environment already
- * does (the unit and the image set both), and execs deno, so the process systemd starts is the
- * runtime itself. `--no-config`: a deno.json in the working directory changes nothing.
+ * relocated) and execs deno there, so the process systemd starts is the runtime itself; the runtime
+ * then gives its children the same deno and the worker.js beside runtime.js unless the environment
+ * names others (child_binary.ts). `--no-config`: a deno.json in the working directory changes
+ * nothing.
  * @example
  * ```ts
  * const text = launcherScript(["--allow-read"]);
@@ -37,8 +38,6 @@ export function launcherScript(flags: readonly string[]): string {
     "# startos-deno-runtime, written by scripts/build_rootfs.sh (scripts/launcher.ts): the bundled",
     "# runtime run by the deno the children run with, so that one binary's pages serve every process.",
     'dir=$(dirname "$(readlink -f "$0")")',
-    'export STARTOS_DENO="${STARTOS_DENO:-$dir/deno}"',
-    'export STARTOS_WORKER_ENTRY="${STARTOS_WORKER_ENTRY:-$dir/worker.js}"',
     `exec "$dir/deno" run ${
       flags.map(shQuote).join(" ")
     } --no-config --cached-only "$dir/runtime.js" "$@"`,

@@ -899,8 +899,9 @@ Deno.test("build_rootfs.sh: the tree drops into a rootfs; its launcher runs the 
       "/lib/systemd/system/container-runtime.service",
     );
     // What the unit's Environment= hands the runtime, relocated into the tree, but for the deno
-    // and the worker entry, which the launcher finds beside itself: it runs runtime.js, children
-    // run the tree's deno and worker.js with its cache, and they serve init of the example package.
+    // and the worker entry, which the runtime finds beside itself: the launcher runs runtime.js,
+    // children run the tree's deno and worker.js with its cache, and they serve init of the
+    // example package.
     const root = `${out}/root`;
     await Deno.mkdir(`${root}/rpc`, { recursive: true });
     await Deno.mkdir(`${root}/volumes/main`, { recursive: true });
