@@ -27,6 +27,7 @@ import {
   startSdkRuntime,
 } from "../tests/helpers/sdk_runtime.ts";
 import { within } from "../tests/helpers/sdk_within.ts";
+import { parseUnit } from "../tests/helpers/unit_file.ts";
 import { type ProcessInfo, processTree, stillRunning, totals } from "./process_memory.ts";
 import { quantile } from "./stats.ts";
 
@@ -204,10 +205,14 @@ async function deployedTree(dir: string): Promise<DeployedTree> {
   }
   const runtime = `${dir}/usr/lib/startos/runtime`;
   // What the unit hands the runtime (its Environment= lines), its paths moved into the tree.
-  const unit = await Deno.readTextFile(`${REPO}deploy/container-runtime.service`);
+  const unit = parseUnit(await Deno.readTextFile(`${REPO}deploy/container-runtime.service`));
   const env: Record<string, string> = {};
-  for (const [, name, value] of unit.matchAll(/^Environment=(\w+)=(.*)$/gm)) {
-    env[name] = value.replace(/^\/usr\/lib\/startos\/runtime(?=\/|$)/, runtime);
+  for (const line of unit.Service.Environment.split("\n")) {
+    const at = line.indexOf("=");
+    env[line.slice(0, at)] = line.slice(at + 1).replace(
+      /^\/usr\/lib\/startos\/runtime(?=\/|$)/,
+      runtime,
+    );
   }
   return {
     launcher: `${runtime}/startos-deno-runtime`,

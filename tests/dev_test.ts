@@ -29,6 +29,7 @@ import { namespaceUnavailable, onPath, overlayUnavailable } from "./helpers/sdk_
 import { within } from "./helpers/sdk_within.ts";
 import { watchRuntime } from "./helpers/runtime_process.ts";
 import { launcherScript } from "../scripts/launcher.ts";
+import { parseUnit } from "./helpers/unit_file.ts";
 import { EXPOSE_COLLECTOR_FLAG } from "../lib/memory/heap_trim.ts";
 import { RpcClient } from "./helpers/rpc_client.ts";
 import { FakeHost } from "./helpers/fake_host.ts";
@@ -837,19 +838,6 @@ Deno.test("deploy: the unit runs the entrypoint with the start task's flags; its
     }
   }
 });
-
-/** `[Section] Key=value` of a unit file; repeated keys are joined with newlines. */
-function parseUnit(text: string): Record<string, Record<string, string>> {
-  const sections: Record<string, Record<string, string>> = {};
-  let current: Record<string, string> = {};
-  for (const line of text.split("\n")) {
-    const header = line.match(/^\[(\w+)\]$/);
-    if (header) sections[header[1]] = current = {};
-    const pair = line.match(/^([\w-]+)=(.*)$/);
-    if (pair) current[pair[1]] = current[pair[1]] ? `${current[pair[1]]}\n${pair[2]}` : pair[2];
-  }
-  return sections;
-}
 
 Deno.test("build_rootfs.sh: the tree drops into a rootfs; its launcher runs the bundled runtime with its deno and cache, and serves a package", async () => {
   const out = await Deno.makeTempDir({ prefix: "startos-rootfs-" });
