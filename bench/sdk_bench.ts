@@ -565,6 +565,14 @@ export async function benchSdk(options: SdkBenchOptions): Promise<void> {
     const steadyWait = healthyAt + STEADY_S * 1000 - performance.now();
     if (steadyWait > 0) await pause(steadyWait);
     const steady = new Snapshot(runtimePid, seen, "steady");
+    if (Deno.env.get("BENCH_SMAPS")) {
+      for (const p of steady.processes) {
+        const role = steady.role(p);
+        if (["runtime", "init", "main"].includes(role)) {
+          Deno.copyFileSync(`/proc/${p.pid}/smaps`, `${Deno.env.get("BENCH_SMAPS")}/${role}.smaps`);
+        }
+      }
+    }
     report({
       figure: `steady: main running, ${STEADY_S} s after it became healthy (${steady.roles()})`,
       ours: steady.describe(),
