@@ -565,6 +565,8 @@ export async function benchSdk(options: SdkBenchOptions): Promise<void> {
     const steadyWait = healthyAt + STEADY_S * 1000 - performance.now();
     if (steadyWait > 0) await pause(steadyWait);
     const steady = new Snapshot(runtimePid, seen, "steady");
+    // BENCH_SMAPS=DIR: the memory maps of the runtime, the package host and main at steady, to
+    // see what their memory is (BENCHMARKS.md reads them).
     if (Deno.env.get("BENCH_SMAPS")) {
       for (const p of steady.processes) {
         const role = steady.role(p);
