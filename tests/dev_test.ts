@@ -172,6 +172,77 @@ Deno.test("set-health fires each pending get-status callback once; clear-callbac
   });
 });
 
+Deno.test("get-host-info has start-core 2.x's shape: each binding's addresses and exported interfaces", async () => {
+  await withDevHost(async ({ call, fired }) => {
+    await call("bind", {
+      id: "main",
+      internalPort: 80,
+      preferredExternalPort: 80,
+      addSsl: { preferredExternalPort: 443, alpn: null, addXForwardedHeaders: true },
+      secure: null,
+    });
+    await call("get-host-info", { hostId: "main", callback: 3 });
+    const ui = {
+      id: "ui",
+      name: "Web UI",
+      description: "d",
+      masked: false,
+      type: "ui",
+      addressInfo: {
+        username: null,
+        hostId: "main",
+        internalPort: 80,
+        scheme: "http",
+        sslScheme: "https",
+        suffix: "",
+      },
+    };
+    await call("export-service-interface", ui);
+    // Exporting on the host changes what get-host-info answers: its watchers are told.
+    assert.equal((await fired(0)).id, 3);
+    const host = await call("get-host-info", { hostId: "main" }) as {
+      bindings: Record<string, { interfaces: unknown; addresses: { available: unknown[] } }>;
+    };
+    assert.deepEqual(host.bindings["80"].interfaces, { ui });
+    assert.deepEqual(host.bindings["80"].addresses, {
+      enabled: [],
+      disabled: [],
+      guaWan: [],
+      available: [
+        {
+          ssl: false,
+          public: false,
+          hostname: "192.168.1.10",
+          port: 80,
+          metadata: { kind: "ipv4", gateway: "eth0" },
+        },
+        {
+          ssl: true,
+          public: false,
+          hostname: "hello.local",
+          port: 443,
+          metadata: { kind: "mdns", gateways: ["eth0"] },
+        },
+      ],
+    });
+    await call("clear-service-interfaces", { except: [] });
+    const cleared = await call("get-host-info", { hostId: "main" }) as typeof host;
+    assert.deepEqual(cleared.bindings["80"].interfaces, {});
+  });
+});
+
+Deno.test("a dependency's mount is recorded, not refused (only this service is installed)", async () => {
+  await withDevHost(async ({ call, root }) => {
+    const mount = {
+      location: "/media/startos/subcontainers/x/mnt/lnd",
+      target: { packageId: "lnd", volumeId: "main", subpath: null, readonly: true },
+    };
+    assert.equal(await call("mount", mount), null);
+    const state = JSON.parse(await Deno.readTextFile(`${root}/state.json`));
+    assert.deepEqual(state.mounts, [mount]);
+  });
+});
+
 Deno.test("the dev host's state file is rewritten atomically and refused when broken", async () => {
   await withDevHost(async ({ root, host, call }) => {
     await Promise.all(
@@ -637,9 +708,12 @@ Deno.test({
       for (const volume of ["main", "database", "cache"]) {
         assert.ok(Deno.statSync(`${dev.root}/volumes/${volume}`).isDirectory, volume);
       }
+      // No root filesystem: the image stands in, with an entrypoint for `sdk.useEntrypoint()`.
       assert.deepEqual(JSON.parse(Deno.readTextFileSync(`${dev.root}/images/db.json`)), {
         user: "root",
         workdir: "/",
+        entrypoint: ["db-entrypoint"],
+        cmd: [],
       });
       // What init did in its temporary subcontainer was stood in for, and said so.
       assert.ok(
@@ -691,6 +765,15 @@ Deno.test({
         "both daemons healthy",
       );
       assert.ok(healthy.every((line) => line !== null), dev.stderr.lines.join("\n"));
+      // The app's one-shot step (a file utility) was not taken for a daemon: it ended, and the
+      // app, which requires it, started.
+      assert.ok(
+        dev.stderr.lines.some((l) =>
+          /stand-in start-container exec: image=app chown -R app:app \/data \(not run: a file utility/
+            .test(l)
+        ),
+        dev.stderr.lines.join("\n"),
+      );
       assert.ok(
         dev.stderr.lines.some((l) =>
           new RegExp(

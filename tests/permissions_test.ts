@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  ancestorReadGrants,
   defaultProfiles,
   denoPermissionArgs,
   effectAllowed,
@@ -11,6 +12,8 @@ import { loadPolicy, parsePolicy } from "../lib/policy/policy_file.ts";
 
 const VARS = { package: "/pkg/dir", root: "/media/startos" };
 const SOCK = "/run/rt/worker.sock";
+/** A lister that lists nothing: no directory above the grants is added (tested apart). */
+const NONE = () => null;
 
 /** The problems of the PolicyError that `fn` throws. */
 function policyProblems(fn: () => unknown): string[] {
@@ -125,7 +128,7 @@ Deno.test("default profiles follow the table", () => {
 
 Deno.test("denoPermissionArgs: exact argv of the default profiles", () => {
   const p = defaultProfiles(VARS);
-  const argv = (name: keyof typeof p) => denoPermissionArgs(p[name], SOCK);
+  const argv = (name: keyof typeof p) => denoPermissionArgs(p[name], SOCK, NONE);
   const read = `--allow-read=/pkg/dir,/media/startos,/etc/resolv.conf,${SOCK}`;
   const write = `--allow-write=/media/startos/volumes,/media/startos/subcontainers,${SOCK}`;
   const sys = `--allow-sys=${SYS.join(",")}`;
@@ -185,6 +188,51 @@ Deno.test("denoPermissionArgs: exact argv of the default profiles", () => {
   }
 });
 
+Deno.test("ancestorReadGrants: the directories above the writes, each alone (other entries denied), never /", () => {
+  const tree: Record<string, string[]> = {
+    "/media": ["startos"],
+    "/srv": ["a", "other"],
+    "/srv/a": ["root", "pkg"],
+    "/big": ["root", ...Array.from({ length: 33 }, (_, i) => `e${i}`)],
+    "/comma": ["root", "a,b"],
+  };
+  const list = (dir: string) => tree[dir] ?? null;
+  const p = defaultProfiles(VARS);
+  // In a container /media holds only the root: fs.cp's walk up from a volume may stat it.
+  for (const name of PROFILE_NAMES) {
+    assert.deepEqual(ancestorReadGrants(p[name], [SOCK], list), { read: ["/media"], deny: [] });
+  }
+  assert.deepEqual(denoPermissionArgs(p.run, SOCK, list).filter((a) => a.includes("-read")), [
+    `--allow-read=/pkg/dir,/media/startos,/etc/resolv.conf,/media,${SOCK}`,
+  ]);
+  // The dev namespace keeps a stash beside the root: denied, so /media shows nothing else.
+  tree["/media"] = ["startos", ".startos-dev"];
+  assert.deepEqual(denoPermissionArgs(p.run, SOCK, list).filter((a) => a.includes("-read")), [
+    `--allow-read=/pkg/dir,/media/startos,/etc/resolv.conf,/media,${SOCK}`,
+    "--deny-read=/media/.startos-dev",
+  ]);
+  // Up the tree to /, skipping what a read grant covers; an entry that leads to a grant (the
+  // package beside the root) is not denied.
+  const at = (root: string, ...read: string[]) => ({
+    read: [root, ...read],
+    write: [`${root}/volumes`],
+  });
+  assert.deepEqual(ancestorReadGrants(at("/srv/a/root", "/srv/a/pkg"), [], list), {
+    read: ["/srv/a", "/srv"],
+    deny: ["/srv/other"],
+  });
+  assert.deepEqual(ancestorReadGrants(at("/srv/a/root"), [], list), {
+    read: ["/srv/a", "/srv"],
+    deny: ["/srv/a/pkg", "/srv/other"],
+  });
+  // Not granted: a directory that cannot be listed, a shared one (more than 32 others), a name
+  // with a comma; nor anything above it. Never /.
+  for (const root of ["/nothing/root", "/big/root", "/comma/root", "/root"]) {
+    assert.deepEqual(ancestorReadGrants(at(root), [], list), { read: [], deny: [] }, root);
+  }
+  assert.deepEqual(ancestorReadGrants({ read: [], write: [] }, [], list), { read: [], deny: [] });
+});
+
 Deno.test("denoPermissionArgs: all: true is --allow-all and nothing else", () => {
   const p = defaultProfiles(VARS);
   assert.deepEqual(denoPermissionArgs({ ...p.sandbox, all: true }, SOCK), [
@@ -207,7 +255,7 @@ Deno.test("denoPermissionArgs: lists, booleans, dedupe and empty lists", () => {
     all: false,
     heapMb: 256,
   };
-  assert.deepEqual(denoPermissionArgs(profile, SOCK), [
+  assert.deepEqual(denoPermissionArgs(profile, SOCK, NONE), [
     "--no-prompt",
     "--cached-only",
     `--allow-read=${SOCK},/a`,
@@ -218,7 +266,7 @@ Deno.test("denoPermissionArgs: lists, booleans, dedupe and empty lists", () => {
     "--allow-sys",
   ]);
   // Deno refuses to start on `--allow-run=` / `--allow-env=`: empty lists mean no flag.
-  const none = denoPermissionArgs({ ...profile, net: [], run: [], env: [], sys: [] }, SOCK);
+  const none = denoPermissionArgs({ ...profile, net: [], run: [], env: [], sys: [] }, SOCK, NONE);
   assert.ok(none.includes(`--allow-net=unix:${SOCK}`));
   assert.ok(
     !none.some((arg) =>

@@ -60,8 +60,13 @@ function freePorts(): { api: number; bootstrap: number } {
   return ports;
 }
 
-/** The image description and env file StartOS puts beside each image. */
+/** The asset init copies into the volume (`fs.cp` from assets/ to volumes/main). */
+const MOTD = "Welcome to the patterns service\n";
+
+/** The image description and env file StartOS puts beside each image, and the package's assets. */
 async function writeImages(root: string): Promise<void> {
+  await Deno.mkdir(`${root}/assets/defaults`, { recursive: true });
+  await Deno.writeTextFile(`${root}/assets/defaults/motd.txt`, MOTD);
   await Deno.mkdir(`${root}/images/main`, { recursive: true });
   await Deno.writeTextFile(`${root}/images/main.json`, JSON.stringify({ user: "root" }));
   await Deno.writeTextFile(
@@ -192,6 +197,8 @@ Deno.test({
           // What the oneshot read from the temporary daemon's API before init stopped it.
           bootstrapped: `api on ${ports.bootstrap}: ok`,
         });
+        // fs.cp from the assets: Node's walk up from the destination stats /media.
+        assert.equal(await Deno.readTextFile(`${rt.root}/volumes/main/motd.txt`), MOTD);
         const events = await fakes.events();
         const bootstrap = events.filter((e) =>
           e.event === "exec" && e.detail.includes(String(ports.bootstrap))

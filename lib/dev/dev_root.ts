@@ -13,6 +13,16 @@ export const DEFAULT_IMAGE_ENV =
 /** The `.json` (image config) an image gets when the packager gave none. */
 export const DEFAULT_IMAGE_CONFIG = { user: "root", workdir: "/" };
 
+/**
+ * The image config of an image that stands in (no root filesystem given): the default one, and an
+ * entrypoint named after the image, so that a daemon started with `sdk.useEntrypoint()` (the
+ * image's own command) has a command line, which the stand-in serves as a daemon.
+ * @param id the image id
+ */
+export function standInImageConfig(id: string) {
+  return { ...DEFAULT_IMAGE_CONFIG, entrypoint: [`${id}-entrypoint`], cmd: [] };
+}
+
 /** Paths under a dev root. */
 export interface DevRoot {
   /** The root as this process sees it. */
@@ -94,17 +104,19 @@ export async function prepareRoot(
       config: await readIfExists(`${imagesDir}/${id}.json`),
       env: await readIfExists(`${imagesDir}/${id}.env`),
     };
+    const source: ImageSource = imagesDir === null
+      ? { id, missing: "no --images folder" }
+      : await isDirectory(`${imagesDir}/${id}`)
+      ? { id, rootfs: `${imagesDir}/${id}` }
+      : { id, missing: `${imagesDir}/${id}/ does not exist` };
     if (given?.config != null) await Deno.writeTextFile(`${root}/images/${id}.json`, given.config);
-    else {await writeIfMissing(
-        `${root}/images/${id}.json`,
-        JSON.stringify(DEFAULT_IMAGE_CONFIG) + "\n",
-      );}
+    else {
+      const config = "rootfs" in source ? DEFAULT_IMAGE_CONFIG : standInImageConfig(id);
+      await writeIfMissing(`${root}/images/${id}.json`, JSON.stringify(config) + "\n");
+    }
     if (given?.env != null) await Deno.writeTextFile(`${root}/images/${id}.env`, given.env);
     else await writeIfMissing(`${root}/images/${id}.env`, DEFAULT_IMAGE_ENV);
-    if (imagesDir === null) sources.push({ id, missing: "no --images folder" });
-    else if (await isDirectory(`${imagesDir}/${id}`)) {
-      sources.push({ id, rootfs: `${imagesDir}/${id}` });
-    } else sources.push({ id, missing: `${imagesDir}/${id}/ does not exist` });
+    sources.push(source);
   }
   return sources;
 }

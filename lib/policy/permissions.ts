@@ -349,15 +349,107 @@ function unique(values: string[]): string[] {
   return [...new Set(values)];
 }
 
-/** The --allow-* flags (plus --no-prompt) for a child with this profile that talks over the Unix socket `channel` (absolute path). */
-export function denoPermissionArgs(profile: Profile, channel: string): string[] {
+/** The names in a directory, or null when it cannot be listed (missing, not a directory). */
+export type DirectoryLister = (dir: string) => string[] | null;
+
+/** Lists `dir` on this machine. */
+function listDirectory(dir: string): string[] | null {
+  try {
+    return Array.from(Deno.readDirSync(dir), (entry) => entry.name);
+  } catch {
+    return null;
+  }
+}
+
+/** Whether `path` is `base` or lies under it (both normalised absolute paths). */
+function isWithin(path: string, base: string): boolean {
+  return path === base || path.startsWith(base === "/" ? "/" : `${base}/`);
+}
+
+/** The directory a normalised absolute path is in (`/` for `/x`). */
+function parentOf(path: string): string {
+  const at = path.lastIndexOf("/");
+  return at <= 0 ? "/" : path.slice(0, at);
+}
+
+/** More entries than this that lead to no grant, and a directory above the writes is not granted. */
+export const MAX_HIDDEN_ENTRIES = 32;
+
+/** What {@linkcode ancestorReadGrants} adds: directories to read, and entries in them hidden. */
+export interface AncestorGrants {
+  /** The directories, each for itself (`--allow-read`). */
+  read: string[];
+  /** Their entries that lead to no grant (`--deny-read`). */
+  deny: string[];
+}
+
+/**
+ * The directories above a profile's write paths that it may read although no read grant covers
+ * them, each for itself: every entry in it that leads to no granted path is denied (`/media` in a
+ * container, which holds only the root `/media/startos`: nothing to deny; in the dev namespace
+ * `/media/.startos-dev` is denied). Node's `fs.cp` (and Deno's port of it) stats every directory
+ * above its destination up to `/` to refuse a copy into itself, so without them a copy from the
+ * assets or another volume into a volume fails on `stat /media` where Node copies. The walk stops
+ * at `/`, and at a directory that cannot be listed, holds more than
+ * {@linkcode MAX_HIDDEN_ENTRIES} other entries (a shared directory such as `/tmp`) or one whose
+ * name has a comma (Deno's flag lists cannot express it). Entries made
+ * after the child started are not denied (nothing is made in a container's `/media`).
+ * @example
+ * ```ts
+ * const list = (dir: string) => dir === "/media" ? ["startos", ".stash"] : null;
+ * ancestorReadGrants({ read: ["/media/startos"], write: ["/media/startos/volumes"] }, [], list);
+ * // { read: ["/media"], deny: ["/media/.stash"] }
+ * ```
+ * @param profile its read and write paths
+ * @param granted further paths the child is granted (its channel socket)
+ * @param list lists a directory (default: this machine's)
+ * @returns what to add to `--allow-read` and `--deny-read`
+ */
+export function ancestorReadGrants(
+  profile: Pick<Profile, "read" | "write">,
+  granted: readonly string[] = [],
+  list: DirectoryLister = listDirectory,
+): AncestorGrants {
+  const paths = [...profile.read, ...profile.write, ...granted];
+  const out: AncestorGrants = { read: [], deny: [] };
+  for (const path of profile.write) {
+    for (let dir = parentOf(path); dir !== "/"; dir = parentOf(dir)) {
+      if (out.read.includes(dir) || profile.read.some((read) => isWithin(dir, read))) continue;
+      const names = list(dir);
+      if (names === null) break;
+      const hidden = names.map((name) => join(dir, name))
+        .filter((entry) => !paths.some((path) => isWithin(path, entry)));
+      // A name with a comma cannot be denied in Deno's flag list: such a directory is not granted.
+      if (hidden.length > MAX_HIDDEN_ENTRIES || hidden.some((entry) => /[,\0]/.test(entry))) break;
+      out.read.push(dir);
+      out.deny.push(...hidden);
+    }
+  }
+  return out;
+}
+
+/**
+ * The --allow-* flags (plus --no-prompt) for a child with this profile that talks over the Unix
+ * socket `channel` (absolute path).
+ * @param profile the child's profile
+ * @param channel its channel socket
+ * @param list lists a directory, for {@linkcode ancestorReadGrants} (default: this machine's)
+ * @returns the flags, in a fixed order
+ */
+export function denoPermissionArgs(
+  profile: Profile,
+  channel: string,
+  list: DirectoryLister = listDirectory,
+): string[] {
   checkPath("channel", channel);
   // The escape hatch: nothing narrowed, so the channel needs no grant of its own either.
   if (profile.all) return [...BASE_CHILD_ARGS, "--allow-all"];
   for (const path of profile.read) checkPath("read", path);
   for (const path of profile.write) checkPath("write", path);
   const args = [...BASE_CHILD_ARGS];
-  args.push(`--allow-read=${unique([...profile.read, channel]).join(",")}`);
+  const above = ancestorReadGrants(profile, [channel], list);
+  args.push(`--allow-read=${unique([...profile.read, ...above.read, channel]).join(",")}`);
+  if (above.deny.length > 0) args.push(`--deny-read=${unique(above.deny).join(",")}`);
   args.push(`--allow-write=${unique([...profile.write, channel]).join(",")}`);
 
   if (profile.net === true) {

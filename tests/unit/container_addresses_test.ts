@@ -99,7 +99,7 @@ Deno.test("${container} becomes the container's addresses in every net list; non
     assert.ok(!Array.isArray(net) || !net.includes(CONTAINER_ADDRESSES), name);
   }
   // A list that was never replaced grants no address for it.
-  const argv = denoPermissionArgs(defaultProfiles(vars).init, "/run/c.sock");
+  const argv = denoPermissionArgs(defaultProfiles(vars).init, "/run/c.sock", () => null);
   assert.ok(
     argv.includes("--allow-net=unix:/run/c.sock,127.0.0.0/8,localhost,[::1]"),
     argv.join(" "),

@@ -3,6 +3,7 @@
 import { z } from "zod";
 import { port, serviceInterface } from "../shapes.ts";
 import { defineEffect, type EffectHandlers, sameJson } from "./define.ts";
+import { hostTopic } from "./network.ts";
 
 /** The topic `get-service-interface` callbacks of one interface watch. */
 export const interfaceTopic = (packageId: string, id: string): string =>
@@ -17,10 +18,15 @@ export const INTERFACE_EFFECTS = {
     run: (params, context) => {
       const { state } = context;
       if (!sameJson(state.serviceInterfaces[params.id], params)) {
+        const before = state.serviceInterfaces[params.id]?.addressInfo.hostId;
         state.serviceInterfaces[params.id] = params;
+        // get-host-info lists each binding's interfaces: the hosts it was and is on changed too.
+        const hosts = [...new Set([before, params.addressInfo.hostId])]
+          .flatMap((hostId) => hostId === undefined ? [] : [hostTopic(state.packageId, hostId)]);
         context.update(
           interfaceTopic(state.packageId, params.id),
           interfacesTopic(state.packageId),
+          ...hosts,
         );
       }
       return null;
@@ -64,8 +70,13 @@ export const INTERFACE_EFFECTS = {
       const { state } = context;
       for (const id of Object.keys(state.serviceInterfaces)) {
         if (except.includes(id)) continue;
+        const hostId = state.serviceInterfaces[id].addressInfo.hostId;
         delete state.serviceInterfaces[id];
-        context.update(interfaceTopic(state.packageId, id), interfacesTopic(state.packageId));
+        context.update(
+          interfaceTopic(state.packageId, id),
+          interfacesTopic(state.packageId),
+          hostTopic(state.packageId, hostId),
+        );
       }
       return null;
     },

@@ -17,6 +17,50 @@ export const CONTAINER_IP = "10.0.3.2";
 export const OS_IP = "10.0.3.1";
 /** The outbound gateway every service uses here. */
 export const OUTBOUND_GATEWAY = "eth0";
+/** The server's pretend LAN address: what a binding's addresses name besides `<package>.local`. */
+export const LAN_IP = "192.168.1.10";
+
+/** A binding as the dev state keeps it. */
+type Binding = DevState["hosts"][string]["bindings"][string];
+
+/**
+ * A binding as start-core 2.x's `BindInfo` has it: the stored one, its addresses (the pretend LAN
+ * address on the assigned port, `<package>.local` on the TLS port when there is one, else on the
+ * same port) and the service interfaces exported on it, by id. start-sdk's `fillHost` reads both
+ * for `sdk.host.getOwn`/`get` and every interface's URLs.
+ */
+function bindInfo(state: DevState, hostId: string, internal: string, binding: Binding) {
+  const { assignedPort, assignedSslPort } = binding.net;
+  const available = [];
+  if (assignedPort !== null) {
+    available.push({
+      ssl: false,
+      public: false,
+      hostname: LAN_IP,
+      port: assignedPort,
+      metadata: { kind: "ipv4", gateway: OUTBOUND_GATEWAY },
+    });
+  }
+  if (assignedSslPort !== null || assignedPort !== null) {
+    available.push({
+      ssl: assignedSslPort !== null,
+      public: false,
+      hostname: `${state.packageId}.local`,
+      port: assignedSslPort ?? assignedPort,
+      metadata: { kind: "mdns", gateways: [OUTBOUND_GATEWAY] },
+    });
+  }
+  const interfaces = Object.fromEntries(
+    Object.entries(state.serviceInterfaces).filter(([, iface]) =>
+      iface.addressInfo.hostId === hostId && String(iface.addressInfo.internalPort) === internal
+    ),
+  );
+  return {
+    ...binding,
+    addresses: { enabled: [], disabled: [], guaWan: [], available },
+    interfaces,
+  };
+}
 
 /** The topic `get-host-info` callbacks watch. */
 export const hostTopic = (packageId: string, hostId: string): string =>
@@ -129,8 +173,13 @@ export const NETWORK_EFFECTS = {
       if ((params.packageId ?? state.packageId) !== state.packageId) return null;
       const host = state.hosts[params.hostId];
       if (!host) return null;
+      const bindings = Object.fromEntries(
+        Object.entries(host.bindings).map((
+          [internal, binding],
+        ) => [internal, bindInfo(state, params.hostId, internal, binding)]),
+      );
       return {
-        bindings: host.bindings,
+        bindings,
         bindingRanges: host.bindingRanges,
         publicDomains: {},
         privateDomains: {},

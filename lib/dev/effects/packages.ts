@@ -56,10 +56,15 @@ export const PACKAGE_EFFECTS = {
         readonly: z.boolean(),
       }),
     }),
-    // Dependency volumes exist only on a real StartOS; the dev host records the request.
+    // Dependency volumes exist only on a real StartOS; the dev host records the request, so a
+    // main that always mounts its dependency (`mountDependency`) starts here as it would there.
     run: (params, context) => {
       if (params.target.packageId !== context.state.packageId) {
-        throw notInstalled(params.target.packageId, context.state);
+        context.log.info("dependency mount recorded, not made (only this service is installed)", {
+          dependency: params.target.packageId,
+          volume: params.target.volumeId,
+          location: params.location,
+        });
       }
       context.state.mounts.push(json.parse(params));
       context.update();

@@ -115,6 +115,15 @@ daemon_wanted() {
   [ -n "$mine" ] && [ "$mine" = "$theirs" ]
 }
 
+# Whether PROGRAM (a name or a path) is a file utility that runs once and exits (chown, mkdir,
+# cp...), never a server: what packages put in a daemon set's one-shot steps.
+one_shot_program() {
+  case "${1##*/}" in
+  chown | chmod | chgrp | mkdir | cp | mv | rm | ln | touch | install | true) return 0 ;;
+  *) return 1 ;;
+  esac
+}
+
 # uid:gid of USER (a name or a number) in ROOTFS/etc/passwd.
 ids_of() {
   case "$2" in
@@ -201,6 +210,12 @@ ${1#--env=}" ;;
     fi
     note "$mode" "image=$image user=$user workdir=$workdir $* ($how)"
     in_image "$rootfs" "$ids" "$workdir" "$envlist" "$@"
+  fi
+  # A one-shot step of a daemon set (`Daemons.addOneshot`) is spawned as a daemon is; a program
+  # that only changes files is one of those, whatever its stdio: it succeeds at once.
+  if [ "$mode" = exec ] && one_shot_program "$1"; then
+    note exec "image=$image $* (not run: a file utility, one-shot; exit 0, no output)"
+    exit 0
   fi
   if [ "$mode" = launch ] || daemon_wanted; then
     note daemon "image=$image $* (stand-in server)"
