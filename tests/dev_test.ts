@@ -331,8 +331,13 @@ Deno.test("dev: init → getInput → run → backup → start (health reaches t
     const health = await dev.stderr.waitFor(/effect set-health .*"result":"success"/);
     assert.match(health ?? "", new RegExp(`Serving http://127\\.0\\.0\\.1:${port}/.* event=main`));
     assert.equal(await (await fetch(`http://127.0.0.1:${port}/`)).text(), "Hi, test\n");
+    // The dev host knows main runs, as StartOS does from driving it (rpc told it).
+    const mainState = () => JSON.parse(Deno.readTextFileSync(`${dev.root}/dev-host/state.json`));
+    assert.equal(mainState().desired, "running");
+    assert.notEqual(mainState().started, null);
     assert.equal(await rpcResult(dev.socket, "stop"), null);
     await assert.rejects(fetch(`http://127.0.0.1:${port}/`)); // term() closed the server
+    assert.deepEqual([mainState().desired, mainState().started], ["stopped", null]);
 
     assert.equal(await rpcResult(dev.socket, "exit"), null);
     const status = await dev.status; // the runtime exited, and so did the dev session

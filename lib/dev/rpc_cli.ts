@@ -80,6 +80,22 @@ export function formatError(error: ErrorObject, debug: boolean): string {
   return lines.join("\n");
 }
 
+/**
+ * After a `start` or `stop` the runtime answered, tells the dev host beside its socket
+ * (`host.sock`, where `deno task dev` puts it) that main is running or stopped, as StartOS knows
+ * from driving it: its state file and `get-status` then say so. Nothing when there is no dev host.
+ */
+async function tellDevHost(socket: string, method: string): Promise<void> {
+  if (method !== "start" && method !== "stop") return;
+  const host = `${socket.slice(0, socket.lastIndexOf("/")) || "/"}/host.sock`;
+  const status = method === "start" ? "running" : "stopped";
+  try {
+    await send(host, { method: "set-main-status", params: { status } });
+  } catch {
+    // Not a dev root (no dev host listening there): nothing to tell.
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const args = parseRpcArgs(argv);
   if (args.kind === "help") {
@@ -109,6 +125,7 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const { message } = answer;
+  if (!message.error) await tellDevHost(socket, args.request.method);
   if (args.raw) {
     console.log(answer.line);
   } else if (message.error) {

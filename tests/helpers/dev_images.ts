@@ -3,7 +3,7 @@
  * export` or from an s9pk): `<dir>/<imageId>/` root filesystems, `<imageId>.json` and `.env`.
  * Each image is the machine's `dash` and `deno` (hard-linked when the file system allows, else
  * copied) with the libraries `ldd` names, plus the commands tests/fixtures/dev-services runs:
- * `db-init`, `db-cli`, `db-server` (db) and `app-server` (app). The servers answer HTTP on the
+ * `db-init`, `db-cli`, `db-server` (db), `app-server` and `chown` (app). The servers answer HTTP on the
  * port of `--port N` or of `/data/settings.json` and print `<image>: listening on <port> as uid
  * <uid> in <cwd>`.
  */
@@ -28,7 +28,11 @@ const COMMANDS: Record<string, Record<string, string>> = {
     "db-init": 'echo "initialized with DB_LOCALE=$DB_LOCALE" > "$2/initialized"; echo db-init done',
     "db-cli": 'echo "$1 done in $PWD on $3"',
   },
-  app: { "app-server": 'exec deno run --quiet -A /srv/server.js "$@"' },
+  app: {
+    "app-server": 'exec deno run --quiet -A /srv/server.js "$@"',
+    // The app's one-shot step: prints what it was asked, changes nothing.
+    chown: 'echo "chown $* (image stand-in)"',
+  },
 };
 
 /** The files `ldd` says `binary` loads. */
