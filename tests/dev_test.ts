@@ -231,8 +231,10 @@ Deno.test("get-host-info has start-core 2.x's shape: each binding's addresses an
   });
 });
 
-Deno.test("a dependency's mount is recorded, not refused (only this service is installed)", async () => {
+Deno.test("a dependency (not installed here): its mount is recorded, not refused; it has no address", async () => {
   await withDevHost(async ({ call, root }) => {
+    assert.equal(await call("get-container-ip", { packageId: "tor" }), null);
+    assert.equal(await call("get-container-ip", {}), "10.0.3.2");
     const mount = {
       location: "/media/startos/subcontainers/x/mnt/lnd",
       target: { packageId: "lnd", volumeId: "main", subpath: null, readonly: true },

@@ -6,7 +6,7 @@
 
 import { effectNotAllowed, unknownEffect } from "../protocol/errors.ts";
 import type { Logger } from "../log.ts";
-import { SubcontainerLedger } from "./subcontainer_ledger.ts";
+import { type OwnedSubcontainer, SubcontainerLedger } from "./subcontainer_ledger.ts";
 import { TokenBucket } from "../async/token_bucket.ts";
 import { type EffectAccess, effectAllowed } from "../policy/permissions.ts";
 import { CALLBACK_EFFECTS, EFFECT_METHODS, EFFECTS, type EffectSpec } from "../protocol/effects.ts";
@@ -140,7 +140,9 @@ export class EffectsBroker {
     this.#log.debug("effect", { child: child.name, method, event: child.eventId ?? undefined });
     if (method === "subcontainer.create-fs") {
       return this.#forward(child, method, params).then((result) => {
-        this.#subcontainers.created(child, eventId, result);
+        const orphan = this.#subcontainers.created(child, eventId, result);
+        // The child exited while the host made it: nobody can destroy it now but the broker.
+        if (orphan) this.#destroyLeft(child, orphan);
         return result;
       });
     }
@@ -260,19 +262,22 @@ export class EffectsBroker {
 
   /** The child is gone: destroy the subcontainers it left, drop every callback it still had registered. */
   childExited(child: BrokerChild): void {
-    for (const left of this.#subcontainers.forget(child)) {
-      const params: Record<string, unknown> = { guid: left.guid };
-      if (left.eventId !== null) params.eventId = left.eventId;
-      this.#log.debug("destroying a subcontainer its child left", {
-        child: child.name,
-        guid: left.guid,
-      });
-      this.#host.callQuietly("subcontainer.destroy-fs", params);
-    }
+    for (const left of this.#subcontainers.forget(child)) this.#destroyLeft(child, left);
     const own = this.#byChild.get(child);
     if (!own) return;
     this.dropCallbacks(child, [...own.keys()]);
     this.#byChild.delete(child);
+  }
+
+  /** Asks the host to destroy a subcontainer `child` left (it exited without destroying it). */
+  #destroyLeft(child: BrokerChild, left: OwnedSubcontainer): void {
+    const params: Record<string, unknown> = { guid: left.guid };
+    if (left.eventId !== null) params.eventId = left.eventId;
+    this.#log.debug("destroying a subcontainer its child left", {
+      child: child.name,
+      guid: left.guid,
+    });
+    this.#host.callQuietly("subcontainer.destroy-fs", params);
   }
 
   /**

@@ -42,6 +42,8 @@ function parseCreated(result: unknown): { rootfs: string; guid: string } | null 
 /** Subcontainers and mounts per child (keyed by the child object). */
 export class SubcontainerLedger {
   readonly #byOwner = new Map<object, Entry>();
+  /** Children already forgotten: what the host answers them afterwards is not recorded. */
+  readonly #gone = new WeakSet<object>();
 
   #entry(owner: object): Entry {
     let entry = this.#byOwner.get(owner);
@@ -54,11 +56,16 @@ export class SubcontainerLedger {
    * @param owner the child that asked
    * @param eventId the call it belongs to (null for main)
    * @param result the host's result, `[rootfs, guid]`; anything else is ignored
+   * @returns the subcontainer when `owner` was forgotten before the answer came (it exited while
+   *   the host made it): nobody owns it, and the caller destroys it; otherwise null
    */
-  created(owner: object, eventId: string | null, result: unknown): void {
+  created(owner: object, eventId: string | null, result: unknown): OwnedSubcontainer | null {
     const parsed = parseCreated(result);
-    if (!parsed) return;
-    this.#entry(owner).subcontainers.set(parsed.guid, { ...parsed, eventId });
+    if (!parsed) return null;
+    const made = { ...parsed, eventId };
+    if (this.#gone.has(owner)) return made;
+    this.#entry(owner).subcontainers.set(parsed.guid, made);
+    return null;
   }
 
   /**
@@ -103,7 +110,8 @@ export class SubcontainerLedger {
    * @param mount its target and source
    */
   mounted(owner: object, mount: BrokeredMount): void {
-    this.#entry(owner).mounts.push(mount);
+    // A forgotten child's mount namespace went with it.
+    if (!this.#gone.has(owner)) this.#entry(owner).mounts.push(mount);
   }
 
   /**
@@ -116,13 +124,15 @@ export class SubcontainerLedger {
   }
 
   /**
-   * The child is gone: forgets it and returns the subcontainers it never destroyed.
+   * The child is gone: forgets it for good (later answers for it are not recorded) and returns
+   * the subcontainers it never destroyed.
    * @param owner the child
    * @returns the subcontainers it still owned
    */
   forget(owner: object): OwnedSubcontainer[] {
     const entry = this.#byOwner.get(owner);
     this.#byOwner.delete(owner);
+    this.#gone.add(owner);
     return [...(entry?.subcontainers.values() ?? [])];
   }
 }

@@ -317,6 +317,27 @@ Deno.test("EffectsBroker.handle lets a child destroy only subcontainers it creat
   });
 });
 
+Deno.test("EffectsBroker destroys a subcontainer whose create-fs answer came after its child exited", async () => {
+  const { host, effect, broker } = setup();
+  let made!: (result: unknown) => void;
+  host.answer = (method) =>
+    method === "subcontainer.create-fs" ? new Promise((resolve) => made = resolve) : null;
+  const main = new FakeBrokerChild("main");
+  // main asks, then dies (killed on a failure) before the host answers.
+  const asked = effect(main, "subcontainer.create-fs", { imageId: "main", name: "caddy" });
+  await Promise.resolve();
+  broker.childExited(main);
+  assert.deepEqual(host.quiet, []);
+  made(["/rootfs/caddy", "caddy-guid"]);
+  assert.deepEqual(await asked, ["/rootfs/caddy", "caddy-guid"]);
+  assert.deepEqual(host.quiet, [
+    { method: "subcontainer.destroy-fs", params: { guid: "caddy-guid" } },
+  ]);
+  // Nothing of it is kept: a second exit destroys nothing more.
+  broker.childExited(main);
+  assert.equal(host.quiet.length, 1);
+});
+
 Deno.test("EffectsBroker.handle bounds the bytes of effects waiting for a slow host, per child", async () => {
   const host = new FakeHost();
   const answers: (() => void)[] = [];

@@ -198,8 +198,10 @@ export const NETWORK_EFFECTS = {
   }),
   "get-container-ip": defineEffect({
     params: z.object(packageParam),
-    watch: () => "container-ip",
-    run: () => CONTAINER_IP,
+    watch: (params, { state }) => `container-ip:${params.packageId ?? state.packageId}`,
+    // Another package (a dependency) is not installed here: it has no address.
+    run: (params, { state }) =>
+      (params.packageId ?? state.packageId) === state.packageId ? CONTAINER_IP : null,
   }),
   "get-os-ip": defineEffect({ params: z.object({}), run: () => OS_IP }),
   "get-outbound-gateway": defineEffect({
