@@ -776,7 +776,7 @@ Deno.test({
       // app, which requires it, started.
       assert.ok(
         dev.stderr.lines.some((l) =>
-          /stand-in start-container exec: image=app chown -R app:app \/data \(not run: a file utility/
+          /stand-in start-container exec: image=app sh -c chown -R app:app \/data && chmod 700 \/data \(not run: a file utility/
             .test(l)
         ),
         dev.stderr.lines.join("\n"),

@@ -3,7 +3,7 @@
  * export` or from an s9pk): `<dir>/<imageId>/` root filesystems, `<imageId>.json` and `.env`.
  * Each image is the machine's `dash` and `deno` (hard-linked when the file system allows, else
  * copied) with the libraries `ldd` names, plus the commands tests/fixtures/dev-services runs:
- * `db-init`, `db-cli`, `db-server` (db), `app-server` and `chown` (app). The servers answer HTTP on the
+ * `db-init`, `db-cli`, `db-server` (db), `app-server`, `chown` and `chmod` (app). The servers answer HTTP on the
  * port of `--port N` or of `/data/settings.json` and print `<image>: listening on <port> as uid
  * <uid> in <cwd>`.
  */
@@ -30,8 +30,9 @@ const COMMANDS: Record<string, Record<string, string>> = {
   },
   app: {
     "app-server": 'exec deno run --quiet -A /srv/server.js "$@"',
-    // The app's one-shot step: prints what it was asked, changes nothing.
+    // The app's one-shot step: print what they were asked, change nothing.
     chown: 'echo "chown $* (image stand-in)"',
+    chmod: 'echo "chmod $* (image stand-in)"',
   },
 };
 

@@ -115,13 +115,24 @@ daemon_wanted() {
   [ -n "$mine" ] && [ "$mine" = "$theirs" ]
 }
 
-# Whether PROGRAM (a name or a path) is a file utility that runs once and exits (chown, mkdir,
-# cp...), never a server: what packages put in a daemon set's one-shot steps.
+# Whether the command (PROGRAM ARGS...) only runs file utilities that run once and exit (chown,
+# mkdir, cp...), never a server: what packages put in a daemon set's one-shot steps, also as
+# `sh -c 'chmod ... && chown ...'` (every command of the script, split at && || ;, is one).
 one_shot_program() {
   case "${1##*/}" in
   chown | chmod | chgrp | mkdir | cp | mv | rm | ln | touch | install | true) return 0 ;;
+  sh | bash | dash) [ "$2" = -c ] && [ -n "$3" ] || return 1 ;;
   *) return 1 ;;
   esac
+  printf '%s\n' "$3" | sed 's/&&/\n/g; s/||/\n/g; s/;/\n/g' | {
+    while read -r word _; do
+      [ -z "$word" ] && continue
+      case "$word" in
+      chown | chmod | chgrp | mkdir | cp | mv | rm | ln | touch | install | true) ;;
+      *) exit 1 ;;
+      esac
+    done
+  }
 }
 
 # uid:gid of USER (a name or a number) in ROOTFS/etc/passwd.
@@ -213,7 +224,7 @@ ${1#--env=}" ;;
   fi
   # A one-shot step of a daemon set (`Daemons.addOneshot`) is spawned as a daemon is; a program
   # that only changes files is one of those, whatever its stdio: it succeeds at once.
-  if [ "$mode" = exec ] && one_shot_program "$1"; then
+  if [ "$mode" = exec ] && one_shot_program "$@"; then
     note exec "image=$image $* (not run: a file utility, one-shot; exit 0, no output)"
     exit 0
   fi
