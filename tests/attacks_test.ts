@@ -251,6 +251,12 @@ Deno.test("attack: a run child gets no program by name; the spawn broker refuses
       messageOf("start-container subcontainer exec / "),
       /not a subcontainer this child created/,
     );
+    assert.match(
+      messageOf("sh -c mv "),
+      /running sh: "\/.*\/rpc\/host\.sock" is not below .*\/volumes/,
+    );
+    assert.match(messageOf("sh -c rm -rf "), /running sh: "\/" is not below/);
+    assert.match(messageOf("cp /etc/shadow"), /"\/etc\/shadow" is not below/);
     assert.ok(rt.runtime.stderr.some((line) => line.includes("spawn refused")));
   });
 });

@@ -64,6 +64,7 @@ Deno.test("default profiles follow the table", () => {
       "rbind-shared",
       "rbind-backup",
       "rsync-restore",
+      "file-utilities",
     ],
     env: true,
     sys: SYS,
@@ -92,8 +93,9 @@ Deno.test("default profiles follow the table", () => {
   assert.equal(p.run.heapMb, 256);
   for (const name of PROFILE_NAMES) assert.equal(p[name].run, false, name);
   const container = ["subcontainer-launch", "subcontainer-exec", "bind-mount", "rbind-shared"];
-  assert.deepEqual(p.main.spawn, container);
-  assert.deepEqual(p.run.spawn, container);
+  // Every profile that writes the volumes may run the file utilities there (migrations).
+  assert.deepEqual(p.main.spawn, [...container, "file-utilities"]);
+  assert.deepEqual(p.run.spawn, [...container, "file-utilities"]);
   assert.deepEqual(p.main.write, ["/media/startos/volumes", "/media/startos/subcontainers"]);
   assert.deepEqual(p.run.write, p.main.write);
   assert.deepEqual(p.backup.write, [
@@ -101,7 +103,12 @@ Deno.test("default profiles follow the table", () => {
     "/media/startos/backup",
     "/media/startos/subcontainers",
   ]);
-  assert.deepEqual(p.backup.spawn, [...container, "rbind-backup", "rsync-backup"]);
+  assert.deepEqual(p.backup.spawn, [
+    ...container,
+    "rbind-backup",
+    "rsync-backup",
+    "file-utilities",
+  ]);
   // getInput runs read commands in subcontainers: volumes mounted read-only, mount points only.
   assert.deepEqual(p.getInput, {
     read: ["/pkg/dir", "/media/startos", "/etc/resolv.conf"],

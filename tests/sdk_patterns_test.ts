@@ -199,6 +199,12 @@ Deno.test({
         });
         // fs.cp from the assets: Node's walk up from the destination stats /media.
         assert.equal(await Deno.readTextFile(`${rt.root}/volumes/main/motd.txt`), MOTD);
+        // The shell script the runtime checked and ran: moved, and the old directory gone.
+        assert.deepEqual(
+          [...Deno.readDirSync(`${rt.root}/volumes/main/moved`)].map((e) => e.name).sort(),
+          ["a.txt", "b.txt"],
+        );
+        await assert.rejects(Deno.stat(`${rt.root}/volumes/main/legacy`), Deno.errors.NotFound);
         const events = await fakes.events();
         const bootstrap = events.filter((e) =>
           e.event === "exec" && e.detail.includes(String(ports.bootstrap))

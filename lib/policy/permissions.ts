@@ -232,7 +232,9 @@ function join(base: string, part: string): string {
  *   bind-mount`, `subcontainer launch|exec`, `mount --rbind`, `rsync`) is asked of the runtime's
  *   spawn broker, which checks each request against the profile's `spawn` operations
  *   (lib/policy/spawn_rules.ts). init may restore (`rsync-restore`), backup may back up; getInput
- *   and sandbox get volumes and assets mounted read-only (`bind-mount-read-only`).
+ *   and sandbox get volumes and assets mounted read-only (`bind-mount-read-only`). Every profile
+ *   that writes volumes may run the file utilities on them (`file-utilities`: `mv`, `cp`, ...,
+ *   also as `sh -c`), which packages' migrations use (lib/policy/file_utilities.ts).
  * - getInput and sandbox change nothing: no write but subcontainer mount points, effects
  *   `read-only` (reads, secrets, their own subcontainers). The sandbox has exactly getInput's
  *   grants, so that a sandbox getInput answers what an executed one answers.
@@ -278,22 +280,27 @@ export function defaultProfiles(
       ...container,
       net: [...OWN_DAEMONS_NET],
       // A restore runs from init: rsync back from the backup, dump restores in a subcontainer.
-      spawn: [...CONTAINER_OPERATIONS, "rbind-backup", "rsync-restore"],
+      // Migrations move data between volumes with the file utilities.
+      spawn: [...CONTAINER_OPERATIONS, "rbind-backup", "rsync-restore", "file-utilities"],
       heapMb: 512,
     }),
     main: profile({
       ...container,
       net: [...MAIN_NET],
-      spawn: [...CONTAINER_OPERATIONS],
+      spawn: [...CONTAINER_OPERATIONS, "file-utilities"],
       heapMb: 512,
     }),
-    run: profile({ ...container, net: [...OWN_DAEMONS_NET], spawn: [...CONTAINER_OPERATIONS] }),
+    run: profile({
+      ...container,
+      net: [...OWN_DAEMONS_NET],
+      spawn: [...CONTAINER_OPERATIONS, "file-utilities"],
+    }),
     getInput: profile(readOnly),
     backup: profile({
       read: container.read,
       write: [volumes, backup, subcontainers],
       net: [...OWN_DAEMONS_NET],
-      spawn: [...CONTAINER_OPERATIONS, "rbind-backup", "rsync-backup"],
+      spawn: [...CONTAINER_OPERATIONS, "rbind-backup", "rsync-backup", "file-utilities"],
     }),
     sandbox: profile(readOnly),
   };

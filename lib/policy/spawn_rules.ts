@@ -3,7 +3,8 @@
  * each request of a child must pass before the runtime runs it.
  *
  * No child is granted a program: the worker's compat layer turns `node:child_process` spawns of
- * `start-container`, `mount` and `rsync` into requests on the child's channel, and the runtime
+ * `start-container`, `mount`, `rsync`, the file utilities and `sh -c` (lib/policy/
+ * file_utilities.ts) into requests on the child's channel, and the runtime
  * decides each one here. A request is allowed only when its program, subcommand and options are
  * exactly one of the forms below, every path argument is absolute, has no `.`/`..` segment, goes
  * through no symlink, and lies where the form says (a volume, the backup, a rootfs this child
@@ -16,6 +17,7 @@
  */
 
 import { BROKERED_PROGRAMS, type BrokeredProgram, brokeredProgram } from "../protocol/channel.ts";
+import { checkFileUtility, FILE_UTILITIES, FileUtilityRefusal, SHELLS } from "./file_utilities.ts";
 
 /** The operations a profile may be allowed, one per form start-sdk uses. */
 export type SpawnOperation =
@@ -26,7 +28,8 @@ export type SpawnOperation =
   | "rbind-shared"
   | "rbind-backup"
   | "rsync-backup"
-  | "rsync-restore";
+  | "rsync-restore"
+  | "file-utilities";
 
 export { BROKERED_PROGRAMS, type BrokeredProgram, brokeredProgram };
 
@@ -34,8 +37,8 @@ export { BROKERED_PROGRAMS, type BrokeredProgram, brokeredProgram };
 export interface SpawnRule {
   /** The operation that names this form in a profile's `spawn` list. */
   operation: SpawnOperation;
-  /** The program the form runs. */
-  program: BrokeredProgram;
+  /** The programs the form runs. */
+  programs: readonly BrokeredProgram[];
   /** The accepted command line. */
   form: string;
   /** The start-sdk 2.0.9 code that runs it. */
@@ -48,7 +51,7 @@ export interface SpawnRule {
 export const SPAWN_RULES: readonly SpawnRule[] = Object.freeze([
   {
     operation: "subcontainer-launch",
-    program: "start-container",
+    programs: ["start-container"],
     form: "start-container subcontainer launch [--env-file=F] [--user=U] [--workdir=W] " +
       "[--env=K=V]... ROOTFS [command...]",
     sdk: "SubContainer: the leader (no command) and `launch()` (daemons)",
@@ -57,7 +60,7 @@ export const SPAWN_RULES: readonly SpawnRule[] = Object.freeze([
   },
   {
     operation: "subcontainer-exec",
-    program: "start-container",
+    programs: ["start-container"],
     form: "start-container subcontainer exec [--env-file=F] [--user=U] [--workdir=W] " +
       "[--env=K=V]... ROOTFS command...",
     sdk: "SubContainer `exec`, `execFail`, `spawn` (actions, health checks, init)",
@@ -65,7 +68,7 @@ export const SPAWN_RULES: readonly SpawnRule[] = Object.freeze([
   },
   {
     operation: "bind-mount",
-    program: "start-container",
+    programs: ["start-container"],
     form: "start-container bind-mount --source S --target T [--recursive] [--file] " +
       "[--idmap A:B:N]...",
     sdk: "SubContainer `mount()`: volume and asset mounts",
@@ -74,7 +77,7 @@ export const SPAWN_RULES: readonly SpawnRule[] = Object.freeze([
   },
   {
     operation: "bind-mount-read-only",
-    program: "start-container",
+    programs: ["start-container"],
     form: "as bind-mount, then `mount -o remount,bind,ro T` (run by the runtime)",
     sdk: "SubContainer `mount()` in a procedure that changes nothing (getInput, sandbox)",
     checked: "as bind-mount; the mount is made read-only before the request's exit is reported, " +
@@ -82,21 +85,21 @@ export const SPAWN_RULES: readonly SpawnRule[] = Object.freeze([
   },
   {
     operation: "rbind-shared",
-    program: "mount",
+    programs: ["mount"],
     form: "mount --rbind /dev|/sys|/run T",
     sdk: "SubContainer: the host's /dev, /sys (and /run with sharedRun) in every rootfs",
     checked: "T is inside a rootfs this child created, exists and goes through no symlink",
   },
   {
     operation: "rbind-backup",
-    program: "mount",
+    programs: ["mount"],
     form: "mount --rbind ${root}/backup T",
     sdk: "Backups: the backup target in a subcontainer (database dumps and restores)",
     checked: "as rbind-shared",
   },
   {
     operation: "rsync-backup",
-    program: "rsync",
+    programs: ["rsync"],
     form: "rsync [--delete] [--exclude=P]... -rlptgoAXH --partial --inplace --timeout=N " +
       "--info=progress2 SRC DST",
     sdk: "Backups.ofVolumes / addSync: `createBackup`",
@@ -105,18 +108,31 @@ export const SPAWN_RULES: readonly SpawnRule[] = Object.freeze([
   },
   {
     operation: "rsync-restore",
-    program: "rsync",
+    programs: ["rsync"],
     form: "as rsync-backup",
     sdk: "Backups restore: `init` with kind `restore`",
     checked: "SRC is under `${root}/backup`, DST under `${root}/volumes`; otherwise as " +
       "rsync-backup",
   },
+  {
+    operation: "file-utilities",
+    programs: [...SHELLS, ...FILE_UTILITIES],
+    form: `${FILE_UTILITIES.join("|")} [options] PATH...; sh|bash -c SCRIPT of only such ` +
+      "commands joined by &&, ||, ; or newlines",
+    sdk: "not start-sdk: packages' own migrations and actions " +
+      "(`execFile('sh', ['-c', 'mv ${root}/volumes/main/data/* ${root}/volumes/db'])`)",
+    checked: "every path is below `${root}/volumes` (a cp source also `${root}/assets`), its " +
+      "directories exist without a symlink, and it is a symlink only where the utility acts on " +
+      "the link; only the options lib/policy/file_utilities.ts lists; a script is parsed " +
+      "(no variable, substitution, redirection, pipe, background job or other program), its " +
+      "globs expanded and checked, and rebuilt with every word quoted",
+  },
 ]);
 
 /** Every operation name, in table order. */
-export const SPAWN_OPERATIONS: readonly SpawnOperation[] = Object.freeze(
-  SPAWN_RULES.map((rule) => rule.operation),
-);
+export const SPAWN_OPERATIONS: readonly SpawnOperation[] = Object.freeze([
+  ...new Set(SPAWN_RULES.map((rule) => rule.operation)),
+]);
 
 /** What a decision needs to know about the child and the file system. */
 export interface SpawnContext {
@@ -136,6 +152,11 @@ export interface SpawnContext {
    * @returns the canonical path, or null when nothing is there
    */
   realPath(path: string): string | null;
+  /**
+   * The names in a directory (for the globs of a `sh -c` script), or null when it cannot be listed.
+   * @param path an absolute, normalised path
+   */
+  listDir(path: string): string[] | null;
 }
 
 /** An allowed request: what to run (program by name; the runner finds it) and the mount it makes. */
@@ -370,6 +391,17 @@ function rsync(args: string[], context: SpawnContext): SpawnAllowed {
   );
 }
 
+/** A file utility or `sh -c` script (lib/policy/file_utilities.ts): what to run, as checked. */
+function fileUtility(command: string, args: string[], context: SpawnContext): SpawnAllowed {
+  try {
+    const run = checkFileUtility(command, args, context);
+    return { ok: true, operation: "file-utilities", program: run.program, args: run.args };
+  } catch (error) {
+    if (error instanceof FileUtilityRefusal) throw new Refusal(error.argument, error.message);
+    throw error;
+  }
+}
+
 /**
  * Decides one spawn request of a child: allowed (with the operation it is) or refused (with the
  * argument that failed and why).
@@ -390,7 +422,7 @@ export function checkSpawn(command: string, args: string[], context: SpawnContex
     if (program === null) {
       throw new Refusal(command, "is not a program the runtime runs for package code");
     }
-    const forms = SPAWN_RULES.filter((rule) => rule.program === program);
+    const forms = SPAWN_RULES.filter((rule) => rule.programs.includes(program));
     if (!forms.some((rule) => context.allowed.includes(rule.operation))) {
       throw new Refusal(
         null,
@@ -400,7 +432,9 @@ export function checkSpawn(command: string, args: string[], context: SpawnContex
       );
     }
     let decision: SpawnAllowed;
-    if (program === "rsync") decision = rsync(args, context);
+    if (forms.some((rule) => rule.operation === "file-utilities")) {
+      decision = fileUtility(command, args, context);
+    } else if (program === "rsync") decision = rsync(args, context);
     else if (program === "mount") decision = mount(args, context);
     else if (args[0] === "subcontainer") decision = subcontainer(args, context);
     else if (args[0] === "bind-mount") decision = bindMount(args, context);

@@ -188,6 +188,13 @@ export class SpawnBroker {
           return null;
         }
       },
+      listDir: (path) => {
+        try {
+          return Array.from(Deno.readDirSync(path), (entry) => entry.name);
+        } catch {
+          return null;
+        }
+      },
     };
   }
 

@@ -220,14 +220,39 @@ export const PROCEDURE_ROLES: ReadonlySet<ChildRole> = new Set([
   "sandbox",
 ]);
 
-/** The programs the spawn broker runs for package code (no child is granted them). */
-export type BrokeredProgram = "start-container" | "mount" | "rsync";
+/**
+ * The programs the spawn broker runs for package code (no child is granted them): start-sdk's
+ * (`start-container`, `mount`, `rsync`), and the file utilities packages run themselves, directly
+ * or through `sh -c` (lib/policy/file_utilities.ts).
+ */
+export type BrokeredProgram =
+  | "start-container"
+  | "mount"
+  | "rsync"
+  | "sh"
+  | "bash"
+  | "mv"
+  | "cp"
+  | "rm"
+  | "mkdir"
+  | "chown"
+  | "chmod"
+  | "touch";
 
 /** Every brokered program name. */
 export const BROKERED_PROGRAMS: readonly BrokeredProgram[] = Object.freeze([
   "start-container",
   "mount",
   "rsync",
+  "sh",
+  "bash",
+  "mv",
+  "cp",
+  "rm",
+  "mkdir",
+  "chown",
+  "chmod",
+  "touch",
 ]);
 
 /** Where the container image installs system programs; the broker looks nowhere else by default. */

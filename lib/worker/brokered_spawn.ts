@@ -228,6 +228,24 @@ function signalName(signal: number): string {
   return SIGNAL_NAMES[signal] ?? "SIGTERM";
 }
 
+/**
+ * What `spawn(command, args, {shell})` runs: the shell (`/bin/sh`, or the one named) with `-c` and
+ * the command line Node joins; null without `shell`.
+ */
+function shellForm(
+  command: unknown,
+  args: string[],
+  options: Options,
+): { program: string; args: string[] } | null {
+  if (
+    typeof command !== "string" || (options.shell !== true && typeof options.shell !== "string")
+  ) {
+    return null;
+  }
+  const program = typeof options.shell === "string" ? options.shell : "/bin/sh";
+  return { program, args: ["-c", [command, ...args].join(" ")] };
+}
+
 /** Splits what follows the command in Node's `spawn(command, args?, options?)`. */
 function spawnArgs(rest: unknown[]): { args: string[]; options: Options } {
   const [second, third] = rest;
@@ -317,6 +335,10 @@ export function installBrokeredSpawn(channel: SpawnChannel): SpawnEvents {
 
   cp.spawn = function (this: unknown, command: unknown, ...rest: unknown[]) {
     const { args, options } = spawnArgs(rest);
+    const shell = shellForm(command, args, options);
+    if (shell && shouldBroker(shell.program, {})) {
+      return brokeredSpawn(shell.program, shell.args, { ...options, shell: undefined });
+    }
     if (!shouldBroker(command, options)) return original.spawn.call(this, command, ...rest);
     return brokeredSpawn(command, args, options);
   };
@@ -369,6 +391,42 @@ export function installBrokeredSpawn(channel: SpawnChannel): SpawnEvents {
     },
   });
   cp.execFile = execFile;
+
+  // exec(command) runs `/bin/sh -c command` (or `options.shell`): the shell is brokered too, so
+  // its script is served where the runtime accepts it (lib/policy/file_utilities.ts).
+  const originalExec = cp.exec;
+  const exec = function (this: unknown, command: unknown, ...rest: unknown[]) {
+    const callback = typeof rest[rest.length - 1] === "function"
+      ? rest[rest.length - 1] as AnyFunction
+      : undefined;
+    const given = rest[0];
+    const options = typeof given === "object" && given !== null ? given as Options : {};
+    const shell = typeof options.shell === "string" ? options.shell : "/bin/sh";
+    if (typeof command !== "string" || !shouldBroker(shell, {})) {
+      return originalExec.call(this, command, ...rest);
+    }
+    const args = ["-c", command];
+    const own = { ...options, shell: undefined };
+    return callback
+      ? execFile.call(this, shell, args, own, callback)
+      : execFile.call(this, shell, args, own);
+  };
+  Object.defineProperty(exec, promisify.custom, {
+    value: (command: unknown, ...rest: unknown[]) => {
+      let child: unknown;
+      const promise = new Promise((resolve, reject) => {
+        child = exec.call(
+          undefined,
+          command,
+          ...rest,
+          (error: Error | null, stdout: unknown, stderr: unknown) =>
+            error ? reject(error) : resolve({ stdout, stderr }),
+        );
+      });
+      return Object.assign(promise, { child });
+    },
+  });
+  cp.exec = exec;
 
   for (const name of ["execFileSync", "execSync", "spawnSync"]) {
     const sync = cp[name];

@@ -182,7 +182,8 @@ installCompat({
       throw error;
     }) as Promise<string>,
 });
-// No program is granted: start-container, mount and rsync are run by the runtime on request.
+// No program is granted: start-container, mount, rsync and the file utilities (also as `sh -c`)
+// are run by the runtime on request.
 const spawnEvents: SpawnEvents = installBrokeredSpawn({
   request: (method, params) =>
     accepted.then(() =>

@@ -37,6 +37,7 @@ function context(
     mounts: [],
     // Paths outside the root exist as they are (/, /etc, /dev); inside it only FILES do.
     realPath: (path) => FILES[path] ?? (path.startsWith(`${ROOT}/`) ? null : path),
+    listDir: () => null,
     ...extra,
   };
 }
@@ -229,7 +230,8 @@ Deno.test("checkSpawn refuses subcontainers this child did not create and comman
     checkSpawn("/tmp/mount", ["--rbind", "/dev", `${ROOTFS}/dev`], run),
     /is not a program the runtime runs/,
   );
-  refused(checkSpawn("sh", ["-c", "id"], run), /is not a program the runtime runs/);
+  refused(checkSpawn("sh", ["-c", "id"], run), /^id: is not one of the file utilities/);
+  refused(checkSpawn("python3", ["-c", "1"], run), /is not a program the runtime runs/);
   // A procedure child without a subcontainer of its own call has nothing to launch.
   refused(
     checkSpawn(
