@@ -24,6 +24,23 @@ Deno.test("compat: mkdir of /dev, /sys, /run and reads of /proc/net/* are served
   }
 });
 
+Deno.test("compat: a refused connection comes as the socket's error event (EACCES), logged as a denial", async () => {
+  const rt = await startPackageRuntime({ package: FAULTS });
+  try {
+    const path = `${rt.root}/volumes/main/control.sock`;
+    const outcome = await rt.client.call("execute", runAction("unix-probe", { path }));
+    assert.deepEqual(outcome, { result: { error: "EACCES", name: "NotCapable" } });
+    assert.ok(
+      rt.runtime.stderr.some((line) =>
+        /permission denial its package code caught .*denied="net unix:/.test(line)
+      ),
+      rt.runtime.stderr.join("\n"),
+    );
+  } finally {
+    await rt.close();
+  }
+});
+
 Deno.test("compat: the table lists each served path with the SDK function that needs it", () => {
   const served = INTERCEPTIONS.flatMap((entry) =>
     entry.paths.map((path) => `${entry.operation} ${path}`)

@@ -108,3 +108,30 @@ export function installCompat(channel: CompatChannel): void {
     );
   };
 }
+
+/**
+ * Makes a connection Deno refuses fail as Node reports a failed connection: `net.Socket`'s
+ * `connect()` (what `net.connect` and `net.createConnection` call) returns the socket, and the
+ * refusal (a `NotCapable`, given Node's `code: "EACCES"`, `syscall: "connect"`) comes as its
+ * `'error'` event on a later turn of the event loop, then `'close'`. Deno 2.9 throws it from `connect()` itself,
+ * where no `'error'` handler sees it: a package that probes its daemon's Unix socket
+ * (`connect(path).on('error', …)`, tor's control socket) would fail the whole call instead of
+ * taking its "not reachable" branch. The denial is still seen by the denial watch (denials.ts).
+ */
+export function installConnectErrors(): void {
+  const require = createRequire(import.meta.url);
+  const net = require("node:net") as { Socket: { prototype: Record<string, AnyFunction> } };
+  const proto = net.Socket.prototype;
+  const connect = proto.connect;
+  proto.connect = function (this: { destroy(error: Error): void }, ...args: unknown[]) {
+    try {
+      return connect.apply(this, args);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotCapable)) throw error;
+      Object.assign(error, { code: "EACCES", errno: -13, syscall: "connect" });
+      // As Node's own connection errors, on a later turn of the event loop.
+      setTimeout(() => this.destroy(error), 0);
+      return this;
+    }
+  };
+}

@@ -31,7 +31,7 @@ import {
   TERMINATE,
   WARM,
 } from "../protocol/channel.ts";
-import { installCompat } from "./compat.ts";
+import { installCompat, installConnectErrors } from "./compat.ts";
 import { installBrokeredSpawn, type SpawnEvents } from "./brokered_spawn.ts";
 import { beginCall, endCall, firstDenial, installDenialWatch, recordDenial } from "./denials.ts";
 import { createEffects, leaveContext, type WorkerEffects } from "./effects.ts";
@@ -167,6 +167,7 @@ if (!watching) {
 }
 // Serve the SDK's operations on reserved paths, and refuse forbidden spawns with a NotCapable
 // naming the program where Deno's sync spawns would hide it.
+installConnectErrors();
 installCompat({
   procNet: (file) =>
     accepted.then(() => holding("requests", peer.request(PROC_NET, { file }))).catch((error) => {
