@@ -6,10 +6,11 @@
  * (`execFile('sh', ['-c', 'mv /media/startos/volumes/main/data/* /media/startos/volumes/db'])`)
  * and hand files to a daemon's user; the Node runtime runs those as root with no check. Here a
  * script is parsed, never given to a shell as written: it may only be simple commands of these
- * utilities joined by `&&`, `||`, `;` or newlines, words plain or quoted (`'…'`, `"…"` without
- * `$`, backquote or backslash), globs (`*`, `?`, `[…]`) only in the last component of an absolute
- * path; anything else (a variable, a substitution, a redirection, a pipe, a background job, `cd`,
- * another program) is refused. Each utility takes only the options listed in
+ * utilities (and `true`, `echo`) joined by `&&`, `||`, `;` or newlines, words plain or quoted
+ * (`'…'`, `"…"` without `$`, backquote or backslash), output thrown away (`2>/dev/null`,
+ * `>/dev/null 2>&1`, `&>/dev/null`), globs (`*`, `?`, `[…]`) only in the last component of an
+ * absolute path; anything else (a variable, a substitution, another redirection, a pipe, a
+ * background job, `cd`, another program) is refused. Each utility takes only the options listed in
  * {@linkcode UTILITY_OPTIONS} (none that dereferences a symlink the utility would otherwise leave
  * alone, none that reads a reference file). Every path is absolute, free of `.`/`..`, below
  * `${root}/volumes` (a `cp` source may also be below `${root}/assets`), and the directories on its
@@ -28,6 +29,9 @@ export const FILE_UTILITIES = Object.freeze(
 );
 /** One of {@linkcode FILE_UTILITIES}. */
 export type FileUtility = typeof FILE_UTILITIES[number];
+
+/** Shell builtins a script may use besides the utilities (`… || true`, `echo done`). */
+export const SCRIPT_BUILTINS: readonly string[] = Object.freeze(["true", "echo"]);
 
 /** The shells whose `-c SCRIPT` is served (parsed, then run rebuilt). */
 export const SHELLS = Object.freeze(["sh", "bash"] as const);
@@ -98,9 +102,10 @@ interface Word {
   glob: boolean;
 }
 
-/** One simple command of a script, and the operator that follows it. */
+/** One simple command of a script, its redirections (to /dev/null only), the operator after it. */
 interface Command {
   words: Word[];
+  redirects: string[];
   next: "&&" | "||" | ";" | null;
 }
 
@@ -110,7 +115,6 @@ const REFUSED: Readonly<Record<string, string>> = Object.freeze({
   "`": "a command substitution (`)",
   "\\": "a backslash escape",
   "<": "a redirection (<)",
-  ">": "a redirection (>)",
   "(": "a subshell or function (()",
   ")": "a subshell or function ())",
   "{": "a group or brace ({)",
@@ -125,29 +129,73 @@ const REFUSED: Readonly<Record<string, string>> = Object.freeze({
 function parseScript(script: string): Command[] {
   const commands: Command[] = [];
   let words: Word[] = [];
+  let redirects: string[] = [];
   let text = "";
   let glob = false;
+  let quoted = false;
   let inWord = false;
   const endWord = () => {
     if (inWord) words.push({ text, glob });
     text = "";
-    glob = false;
-    inWord = false;
+    glob = quoted = inWord = false;
   };
   const endCommand = (next: Command["next"]) => {
     endWord();
     if (words.length === 0) {
-      if (next === ";") return; // empty lines and stray separators
+      if (next === ";" && redirects.length === 0) return; // empty lines and stray separators
       throw new FileUtilityRefusal(null, `${next} follows no command`);
     }
-    commands.push({ words, next });
+    commands.push({ words, redirects, next });
     words = [];
+    redirects = [];
   };
   for (let i = 0; i < script.length; i++) {
     const c = script[i];
     if (c === " " || c === "\t") endWord();
     else if (c === "\n" || c === ";") endCommand(";");
-    else if (c === "&" || c === "|") {
+    else if (c === ">" || (c === "&" && script[i + 1] === ">")) {
+      // Output thrown away (`2>/dev/null`, `>/dev/null 2>&1`, `&>/dev/null`): nothing else.
+      let fd = "";
+      if (c === "&") {
+        fd = "&";
+        i++;
+      } else if (inWord) {
+        if (quoted || (text !== "1" && text !== "2")) {
+          throw new FileUtilityRefusal(
+            null,
+            "a redirection (>) of anything but output to /dev/null",
+          );
+        }
+        fd = text;
+        text = "";
+        inWord = glob = false;
+      }
+      let op = ">";
+      if (script[i + 1] === ">") {
+        op = ">>";
+        i++;
+      }
+      if (script[i + 1] === "&" && fd !== "&") {
+        const onto = script[i + 2];
+        if (onto !== "1" && onto !== "2") {
+          throw new FileUtilityRefusal(null, "a redirection (>&) to anything but 1 or 2");
+        }
+        redirects.push(`${fd}${op}&${onto}`);
+        i += 2;
+        continue;
+      }
+      let start = i + 1;
+      while (script[start] === " " || script[start] === "\t") start++;
+      let end = start;
+      while (end < script.length && !" \t\n;&|<>".includes(script[end])) end++;
+      if (script.slice(start, end) !== "/dev/null") {
+        throw new FileUtilityRefusal(null, "a redirection (>) of anything but output to /dev/null");
+      }
+      // bash's `&>` is `>… 2>&1` (sh, which runs the rebuilt script, reads `&` as a background job).
+      if (fd === "&") redirects.push(`${op}/dev/null`, "2>&1");
+      else redirects.push(`${fd}${op}/dev/null`);
+      i = end - 1;
+    } else if (c === "&" || c === "|") {
       if (script[i + 1] !== c) {
         throw new FileUtilityRefusal(null, c === "&" ? "a background job (&)" : "a pipe (|)");
       }
@@ -157,16 +205,16 @@ function parseScript(script: string): Command[] {
       const end = script.indexOf("'", i + 1);
       if (end === -1) throw new FileUtilityRefusal(null, "a quote (') that does not end");
       text += script.slice(i + 1, end);
-      inWord = true;
+      inWord = quoted = true;
       i = end;
     } else if (c === '"') {
       const end = script.indexOf('"', i + 1);
       if (end === -1) throw new FileUtilityRefusal(null, 'a quote (") that does not end');
-      const quoted = script.slice(i + 1, end);
-      const bad = [...quoted].find((q) => q === "$" || q === "`" || q === "\\");
+      const inside = script.slice(i + 1, end);
+      const bad = [...inside].find((q) => q === "$" || q === "`" || q === "\\");
       if (bad) throw new FileUtilityRefusal(null, `${REFUSED[bad]} inside double quotes`);
-      text += quoted;
-      inWord = true;
+      text += inside;
+      inWord = quoted = true;
       i = end;
     } else if (REFUSED[c]) throw new FileUtilityRefusal(null, REFUSED[c]);
     else if (!inWord && (c === "#" || c === "~")) {
@@ -405,16 +453,25 @@ export function checkFileUtility(program: string, args: string[], view: FileView
     }
     const rebuilt = parseScript(args[1]).map((command) => {
       const [first, ...rest] = command.words;
-      const utility = first.glob ? null : utilityOf(first.text);
-      if (utility === null) {
-        throw new FileUtilityRefusal(
-          first.text,
-          `is not one of the file utilities the runtime runs (${FILE_UTILITIES.join(", ")})`,
-        );
+      let words: string[];
+      if (!first.glob && SCRIPT_BUILTINS.includes(first.text)) {
+        // `|| true`, `echo done`: words as written (a glob would list a directory).
+        const globbed = rest.find((word) => word.glob);
+        if (globbed) throw new FileUtilityRefusal(globbed.text, `is a glob given to ${first.text}`);
+        words = [first.text, ...rest.map((word) => word.text)];
+      } else {
+        const utility = first.glob ? null : utilityOf(first.text);
+        if (utility === null) {
+          throw new FileUtilityRefusal(
+            first.text,
+            `is not one of the file utilities the runtime runs (${FILE_UTILITIES.join(", ")})`,
+          );
+        }
+        const operands = rest.flatMap((word) => expand(word, view));
+        checkUtility(utility, operands, view);
+        words = [utility, ...operands];
       }
-      const words = rest.flatMap((word) => expand(word, view));
-      checkUtility(utility, words, view);
-      const line = [utility, ...words].map(quote).join(" ");
+      const line = [...words.map(quote), ...command.redirects].join(" ");
       return command.next === null ? line : `${line} ${command.next}`;
     });
     // The utilities from the system's directories only, whatever the runtime's PATH holds.

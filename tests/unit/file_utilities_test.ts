@@ -108,6 +108,31 @@ Deno.test("sh -c: && || ; and newlines, quotes, every utility with its usual opt
   });
 });
 
+Deno.test("sh -c: output thrown away to /dev/null, `|| true` and `echo`, as idempotent migrations write them", () => {
+  assert.equal(
+    sh(`mv ${V}/main/data/*.db ${V}/db 2>/dev/null || true`).args[1],
+    `PATH=/usr/bin:/bin; 'mv' '${V}/main/data/a.db' '${V}/main/data/b.db' '${V}/db' 2>/dev/null || ` +
+      `'true' ;`,
+  );
+  assert.equal(
+    sh(`rm -rf ${V}/main/start9 >/dev/null 2>&1; echo 'moved' &> /dev/null`).args[1],
+    `PATH=/usr/bin:/bin; 'rm' '-rf' '${V}/main/start9' >/dev/null 2>&1 ; 'echo' 'moved' >/dev/null 2>&1 ;`,
+  );
+  assert.match(
+    sh(`touch ${V}/db/x 1>>/dev/null`).args[1],
+    /'touch' '\/media\/startos\/volumes\/db\/x' 1>>\/dev\/null ;$/,
+  );
+  for (
+    const [script, reason] of [
+      [`touch ${V}/db/x 2>/tmp/log`, /a redirection \(>\) of anything but output to \/dev\/null/],
+      [`touch ${V}/db/x >&3`, /to anything but 1 or 2/],
+      [`touch ${V}/db/x'2'>/dev/null`, /a redirection/],
+      [`echo ${V}/main/data/*`, /is a glob given to echo/],
+      [`2>/dev/null`, /follows no command/],
+    ] as [string, RegExp][]
+  ) refused(() => sh(script), reason);
+});
+
 Deno.test("sh -c refuses every construct beyond simple commands of the file utilities", () => {
   const cases: [string, RegExp][] = [
     [`mv $(ls ${V}) ${V}/db`, /a variable or substitution/],
