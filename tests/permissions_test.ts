@@ -464,6 +464,46 @@ Deno.test("parsePolicy: bad paths are named", () => {
   ]);
 });
 
+Deno.test("parsePolicy: a daemon's own Unix socket in a volume may be granted by exact path, with a warning", () => {
+  const text = JSON.stringify({
+    profiles: {
+      init: { net: ["${container}", "unix:${root}/volumes/tor/control.sock"] },
+      main: { net: ["unix:/media/startos/volumes/tor//control.sock"] },
+    },
+  });
+  const policy = parsePolicy(text, "f", VARS);
+  assert.deepEqual(policy.profiles.init.net, [
+    "${container}",
+    "unix:/media/startos/volumes/tor/control.sock",
+  ]);
+  assert.deepEqual(policy.profiles.main.net, ["unix:/media/startos/volumes/tor/control.sock"]);
+  assert.ok(
+    denoPermissionArgs(policy.profiles.init, SOCK, NONE).includes(
+      `--allow-net=unix:${SOCK},unix:/media/startos/volumes/tor/control.sock`,
+    ),
+  );
+  assert.deepEqual(
+    policyWarnings(policy).filter((w) => w.includes("Unix socket")),
+    ["init", "main"].map((name) =>
+      `the policy grants the ${name} profile the Unix socket ` +
+      "/media/startos/volumes/tor/control.sock: a daemon that replaces it with a symlink gives " +
+      "this profile whatever socket the link names (host.sock included)"
+    ),
+  );
+  // Anywhere else (the runtime's own sockets included), or with a '..': refused.
+  for (
+    const entry of [
+      "unix:${root}/rpc/host.sock",
+      "unix:${root}/volumes",
+      "unix:${root}/volumes/../rpc/host.sock",
+      "unix:/run/systemd/private",
+    ]
+  ) {
+    const bad = JSON.stringify({ profiles: { run: { net: [entry] } } });
+    assert.equal(policyProblems(() => parsePolicy(bad, "f", VARS)).length, 1, entry);
+  }
+});
+
 Deno.test("parsePolicy: grants, effects and pools are checked", () => {
   const text = JSON.stringify({
     profiles: {
@@ -481,7 +521,7 @@ Deno.test("parsePolicy: grants, effects and pools are checked", () => {
   assert.deepEqual(policyProblems(() => parsePolicy(text, "f", VARS)), [
     `f: profiles.main.net: expected true, false or a list of hosts`,
     `f: profiles.run.net[0]: "http://x.com": give a host, not a URL`,
-    `f: profiles.run.net[1]: "unix:/tmp/s": Unix socket grants are not allowed; children talk to the runtime only`,
+    `f: profiles.run.net[1]: "unix:/tmp/s": a Unix socket is granted only below \${root}/volumes (a daemon's own socket); children talk to the runtime over their channel only`,
     `f: profiles.run.net[2]: "a b": not a host name, host:port, IPv4 address or [IPv6] address`,
     `f: profiles.run.net[3]: expected a host string`,
     `f: profiles.run.run[0]: "": not a program name (letters, digits, '_', '+', '@', '.', '-') or absolute path`,

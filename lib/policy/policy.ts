@@ -145,7 +145,8 @@ function netEntryProblem(entry: string): string | null {
   if (entry === CONTAINER_ADDRESSES) return null;
   const shown = JSON.stringify(entry);
   if (entry.startsWith("unix:")) {
-    return `${shown}: Unix socket grants are not allowed; children talk to the runtime only`;
+    return `${shown}: a Unix socket is granted only below \${root}/volumes (a daemon's own ` +
+      "socket); children talk to the runtime over their channel only";
   }
   if (entry.includes("://")) return `${shown}: give a host, not a URL`;
   let host = entry;
@@ -172,9 +173,19 @@ function policySchema(vars: PolicyVars) {
   });
   const paths = z.array(path, { error: "expected a list of absolute paths" });
 
-  const host = z.string({ error: "expected a host string" }).superRefine((value, ctx) => {
-    const problem = netEntryProblem(value);
-    if (problem) ctx.addIssue({ code: "custom", message: problem, input: value });
+  const volumes = `${vars.root === "/" ? "" : vars.root}/volumes`;
+  const host = z.string({ error: "expected a host string" }).transform((value, ctx) => {
+    // A daemon's own Unix socket in a volume (tor's control socket), by exact path.
+    if (value.startsWith("unix:")) {
+      const resolved = resolvePath(value.slice("unix:".length), vars);
+      if (typeof resolved === "string" && resolved.startsWith(`${volumes}/`)) {
+        return `unix:${resolved}`;
+      }
+    }
+    const problem = typeof value === "string" ? netEntryProblem(value) : null;
+    if (problem === null) return value;
+    ctx.addIssue({ code: "custom", message: problem, input: value });
+    return z.NEVER;
   });
   const program = z.string({ error: "expected a program name or absolute path" }).transform(
     (raw, ctx) => {
@@ -369,6 +380,14 @@ export function policyWarnings(policy: Policy): string[] {
       warnings.push(
         `the policy grants the ${name} profile programs by name (${what}): its package code ` +
           "runs them directly, with any arguments, unchecked by the spawn broker",
+      );
+    }
+    if (profile.all || !Array.isArray(profile.net)) continue;
+    for (const entry of profile.net.filter((entry) => entry.startsWith("unix:"))) {
+      warnings.push(
+        `the policy grants the ${name} profile the Unix socket ${entry.slice("unix:".length)}: ` +
+          "a daemon that replaces it with a symlink gives this profile whatever socket the link " +
+          "names (host.sock included)",
       );
     }
   }
