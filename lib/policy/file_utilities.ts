@@ -23,6 +23,8 @@
  * @module
  */
 
+import { normalizePath, SpawnRefusal } from "./spawn_refusal.ts";
+
 /** The utilities, by name. */
 export const FILE_UTILITIES = Object.freeze(
   ["mv", "cp", "rm", "mkdir", "chown", "chmod", "touch"] as const,
@@ -72,17 +74,6 @@ export interface FileView {
   realPath(path: string): string | null;
   /** The names in a directory, or null when it cannot be listed. */
   listDir(path: string): string[] | null;
-}
-
-/** A refused script or command: the word that failed (null: the whole of it) and why. */
-export class FileUtilityRefusal extends Error {
-  /**
-   * @param argument the word as the request gave it, or null
-   * @param reason why, as words that follow the argument
-   */
-  constructor(readonly argument: string | null, reason: string) {
-    super(reason);
-  }
 }
 
 /** An accepted request: the program to run and its arguments, as checked. */
@@ -143,7 +134,7 @@ function parseScript(script: string): Command[] {
     endWord();
     if (words.length === 0) {
       if (next === ";" && redirects.length === 0) return; // empty lines and stray separators
-      throw new FileUtilityRefusal(null, `${next} follows no command`);
+      throw new SpawnRefusal(null, `${next} follows no command`);
     }
     commands.push({ words, redirects, next });
     words = [];
@@ -161,7 +152,7 @@ function parseScript(script: string): Command[] {
         i++;
       } else if (inWord) {
         if (quoted || (text !== "1" && text !== "2")) {
-          throw new FileUtilityRefusal(
+          throw new SpawnRefusal(
             null,
             "a redirection (>) of anything but output to /dev/null",
           );
@@ -178,7 +169,7 @@ function parseScript(script: string): Command[] {
       if (script[i + 1] === "&" && fd !== "&") {
         const onto = script[i + 2];
         if (onto !== "1" && onto !== "2") {
-          throw new FileUtilityRefusal(null, "a redirection (>&) to anything but 1 or 2");
+          throw new SpawnRefusal(null, "a redirection (>&) to anything but 1 or 2");
         }
         redirects.push(`${fd}${op}&${onto}`);
         i += 2;
@@ -189,7 +180,7 @@ function parseScript(script: string): Command[] {
       let end = start;
       while (end < script.length && !" \t\n;&|<>".includes(script[end])) end++;
       if (script.slice(start, end) !== "/dev/null") {
-        throw new FileUtilityRefusal(null, "a redirection (>) of anything but output to /dev/null");
+        throw new SpawnRefusal(null, "a redirection (>) of anything but output to /dev/null");
       }
       // bash's `&>` is `>… 2>&1` (sh, which runs the rebuilt script, reads `&` as a background job).
       if (fd === "&") redirects.push(`${op}/dev/null`, "2>&1");
@@ -197,28 +188,28 @@ function parseScript(script: string): Command[] {
       i = end - 1;
     } else if (c === "&" || c === "|") {
       if (script[i + 1] !== c) {
-        throw new FileUtilityRefusal(null, c === "&" ? "a background job (&)" : "a pipe (|)");
+        throw new SpawnRefusal(null, c === "&" ? "a background job (&)" : "a pipe (|)");
       }
       endCommand(c === "&" ? "&&" : "||");
       i++;
     } else if (c === "'") {
       const end = script.indexOf("'", i + 1);
-      if (end === -1) throw new FileUtilityRefusal(null, "a quote (') that does not end");
+      if (end === -1) throw new SpawnRefusal(null, "a quote (') that does not end");
       text += script.slice(i + 1, end);
       inWord = quoted = true;
       i = end;
     } else if (c === '"') {
       const end = script.indexOf('"', i + 1);
-      if (end === -1) throw new FileUtilityRefusal(null, 'a quote (") that does not end');
+      if (end === -1) throw new SpawnRefusal(null, 'a quote (") that does not end');
       const inside = script.slice(i + 1, end);
       const bad = [...inside].find((q) => q === "$" || q === "`" || q === "\\");
-      if (bad) throw new FileUtilityRefusal(null, `${REFUSED[bad]} inside double quotes`);
+      if (bad) throw new SpawnRefusal(null, `${REFUSED[bad]} inside double quotes`);
       text += inside;
       inWord = quoted = true;
       i = end;
-    } else if (REFUSED[c]) throw new FileUtilityRefusal(null, REFUSED[c]);
+    } else if (REFUSED[c]) throw new SpawnRefusal(null, REFUSED[c]);
     else if (!inWord && (c === "#" || c === "~")) {
-      throw new FileUtilityRefusal(null, c === "#" ? "a comment (#)" : "a home directory (~)");
+      throw new SpawnRefusal(null, c === "#" ? "a comment (#)" : "a home directory (~)");
     } else {
       if (c === "*" || c === "?" || c === "[") glob = true;
       text += c;
@@ -228,21 +219,10 @@ function parseScript(script: string): Command[] {
   endCommand(";");
   const last = commands.at(-1);
   if (last && last.next !== ";" && last.next !== null) {
-    throw new FileUtilityRefusal(null, `the script ends with ${last.next}`);
+    throw new SpawnRefusal(null, `the script ends with ${last.next}`);
   }
-  if (commands.length === 0) throw new FileUtilityRefusal(null, "the script has no command");
+  if (commands.length === 0) throw new SpawnRefusal(null, "the script has no command");
   return commands;
-}
-
-/** `path` with duplicate and trailing slashes collapsed; refuses a relative or `.`/`..` path. */
-function normalize(path: string): string {
-  if (!path.startsWith("/")) throw new FileUtilityRefusal(path, "is not an absolute path");
-  if (path.includes("\0")) throw new FileUtilityRefusal(path, "contains a NUL character");
-  const parts = path.split("/").filter((part) => part !== "");
-  if (parts.some((part) => part === "." || part === "..")) {
-    throw new FileUtilityRefusal(path, "contains a '.' or '..' segment");
-  }
-  return "/" + parts.join("/");
 }
 
 /** Whether `path` is strictly below `base` (both normalised). */
@@ -265,7 +245,7 @@ function globPattern(component: string, word: string): RegExp {
     else if (c === "?") source += "[^/]";
     else if (c === "[") {
       const end = component.indexOf("]", i + 2);
-      if (end === -1) throw new FileUtilityRefusal(word, "has a [ that does not end");
+      if (end === -1) throw new SpawnRefusal(word, "has a [ that does not end");
       let set = component.slice(i + 1, end);
       const negated = set.startsWith("!");
       if (negated) set = set.slice(1);
@@ -282,10 +262,10 @@ function globPattern(component: string, word: string): RegExp {
  */
 function expand(word: Word, view: FileView): string[] {
   if (!word.glob) return [word.text];
-  const path = normalize(word.text);
+  const path = normalizePath(word.text);
   const dir = dirOf(path);
   if (/[*?[]/.test(dir)) {
-    throw new FileUtilityRefusal(word.text, "has a glob outside its last component");
+    throw new SpawnRefusal(word.text, "has a glob outside its last component");
   }
   const component = path.slice(dir === "/" ? 1 : dir.length + 1);
   const pattern = globPattern(component, word.text);
@@ -293,7 +273,7 @@ function expand(word: Word, view: FileView): string[] {
     .filter((name) => pattern.test(name) && (component.startsWith(".") || !name.startsWith(".")))
     .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   if (names.length > MAX_GLOB_MATCHES) {
-    throw new FileUtilityRefusal(word.text, `matches more than ${MAX_GLOB_MATCHES} paths`);
+    throw new SpawnRefusal(word.text, `matches more than ${MAX_GLOB_MATCHES} paths`);
   }
   return names.length === 0
     ? [word.text]
@@ -315,21 +295,21 @@ function splitOptions(
       options = false;
     } else if (options && arg.startsWith("--")) {
       if (!allowed.long.includes(arg)) {
-        throw new FileUtilityRefusal(arg, `is not an option the runtime passes to ${utility}`);
+        throw new SpawnRefusal(arg, `is not an option the runtime passes to ${utility}`);
       }
       flags.add(arg);
     } else if (options && arg.startsWith("-") && arg.length > 1) {
       for (let j = 1; j < arg.length; j++) {
         const letter = arg[j];
         if (!allowed.short.includes(letter)) {
-          throw new FileUtilityRefusal(arg, `is not an option the runtime passes to ${utility}`);
+          throw new SpawnRefusal(arg, `is not an option the runtime passes to ${utility}`);
         }
         flags.add(letter);
         // mkdir -m MODE / -mMODE
         if (letter === "m") {
           const mode = arg.slice(j + 1) || args[++i];
           if (mode === undefined || !/^[0-7]{3,4}$/.test(mode)) {
-            throw new FileUtilityRefusal(arg, "takes an octal mode");
+            throw new SpawnRefusal(arg, "takes an octal mode");
           }
           break;
         }
@@ -355,20 +335,20 @@ function checkPath(
   linkOk: boolean,
   view: FileView,
 ): string {
-  const path = normalize(operand);
+  const path = normalizePath(operand);
   if (!bases.some((base) => below(path, base))) {
-    throw new FileUtilityRefusal(operand, `is not below ${bases.join(" or ")}`);
+    throw new SpawnRefusal(operand, `is not below ${bases.join(" or ")}`);
   }
   // The longest existing ancestor must be where it says (no symlink on the way).
   let dir = dirOf(path);
   while (dir !== "/" && view.realPath(dir) === null) dir = dirOf(dir);
   const real = view.realPath(dir);
   if (real !== dir) {
-    throw new FileUtilityRefusal(operand, `goes through a symlink (${dir} is ${real})`);
+    throw new SpawnRefusal(operand, `goes through a symlink (${dir} is ${real})`);
   }
   const target = view.realPath(path);
   if (target !== null && target !== path && !linkOk) {
-    throw new FileUtilityRefusal(
+    throw new SpawnRefusal(
       operand,
       `is a symlink (to ${target}), which the utility would follow`,
     );
@@ -389,14 +369,14 @@ function checkUtility(utility: FileUtility, args: string[], view: FileView): str
     const [value, ...rest] = operands;
     const shape = utility === "chown" ? OWNER : MODE;
     if (value === undefined || !shape.test(value)) {
-      throw new FileUtilityRefusal(
+      throw new SpawnRefusal(
         value ?? null,
         `is not ${utility === "chown" ? "an owner" : "a mode"}`,
       );
     }
     paths = rest;
   }
-  if (paths.length === 0) throw new FileUtilityRefusal(null, `${utility} names no path`);
+  if (paths.length === 0) throw new SpawnRefusal(null, `${utility} names no path`);
   const noDeref = flags.has("P") || flags.has("d") || flags.has("a") || flags.has("--archive") ||
     flags.has("--no-dereference");
   paths.forEach((operand, index) => {
@@ -443,13 +423,13 @@ function quote(text: string): string {
  * @param program the utility or shell, as the request names it (checked by the caller)
  * @param args its arguments
  * @param view the root and the file system
- * @returns what to run; throws {@linkcode FileUtilityRefusal} naming what failed
+ * @returns what to run; throws {@linkcode SpawnRefusal} naming what failed
  */
 export function checkFileUtility(program: string, args: string[], view: FileView): FileUtilityRun {
   const name = program.slice(program.lastIndexOf("/") + 1);
   if ((SHELLS as readonly string[]).includes(name)) {
     if (args.length !== 2 || args[0] !== "-c") {
-      throw new FileUtilityRefusal(args[0] ?? null, `only \`${name} -c SCRIPT\` is run`);
+      throw new SpawnRefusal(args[0] ?? null, `only \`${name} -c SCRIPT\` is run`);
     }
     const rebuilt = parseScript(args[1]).map((command) => {
       const [first, ...rest] = command.words;
@@ -457,12 +437,12 @@ export function checkFileUtility(program: string, args: string[], view: FileView
       if (!first.glob && SCRIPT_BUILTINS.includes(first.text)) {
         // `|| true`, `echo done`: words as written (a glob would list a directory).
         const globbed = rest.find((word) => word.glob);
-        if (globbed) throw new FileUtilityRefusal(globbed.text, `is a glob given to ${first.text}`);
+        if (globbed) throw new SpawnRefusal(globbed.text, `is a glob given to ${first.text}`);
         words = [first.text, ...rest.map((word) => word.text)];
       } else {
         const utility = first.glob ? null : utilityOf(first.text);
         if (utility === null) {
-          throw new FileUtilityRefusal(
+          throw new SpawnRefusal(
             first.text,
             `is not one of the file utilities the runtime runs (${FILE_UTILITIES.join(", ")})`,
           );
@@ -479,7 +459,7 @@ export function checkFileUtility(program: string, args: string[], view: FileView
   }
   const utility = utilityOf(program);
   if (utility === null) {
-    throw new FileUtilityRefusal(program, "is not a file utility the runtime runs");
+    throw new SpawnRefusal(program, "is not a file utility the runtime runs");
   }
   return { program: utility, args: checkUtility(utility, args, view) };
 }

@@ -17,7 +17,10 @@
  */
 
 import { BROKERED_PROGRAMS, type BrokeredProgram, brokeredProgram } from "../protocol/channel.ts";
-import { checkFileUtility, FILE_UTILITIES, FileUtilityRefusal, SHELLS } from "./file_utilities.ts";
+import { checkFileUtility, FILE_UTILITIES, SHELLS } from "./file_utilities.ts";
+import { normalizePath, SpawnRefusal as Refusal } from "./spawn_refusal.ts";
+
+export { normalizePath };
 
 /** The operations a profile may be allowed, one per form start-sdk uses. */
 export type SpawnOperation =
@@ -190,29 +193,6 @@ export interface SpawnRefused {
 
 /** The broker's answer to one request. */
 export type SpawnDecision = SpawnAllowed | SpawnRefused;
-
-/** Thrown inside the checks; turned into a {@link SpawnRefused}. */
-class Refusal extends Error {
-  constructor(readonly argument: string | null, reason: string) {
-    super(reason);
-  }
-}
-
-/**
- * `path` with duplicate and trailing slashes collapsed; throws unless it is absolute and free of
- * `.`/`..`.
- * @param path the path as a request gave it
- * @returns the normalised path (`/` for the root)
- */
-export function normalizePath(path: string): string {
-  if (!path.startsWith("/")) throw new Refusal(path, "not an absolute path");
-  if (path.includes("\0")) throw new Refusal(path, "contains a NUL character");
-  const parts = path.split("/").filter((part) => part !== "");
-  if (parts.some((part) => part === "." || part === "..")) {
-    throw new Refusal(path, "contains a '.' or '..' segment");
-  }
-  return "/" + parts.join("/");
-}
 
 /** Whether `path` is `base` or below it (both normalised). */
 function within(path: string, base: string): boolean {
@@ -393,13 +373,8 @@ function rsync(args: string[], context: SpawnContext): SpawnAllowed {
 
 /** A file utility or `sh -c` script (lib/policy/file_utilities.ts): what to run, as checked. */
 function fileUtility(command: string, args: string[], context: SpawnContext): SpawnAllowed {
-  try {
-    const run = checkFileUtility(command, args, context);
-    return { ok: true, operation: "file-utilities", program: run.program, args: run.args };
-  } catch (error) {
-    if (error instanceof FileUtilityRefusal) throw new Refusal(error.argument, error.message);
-    throw error;
-  }
+  const run = checkFileUtility(command, args, context);
+  return { ok: true, operation: "file-utilities", program: run.program, args: run.args };
 }
 
 /**

@@ -246,6 +246,27 @@ function shellForm(
   return { program, args: ["-c", [command, ...args].join(" ")] };
 }
 
+/**
+ * Gives a callback-style `execFile`/`exec` the `util.promisify` form Node's has: a promise of
+ * `{stdout, stderr}` (rejected with the error, which carries both), with the process as `child`.
+ */
+function resolvesOutput(run: AnyFunction): void {
+  Object.defineProperty(run, promisify.custom, {
+    value: (...args: unknown[]) => {
+      let child: unknown;
+      const promise = new Promise((resolve, reject) => {
+        child = run.call(
+          undefined,
+          ...args,
+          (error: Error | null, stdout: unknown, stderr: unknown) =>
+            error ? reject(error) : resolve({ stdout, stderr }),
+        );
+      });
+      return Object.assign(promise, { child });
+    },
+  });
+}
+
 /** Splits what follows the command in Node's `spawn(command, args?, options?)`. */
 function spawnArgs(rest: unknown[]): { args: string[]; options: Options } {
   const [second, third] = rest;
@@ -375,21 +396,7 @@ export function installBrokeredSpawn(channel: SpawnChannel): SpawnEvents {
     return child;
   };
   // util.promisify(execFile) resolves {stdout, stderr}, as Node's does.
-  Object.defineProperty(execFile, promisify.custom, {
-    value: (file: unknown, ...rest: unknown[]) => {
-      let child: unknown;
-      const promise = new Promise((resolve, reject) => {
-        child = execFile.call(
-          undefined,
-          file,
-          ...rest,
-          (error: Error | null, stdout: unknown, stderr: unknown) =>
-            error ? reject(error) : resolve({ stdout, stderr }),
-        );
-      });
-      return Object.assign(promise, { child });
-    },
-  });
+  resolvesOutput(execFile);
   cp.execFile = execFile;
 
   // exec(command) runs `/bin/sh -c command` (or `options.shell`): the shell is brokered too, so
@@ -411,21 +418,7 @@ export function installBrokeredSpawn(channel: SpawnChannel): SpawnEvents {
       ? execFile.call(this, shell, args, own, callback)
       : execFile.call(this, shell, args, own);
   };
-  Object.defineProperty(exec, promisify.custom, {
-    value: (command: unknown, ...rest: unknown[]) => {
-      let child: unknown;
-      const promise = new Promise((resolve, reject) => {
-        child = exec.call(
-          undefined,
-          command,
-          ...rest,
-          (error: Error | null, stdout: unknown, stderr: unknown) =>
-            error ? reject(error) : resolve({ stdout, stderr }),
-        );
-      });
-      return Object.assign(promise, { child });
-    },
-  });
+  resolvesOutput(exec);
   cp.exec = exec;
 
   for (const name of ["execFileSync", "execSync", "spawnSync"]) {
