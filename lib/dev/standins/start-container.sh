@@ -36,7 +36,9 @@
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
 
-note() { printf 'start-container\t%s\t%s\n' "$1" "$2" >>"$STANDIN_LOG"; }
+# One record a line: a tab or newline inside the detail (a multi-line `python3 -c` script) is
+# written as a space, so the record keeps its end.
+note() { printf 'start-container\t%s\t%s\n' "$1" "$(printf '%s' "$2" | tr '\t\n' '  ')" >>"$STANDIN_LOG"; }
 refuse() {
   note refused "$1"
   printf 'start-container (dev stand-in): %s\n' "$1" >&2
