@@ -1,3 +1,4 @@
+import { INIT_SUCCEEDED } from "../lib/dev/host_methods.ts";
 import assert from "node:assert/strict";
 import { RpcError } from "../lib/jsonrpc/errors.ts";
 import { Peer } from "../lib/jsonrpc/peer.ts";
@@ -242,6 +243,16 @@ Deno.test("a dependency (not installed here): its mount is recorded, not refused
     assert.equal(await call("mount", mount), null);
     const state = JSON.parse(await Deno.readTextFile(`${root}/state.json`));
     assert.deepEqual(state.mounts, [mount]);
+  });
+});
+
+Deno.test("an init that deno task rpc sent and the runtime answered makes the service installed", async () => {
+  await withDevHost(async ({ call, root }) => {
+    const installed = () => JSON.parse(Deno.readTextFileSync(`${root}/state.json`)).installed;
+    assert.equal(await call("get-os-ip", {}), "10.0.3.1");
+    assert.equal(installed(), false);
+    assert.equal(await call(INIT_SUCCEEDED, {}), null);
+    assert.equal(installed(), true);
   });
 });
 

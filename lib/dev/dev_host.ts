@@ -6,6 +6,7 @@
  * effect call.
  */
 
+import { INIT_SUCCEEDED } from "./host_methods.ts";
 import { z } from "zod";
 import { ErrorKind } from "../protocol/error_codes.ts";
 import { RpcError } from "../jsonrpc/errors.ts";
@@ -96,6 +97,7 @@ export class DevHost {
 
   /** Handles one effect call; resolves with its result or rejects with an `RpcError`. */
   async handle(method: string, raw: unknown): Promise<unknown> {
+    if (method === INIT_SUCCEEDED) return await this.#initSucceeded();
     const started = performance.now();
     const params = envelope.safeParse(raw ?? {});
     const event = params.success ? params.data.eventId ?? null : null;
@@ -155,6 +157,19 @@ export class DevHost {
     if (changed) await this.store.save();
     for (const topic of topics) this.#fire(topic);
     return outcome.result;
+  }
+
+  /**
+   * An `init` the runtime answered without error, sent by `deno task rpc` (the session records its
+   * own): the service is installed, and later sessions send init with kind null, as StartOS does.
+   */
+  async #initSucceeded(): Promise<null> {
+    if (!this.store.state.installed) {
+      this.store.state.installed = true;
+      await this.store.save();
+      this.#options.log.info("init succeeded (sent by deno task rpc): the service is installed");
+    }
+    return null;
   }
 
   /** Fires (once) every callback watching `topic`. */

@@ -8,6 +8,7 @@ import { encodeRequest } from "../jsonrpc/codec.ts";
 import { type ErrorObject, JsonRpcCode } from "../jsonrpc/errors.ts";
 import { classify, type ResponseMessage } from "../jsonrpc/messages.ts";
 import { ErrorKind } from "../protocol/error_codes.ts";
+import { INIT_SUCCEEDED } from "./host_methods.ts";
 import { DEFAULT_SOCKET, parseRpcArgs, type RpcRequest } from "./rpc_args.ts";
 
 const REQUEST_ID = 1;
@@ -81,16 +82,21 @@ export function formatError(error: ErrorObject, debug: boolean): string {
 }
 
 /**
- * After a `start` or `stop` the runtime answered, tells the dev host beside its socket
- * (`host.sock`, where `deno task dev` puts it) that main is running or stopped, as StartOS knows
- * from driving it: its state file and `get-status` then say so. Nothing when there is no dev host.
+ * After an `init`, `start` or `stop` the runtime answered without error, tells the dev host beside
+ * its socket (`host.sock`, where `deno task dev` puts it) what StartOS knows from driving the
+ * service: that it is installed (later sessions send init with kind null), that main is running or
+ * stopped (its state file and `get-status` say so). Nothing when there is no dev host.
  */
 async function tellDevHost(socket: string, method: string): Promise<void> {
-  if (method !== "start" && method !== "stop") return;
+  const told: RpcRequest | null = method === "init"
+    ? { method: INIT_SUCCEEDED, params: {} }
+    : method === "start" || method === "stop"
+    ? { method: "set-main-status", params: { status: method === "start" ? "running" : "stopped" } }
+    : null;
+  if (told === null) return;
   const host = `${socket.slice(0, socket.lastIndexOf("/")) || "/"}/host.sock`;
-  const status = method === "start" ? "running" : "stopped";
   try {
-    await send(host, { method: "set-main-status", params: { status } });
+    await send(host, told);
   } catch {
     // Not a dev root (no dev host listening there): nothing to tell.
   }
