@@ -9,8 +9,14 @@ export class SpawnRefusal extends Error {
   /**
    * @param argument the argument as the request gave it, or null
    * @param reason why, as words that follow the argument in the error (`does not exist`)
+   * @param malformed the command line is not one the program itself would run (no command after
+   *   the rootfs): answered as the program's own failure would be, not as a permission denial
    */
-  constructor(readonly argument: string | null, reason: string) {
+  constructor(
+    readonly argument: string | null,
+    reason: string,
+    readonly malformed = false,
+  ) {
     super(reason);
   }
 }

@@ -189,6 +189,11 @@ export interface SpawnRefused {
   argument: string | null;
   /** Why, as words that follow the argument in the error (`does not exist`). */
   reason: string;
+  /**
+   * The command line is malformed (start-container itself would refuse it with a usage error):
+   * the request fails as that program would, not as a permission denial.
+   */
+  malformed?: true;
 }
 
 /** The broker's answer to one request. */
@@ -268,13 +273,16 @@ function subcontainer(args: string[], context: SpawnContext): SpawnAllowed {
     }
   }
   const rootfs = rest[index];
-  if (rootfs === undefined) throw new Refusal(null, "no rootfs given");
+  if (rootfs === undefined) throw new Refusal(null, "no rootfs given", true);
   const normalized = normalizePath(rootfs);
   if (!context.rootfs.includes(normalized)) {
     throw new Refusal(rootfs, "is not a subcontainer this child created");
   }
   locate(rootfs, context);
-  if (verb === "exec" && index + 1 >= rest.length) throw new Refusal(null, "no command given");
+  // An image without entrypoint or cmd gives `sdk.useEntrypoint()` no command: a usage error.
+  if (verb === "exec" && index + 1 >= rest.length) {
+    throw new Refusal(null, "no command given", true);
+  }
   const operation = verb === "launch" ? "subcontainer-launch" : "subcontainer-exec";
   return { ok: true, operation, program: "start-container", args };
 }
@@ -437,7 +445,8 @@ export function checkSpawn(command: string, args: string[], context: SpawnContex
     return decision;
   } catch (error) {
     if (error instanceof Refusal) {
-      return { ok: false, argument: error.argument, reason: error.message };
+      const refused: SpawnRefused = { ok: false, argument: error.argument, reason: error.message };
+      return error.malformed ? { ...refused, malformed: true } : refused;
     }
     throw error;
   }

@@ -216,6 +216,13 @@ export class SpawnBroker {
         command: shown.slice(0, 500),
         reason: decision.reason,
       });
+      // A usage error, not a denial: the spawn fails as the program's own refusal would.
+      if (decision.malformed) {
+        throw packageFailure(
+          `${params.command}:${argument} ${decision.reason}`,
+          `${params.command}: ${decision.reason} (${shown.slice(0, 200)})`,
+        );
+      }
       throw permissionDenied(
         child.role,
         `running ${params.command}:${argument} ${decision.reason}`,

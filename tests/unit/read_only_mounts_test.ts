@@ -128,3 +128,32 @@ Deno.test("SpawnBroker: a mount that cannot be made read-only is taken away and 
   assert.equal(warnings.length, 1);
   assert.equal(warnings[0].msg, "a read-only bind mount could not be made read-only");
 });
+
+Deno.test("SpawnBroker: a command-less subcontainer exec fails as start-container's usage error would (59), not as a denial", async () => {
+  const dir = await Deno.realPath(await Deno.makeTempDir({ prefix: "usage-error-" }));
+  const root = `${dir}/root`;
+  const rootfs = `${root}/subcontainers/g1`;
+  await Deno.mkdir(rootfs, { recursive: true });
+  const subcontainers = new SubcontainerLedger();
+  const child = fakeChild("main", root);
+  subcontainers.created(child, null, [rootfs, "g1"]);
+  const broker = new SpawnBroker({
+    log: recordingLog().log,
+    root,
+    containment: "process-group",
+    canJoin: false,
+    programDirs: ["/nonexistent"],
+    subcontainers,
+    env: {},
+  });
+  // An image without entrypoint or cmd: `sdk.useEntrypoint()` gives no command after the rootfs.
+  const refused = await broker.spawn(child, {
+    command: "start-container",
+    args: ["subcontainer", "exec", `--env-file=${root}/images/main.env`, rootfs],
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  }).then(() => null, (error) => error).finally(() => Deno.remove(dir, { recursive: true }));
+  assert.equal(refused?.code, 59, String(refused?.message));
+  assert.match(String(refused?.message), /no command given/);
+});

@@ -232,6 +232,14 @@ Deno.test("checkSpawn refuses subcontainers this child did not create and comman
   );
   refused(checkSpawn("sh", ["-c", "id"], run), /^id: is not one of the file utilities/);
   refused(checkSpawn("python3", ["-c", "1"], run), /is not a program the runtime runs/);
+  // A usage error of start-container, not a denial: marked so the broker answers it as one.
+  const usage = checkSpawn("start-container", ["subcontainer", "exec", ROOTFS], run);
+  assert.deepEqual(usage, {
+    ok: false,
+    argument: null,
+    reason: "no command given",
+    malformed: true,
+  });
   // A procedure child without a subcontainer of its own call has nothing to launch.
   refused(
     checkSpawn(
