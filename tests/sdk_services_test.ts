@@ -462,6 +462,40 @@ Deno.test({
 });
 
 Deno.test({
+  name: "SDK services: init's .const() watch on config.json survives 30 action writes and still " +
+    "re-binds when the ports change",
+  ignore: unavailable !== null,
+  fn: async () => {
+    await withServices({}, async ({ rt, ports }) => {
+      assertNullResult(rt, await rt.client.call("init", { id: "init-w", kind: "install" }), "init");
+      // Each run merges config.json (FileHelper: truncate, then write) in the run child while the
+      // package host watches it: it must never read the file half written.
+      for (let i = 0; i < 30; i++) {
+        const run = await rt.client.call(
+          "execute",
+          runAction("configure", { name: `Name ${i}` }, `act-w-${i}`),
+        );
+        assert.equal(run.error, undefined, JSON.stringify(run.error));
+      }
+      assert.equal((await readConfig(rt)).name, "Name 29");
+      // Then the ports change (written whole: a rename over the file): the step re-runs and binds.
+      const moved = ports.second + 7;
+      const path = `${rt.root}/volumes/main/config.json`;
+      await Deno.writeTextFile(
+        `${path}.new`,
+        JSON.stringify({ ...(await readConfig(rt)), ports: { ...ports, second: moved } }),
+      );
+      await Deno.rename(`${path}.new`, path);
+      await within(
+        rt.host.waitFor("bind", (p) => p.internalPort === moved),
+        15_000,
+        `a bind of the new port (the watch died?)\n${logTail(rt)}`,
+      );
+    });
+  },
+});
+
+Deno.test({
   name: "SDK services: init with an older stored data version runs the subcontainer migration",
   ignore: unavailable !== null,
   fn: async () => {

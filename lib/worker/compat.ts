@@ -99,6 +99,12 @@ export function installCompat(channel: CompatChannel): void {
     return mkdir.apply(this, args);
   };
 
+  // Watch events once the file is quiet: a watcher never reads a write half done (settledEvents).
+  const watch = fsp.watch;
+  fsp.watch = function (this: unknown, ...args: unknown[]) {
+    return settledEvents(watch.apply(this, args) as AsyncIterable<unknown>);
+  };
+
   fsp.readFile = function (this: unknown, ...args: unknown[]) {
     const file = procNet.get(plainPath(args[0]) ?? "");
     if (file === undefined) return readFile.apply(this, args);
@@ -134,4 +140,80 @@ export function installConnectErrors(): void {
       return this;
     }
   };
+}
+
+/** How long a watched file must stay quiet before its events are handed on (ms). */
+export const WATCH_QUIET_MS = 50;
+
+/** The timers {@linkcode settledEvents} waits on (the real ones, or a test's). */
+export interface QuietTimer {
+  /** Calls `fn` once after `ms`; returns what `clear` takes. */
+  set(fn: () => void, ms: number): number;
+  /** Cancels it. */
+  clear(id: number): void;
+}
+
+const realTimer: QuietTimer = {
+  set: (fn, ms) => setTimeout(fn, ms) as unknown as number,
+  clear: (id) => clearTimeout(id),
+};
+
+/**
+ * `events`, each handed on once no new one came for `quietMs` — all of them, in order. start-sdk's
+ * FileHelper writes a file with `fs.writeFile` (truncate, then write) and its `.const()` watcher
+ * re-reads the file at the first event: in one Node process the two rarely interleave, but here
+ * the writer (an action's child) and the watcher (the package host) are two processes, and the
+ * watcher read the empty file often enough (4 of ~26 action writes, measured) to parse nothing,
+ * drop its watch silently and stop reacting. Handing on the events once the file is quiet lets
+ * the write finish first; the watcher reacts `quietMs` later.
+ * @example
+ * ```ts
+ * for await (const event of settledEvents(fsp.watch("/media/startos/volumes/main/store.json"))) {
+ *   console.log(event.eventType); // 50 ms after the last change of a burst
+ * }
+ * ```
+ * @param events the watch's events
+ * @param quietMs the quiet time (default {@linkcode WATCH_QUIET_MS})
+ * @param timer the timers (default: the real ones)
+ * @returns the same events, later
+ */
+export async function* settledEvents<T>(
+  events: AsyncIterable<T>,
+  quietMs = WATCH_QUIET_MS,
+  timer: QuietTimer = realTimer,
+): AsyncGenerator<T, void, undefined> {
+  const iterator = events[Symbol.asyncIterator]();
+  /** The source's next event; a rejection nobody waits for any more (the reader stopped after an
+   * abort) is not an unhandled one. */
+  const pull = () => {
+    const promise = iterator.next();
+    promise.catch(() => {});
+    return promise;
+  };
+  try {
+    let next = pull();
+    while (true) {
+      const first = await next;
+      if (first.done) return;
+      const burst = [first.value];
+      let ended = false;
+      while (true) {
+        next = pull();
+        let id = 0;
+        const quiet = new Promise<null>((resolve) => id = timer.set(() => resolve(null), quietMs));
+        const more = await Promise.race([next, quiet]);
+        timer.clear(id);
+        if (more === null) break;
+        if (more.done) {
+          ended = true;
+          break;
+        }
+        burst.push(more.value);
+      }
+      yield* burst;
+      if (ended) return;
+    }
+  } finally {
+    await iterator.return?.();
+  }
 }

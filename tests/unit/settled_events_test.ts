@@ -1,0 +1,111 @@
+/**
+ * `settledEvents` (lib/worker/compat.ts): watch events are handed on once the file was quiet for
+ * the quiet time — all of them, in order — so that a watcher never reads a write half done.
+ * Driven by a fake event source and fake timers.
+ */
+
+import assert from "node:assert/strict";
+import { type QuietTimer, settledEvents } from "../../lib/worker/compat.ts";
+
+/** An event source the test pushes into, and timers it fires by hand. */
+function fakes() {
+  const queued: IteratorResult<string>[] = [];
+  let wake: ((result: IteratorResult<string>) => void) | null = null;
+  let returned = false;
+  const source: AsyncIterable<string> = {
+    [Symbol.asyncIterator]: () => ({
+      next: () =>
+        queued.length > 0
+          ? Promise.resolve(queued.shift()!)
+          : new Promise((resolve) => wake = resolve),
+      return: () => {
+        returned = true;
+        return Promise.resolve({ done: true, value: undefined });
+      },
+    }),
+  };
+  const push = (result: IteratorResult<string>) => {
+    if (wake) {
+      const resolve = wake;
+      wake = null;
+      resolve(result);
+    } else queued.push(result);
+  };
+  const timers = new Map<number, () => void>();
+  let nextId = 1;
+  const timer: QuietTimer = {
+    set: (fn) => {
+      timers.set(nextId, fn);
+      return nextId++;
+    },
+    clear: (id) => void timers.delete(id),
+  };
+  /** Fires the quiet timer now pending (there is at most one). */
+  const quiet = () => {
+    assert.equal(timers.size, 1, "one quiet timer pending");
+    const [[id, fn]] = [...timers];
+    timers.delete(id);
+    fn();
+  };
+  return { source, push, timer, quiet, returned: () => returned, pending: () => timers.size };
+}
+
+/** Lets every settled promise's reactions run. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+Deno.test("settledEvents hands a burst on only once it is quiet, every event in order", async () => {
+  const f = fakes();
+  const out: string[] = [];
+  const reading = (async () => {
+    for await (const event of settledEvents(f.source, 50, f.timer)) out.push(event);
+  })();
+  f.push({ done: false, value: "truncate" });
+  await settle();
+  f.push({ done: false, value: "write" });
+  await settle();
+  assert.deepEqual(out, [], "nothing while the file still changes");
+  f.quiet();
+  await settle();
+  assert.deepEqual(out, ["truncate", "write"]);
+  // A later change is a burst of its own.
+  f.push({ done: false, value: "again" });
+  await settle();
+  assert.deepEqual(out, ["truncate", "write"]);
+  f.quiet();
+  await settle();
+  assert.deepEqual(out, ["truncate", "write", "again"]);
+  f.push({ done: true, value: undefined });
+  await reading;
+  assert.equal(f.pending(), 0, "no timer left");
+});
+
+Deno.test("settledEvents hands on what it holds when the source ends in a burst", async () => {
+  const f = fakes();
+  const out: string[] = [];
+  const reading = (async () => {
+    for await (const event of settledEvents(f.source, 50, f.timer)) out.push(event);
+  })();
+  f.push({ done: false, value: "a" });
+  await settle();
+  f.push({ done: true, value: undefined });
+  await reading;
+  assert.deepEqual(out, ["a"]);
+  assert.equal(f.pending(), 0);
+});
+
+Deno.test("settledEvents closes the source when the reader stops (start-sdk aborts at the first event)", async () => {
+  const f = fakes();
+  let first: string | undefined;
+  const reading = (async () => {
+    for await (const event of settledEvents(f.source, 50, f.timer)) {
+      first = event;
+      break;
+    }
+  })();
+  f.push({ done: false, value: "modify" });
+  await settle();
+  f.quiet();
+  await reading;
+  assert.equal(first, "modify");
+  assert.ok(f.returned(), "the watch was closed");
+});
