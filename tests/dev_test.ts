@@ -1,4 +1,4 @@
-import { INIT_SUCCEEDED } from "../lib/dev/host_methods.ts";
+import { ACTION_RAN, INIT_SUCCEEDED } from "../lib/dev/host_methods.ts";
 import assert from "node:assert/strict";
 import { RpcError } from "../lib/jsonrpc/errors.ts";
 import { Peer } from "../lib/jsonrpc/peer.ts";
@@ -246,13 +246,33 @@ Deno.test("a dependency (not installed here): its mount is recorded, not refused
   });
 });
 
-Deno.test("an init that deno task rpc sent and the runtime answered makes the service installed", async () => {
+Deno.test("what deno task rpc tells the dev host: an init succeeded, an action ran; an uninstall's uninit", async () => {
   await withDevHost(async ({ call, root }) => {
     const installed = () => JSON.parse(Deno.readTextFileSync(`${root}/state.json`)).installed;
     assert.equal(await call("get-os-ip", {}), "10.0.3.1");
     assert.equal(installed(), false);
     assert.equal(await call(INIT_SUCCEEDED, {}), null);
     assert.equal(installed(), true);
+    // An action that ran does its tasks (those without a `when`), as StartOS does.
+    const task = (replayId: string, actionId: string, when?: unknown) => ({
+      replayId,
+      packageId: "hello",
+      actionId,
+      severity: "critical",
+      ...(when === undefined ? {} : { when }),
+    });
+    await call("action.create-task", task("t1", "set-password"));
+    await call(
+      "action.create-task",
+      task("t2", "set-password", { condition: "input-not-matches", once: false }),
+    );
+    await call("action.create-task", task("t3", "other"));
+    assert.equal(await call(ACTION_RAN, { actionId: "set-password" }), null);
+    const tasks = () => Object.keys(JSON.parse(Deno.readTextFileSync(`${root}/state.json`)).tasks);
+    assert.deepEqual(tasks().sort(), ["t2", "t3"]);
+    // uninit of an uninstall clears the data version: the next session installs again.
+    await call("set-data-version", { version: null });
+    assert.equal(installed(), false);
   });
 });
 

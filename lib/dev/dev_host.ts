@@ -6,7 +6,7 @@
  * effect call.
  */
 
-import { INIT_SUCCEEDED } from "./host_methods.ts";
+import { ACTION_RAN, INIT_SUCCEEDED } from "./host_methods.ts";
 import { z } from "zod";
 import { ErrorKind } from "../protocol/error_codes.ts";
 import { RpcError } from "../jsonrpc/errors.ts";
@@ -98,6 +98,7 @@ export class DevHost {
   /** Handles one effect call; resolves with its result or rejects with an `RpcError`. */
   async handle(method: string, raw: unknown): Promise<unknown> {
     if (method === INIT_SUCCEEDED) return await this.#initSucceeded();
+    if (method === ACTION_RAN) return await this.#actionRan(raw);
     const started = performance.now();
     const params = envelope.safeParse(raw ?? {});
     const event = params.success ? params.data.eventId ?? null : null;
@@ -168,6 +169,31 @@ export class DevHost {
       this.store.state.installed = true;
       await this.store.save();
       this.#options.log.info("init succeeded (sent by deno task rpc): the service is installed");
+    }
+    return null;
+  }
+
+  /**
+   * An action `deno task rpc` ran and the runtime answered without error: as StartOS does when an
+   * action runs, this service's tasks for it that have no `when` are done and removed.
+   */
+  async #actionRan(raw: unknown): Promise<null> {
+    const parsed = z.object({ actionId: z.string() }).safeParse(raw);
+    if (!parsed.success) throw invalidParams(`${ACTION_RAN}: params must be {actionId: string}`);
+    const { tasks, packageId } = this.store.state;
+    let done = 0;
+    for (const [replayId, task] of Object.entries(tasks)) {
+      if (task.packageId !== packageId || task.actionId !== parsed.data.actionId) continue;
+      if (task.when !== undefined && task.when !== null) continue;
+      delete tasks[replayId];
+      done++;
+    }
+    if (done > 0) {
+      await this.store.save();
+      this.#options.log.info("task done (its action ran)", {
+        action: parsed.data.actionId,
+        tasks: done,
+      });
     }
     return null;
   }

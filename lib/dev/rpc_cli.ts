@@ -8,7 +8,7 @@ import { encodeRequest } from "../jsonrpc/codec.ts";
 import { type ErrorObject, JsonRpcCode } from "../jsonrpc/errors.ts";
 import { classify, type ResponseMessage } from "../jsonrpc/messages.ts";
 import { ErrorKind } from "../protocol/error_codes.ts";
-import { INIT_SUCCEEDED } from "./host_methods.ts";
+import { ACTION_RAN, INIT_SUCCEEDED } from "./host_methods.ts";
 import { DEFAULT_SOCKET, parseRpcArgs, type RpcRequest } from "./rpc_args.ts";
 
 const REQUEST_ID = 1;
@@ -82,16 +82,24 @@ export function formatError(error: ErrorObject, debug: boolean): string {
 }
 
 /**
- * After an `init`, `start` or `stop` the runtime answered without error, tells the dev host beside
- * its socket (`host.sock`, where `deno task dev` puts it) what StartOS knows from driving the
- * service: that it is installed (later sessions send init with kind null), that main is running or
- * stopped (its state file and `get-status` say so). Nothing when there is no dev host.
+ * After an `init`, `start`, `stop` or action run the runtime answered without error, tells the dev
+ * host beside its socket (`host.sock`, where `deno task dev` puts it) what StartOS knows from
+ * driving the service: that it is installed (later sessions send init with kind null), that main
+ * is running or stopped (its state file and `get-status` say so), that the action's tasks are
+ * done. Nothing when there is no dev host.
  */
-async function tellDevHost(socket: string, method: string): Promise<void> {
+async function tellDevHost(socket: string, request: RpcRequest): Promise<void> {
+  const { method } = request;
+  const procedure = (request.params as { procedure?: unknown } | null)?.procedure;
+  const ran = method === "execute" && typeof procedure === "string"
+    ? /^\/actions\/([^/]+)\/run$/.exec(procedure)?.[1]
+    : undefined;
   const told: RpcRequest | null = method === "init"
     ? { method: INIT_SUCCEEDED, params: {} }
     : method === "start" || method === "stop"
     ? { method: "set-main-status", params: { status: method === "start" ? "running" : "stopped" } }
+    : ran !== undefined
+    ? { method: ACTION_RAN, params: { actionId: ran } }
     : null;
   if (told === null) return;
   const host = `${socket.slice(0, socket.lastIndexOf("/")) || "/"}/host.sock`;
@@ -131,7 +139,7 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const { message } = answer;
-  if (!message.error) await tellDevHost(socket, args.request.method);
+  if (!message.error) await tellDevHost(socket, args.request);
   if (args.raw) {
     console.log(answer.line);
   } else if (message.error) {

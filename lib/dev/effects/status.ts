@@ -98,6 +98,11 @@ export const STATUS_EFFECTS = {
         context.state.dataVersion = version;
         context.update();
       }
+      // Only uninit of an uninstall (exit with no target) clears it: the next session installs.
+      if (version === null && context.state.installed) {
+        context.state.installed = false;
+        context.update();
+      }
       return null;
     },
   }),
