@@ -144,6 +144,8 @@ export function installConnectErrors(): void {
 
 /** How long a watched file must stay quiet before its events are handed on (ms). */
 export const WATCH_QUIET_MS = 50;
+/** The longest events wait for a file that never goes quiet (a log written all the time) (ms). */
+export const WATCH_MAX_WAIT_MS = 1_000;
 
 /** The timers {@linkcode settledEvents} waits on (the real ones, or a test's). */
 export interface QuietTimer {
@@ -165,7 +167,8 @@ const realTimer: QuietTimer = {
  * the writer (an action's child) and the watcher (the package host) are two processes, and the
  * watcher read the empty file often enough (4 of ~26 action writes, measured) to parse nothing,
  * drop its watch silently and stop reacting. Handing on the events once the file is quiet lets
- * the write finish first; the watcher reacts `quietMs` later.
+ * the write finish first; the watcher reacts `quietMs` later. A file that never goes quiet has
+ * its events handed on every `maxWaitMs` all the same.
  * @example
  * ```ts
  * for await (const event of settledEvents(fsp.watch("/media/startos/volumes/main/store.json"))) {
@@ -175,12 +178,14 @@ const realTimer: QuietTimer = {
  * @param events the watch's events
  * @param quietMs the quiet time (default {@linkcode WATCH_QUIET_MS})
  * @param timer the timers (default: the real ones)
+ * @param maxWaitMs the longest a burst is held (default {@linkcode WATCH_MAX_WAIT_MS})
  * @returns the same events, later
  */
 export async function* settledEvents<T>(
   events: AsyncIterable<T>,
   quietMs = WATCH_QUIET_MS,
   timer: QuietTimer = realTimer,
+  maxWaitMs = WATCH_MAX_WAIT_MS,
 ): AsyncGenerator<T, void, undefined> {
   const iterator = events[Symbol.asyncIterator]();
   /** The source's next event; a rejection nobody waits for any more (the reader stopped after an
@@ -197,11 +202,13 @@ export async function* settledEvents<T>(
       if (first.done) return;
       const burst = [first.value];
       let ended = false;
+      let capId = 0;
+      const cap = new Promise<null>((resolve) => capId = timer.set(() => resolve(null), maxWaitMs));
       while (true) {
         next = pull();
         let id = 0;
         const quiet = new Promise<null>((resolve) => id = timer.set(() => resolve(null), quietMs));
-        const more = await Promise.race([next, quiet]);
+        const more = await Promise.race([next, quiet, cap]);
         timer.clear(id);
         if (more === null) break;
         if (more.done) {
@@ -210,6 +217,7 @@ export async function* settledEvents<T>(
         }
         burst.push(more.value);
       }
+      timer.clear(capId);
       yield* burst;
       if (ended) return;
     }

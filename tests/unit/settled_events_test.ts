@@ -40,14 +40,16 @@ function fakes() {
     },
     clear: (id) => void timers.delete(id),
   };
-  /** Fires the quiet timer now pending (there is at most one). */
-  const quiet = () => {
-    assert.equal(timers.size, 1, "one quiet timer pending");
-    const [[id, fn]] = [...timers];
+  /** Fires the quiet timer now pending (the newest; the burst's cap is the oldest). */
+  const fire = (which: "quiet" | "cap") => {
+    assert.equal(timers.size, 2, "a quiet timer and the burst's cap pending");
+    const [id, fn] = which === "quiet" ? [...timers].at(-1)! : [...timers][0];
     timers.delete(id);
     fn();
   };
-  return { source, push, timer, quiet, returned: () => returned, pending: () => timers.size };
+  const quiet = () => fire("quiet");
+  const cap = () => fire("cap");
+  return { source, push, timer, quiet, cap, returned: () => returned, pending: () => timers.size };
 }
 
 /** Lets every settled promise's reactions run. */
@@ -77,6 +79,24 @@ Deno.test("settledEvents hands a burst on only once it is quiet, every event in 
   f.push({ done: true, value: undefined });
   await reading;
   assert.equal(f.pending(), 0, "no timer left");
+});
+
+Deno.test("settledEvents hands a burst on at its cap when the file never goes quiet", async () => {
+  const f = fakes();
+  const out: string[] = [];
+  const reading = (async () => {
+    for await (const event of settledEvents(f.source, 50, f.timer, 1000)) out.push(event);
+  })();
+  for (const event of ["w1", "w2", "w3"]) {
+    f.push({ done: false, value: event });
+    await settle();
+  }
+  assert.deepEqual(out, []);
+  f.cap();
+  await settle();
+  assert.deepEqual(out, ["w1", "w2", "w3"]);
+  f.push({ done: true, value: undefined });
+  await reading;
 });
 
 Deno.test("settledEvents hands on what it holds when the source ends in a burst", async () => {
