@@ -23,6 +23,7 @@
  * @module
  */
 
+import { below, parentOf } from "./paths.ts";
 import { normalizePath, SpawnRefusal } from "./spawn_refusal.ts";
 
 /** The utilities, by name. */
@@ -225,17 +226,6 @@ function parseScript(script: string): Command[] {
   return commands;
 }
 
-/** Whether `path` is strictly below `base` (both normalised). */
-function below(path: string, base: string): boolean {
-  return path !== base && path.startsWith(base === "/" ? "/" : `${base}/`);
-}
-
-/** The directory a normalised path is in. */
-function dirOf(path: string): string {
-  const at = path.lastIndexOf("/");
-  return at <= 0 ? "/" : path.slice(0, at);
-}
-
 /** A glob's last component as a regular expression (`*`, `?`, `[…]`, `[!…]`). */
 function globPattern(component: string, word: string): RegExp {
   let source = "";
@@ -263,7 +253,7 @@ function globPattern(component: string, word: string): RegExp {
 function expand(word: Word, view: FileView): string[] {
   if (!word.glob) return [word.text];
   const path = normalizePath(word.text);
-  const dir = dirOf(path);
+  const dir = parentOf(path);
   if (/[*?[]/.test(dir)) {
     throw new SpawnRefusal(word.text, "has a glob outside its last component");
   }
@@ -340,8 +330,8 @@ function checkPath(
     throw new SpawnRefusal(operand, `is not below ${bases.join(" or ")}`);
   }
   // The longest existing ancestor must be where it says (no symlink on the way).
-  let dir = dirOf(path);
-  while (dir !== "/" && view.realPath(dir) === null) dir = dirOf(dir);
+  let dir = parentOf(path);
+  while (dir !== "/" && view.realPath(dir) === null) dir = parentOf(dir);
   const real = view.realPath(dir);
   if (real !== dir) {
     throw new SpawnRefusal(operand, `goes through a symlink (${dir} is ${real})`);
@@ -403,7 +393,7 @@ function checkUtility(utility: FileUtility, args: string[], view: FileView): str
 /** The utility a program name or standard path names, or null. */
 function utilityOf(command: string): FileUtility | null {
   const name = command.slice(command.lastIndexOf("/") + 1);
-  if (command.includes("/") && !["/usr/bin", "/bin"].includes(dirOf(command))) return null;
+  if (command.includes("/") && !["/usr/bin", "/bin"].includes(parentOf(command))) return null;
   return (FILE_UTILITIES as readonly string[]).includes(name) ? name as FileUtility : null;
 }
 

@@ -33,6 +33,9 @@
 
 import type { ChildRole } from "../protocol/channel.ts";
 import type { SpawnOperation } from "./spawn_rules.ts";
+import { type DirectoryLister, listDirectory, parentOf, within } from "./paths.ts";
+
+export type { DirectoryLister };
 import { type EffectClass, EFFECTS, type EffectSpec, effectSpec } from "../protocol/effects.ts";
 
 /** The permission profiles, one per kind of child (a child's role is its profile's name). */
@@ -356,29 +359,6 @@ function unique(values: string[]): string[] {
   return [...new Set(values)];
 }
 
-/** The names in a directory, or null when it cannot be listed (missing, not a directory). */
-export type DirectoryLister = (dir: string) => string[] | null;
-
-/** Lists `dir` on this machine. */
-function listDirectory(dir: string): string[] | null {
-  try {
-    return Array.from(Deno.readDirSync(dir), (entry) => entry.name);
-  } catch {
-    return null;
-  }
-}
-
-/** Whether `path` is `base` or lies under it (both normalised absolute paths). */
-function isWithin(path: string, base: string): boolean {
-  return path === base || path.startsWith(base === "/" ? "/" : `${base}/`);
-}
-
-/** The directory a normalised absolute path is in (`/` for `/x`). */
-function parentOf(path: string): string {
-  const at = path.lastIndexOf("/");
-  return at <= 0 ? "/" : path.slice(0, at);
-}
-
 /** More entries than this that lead to no grant, and a directory above the writes is not granted. */
 export const MAX_HIDDEN_ENTRIES = 32;
 
@@ -421,11 +401,11 @@ export function ancestorReadGrants(
   const out: AncestorGrants = { read: [], deny: [] };
   for (const path of profile.write) {
     for (let dir = parentOf(path); dir !== "/"; dir = parentOf(dir)) {
-      if (out.read.includes(dir) || profile.read.some((read) => isWithin(dir, read))) continue;
+      if (out.read.includes(dir) || profile.read.some((read) => within(dir, read))) continue;
       const names = list(dir);
       if (names === null) break;
       const hidden = names.map((name) => join(dir, name))
-        .filter((entry) => !paths.some((path) => isWithin(path, entry)));
+        .filter((entry) => !paths.some((path) => within(path, entry)));
       // A name with a comma cannot be denied in Deno's flag list: such a directory is not granted.
       if (hidden.length > MAX_HIDDEN_ENTRIES || hidden.some((entry) => /[,\0]/.test(entry))) break;
       out.read.push(dir);

@@ -18,6 +18,7 @@
 
 import { BROKERED_PROGRAMS, type BrokeredProgram, brokeredProgram } from "../protocol/channel.ts";
 import { checkFileUtility, FILE_UTILITIES, SHELLS } from "./file_utilities.ts";
+import { below, within } from "./paths.ts";
 import { normalizePath, SpawnRefusal as Refusal } from "./spawn_refusal.ts";
 
 export { normalizePath };
@@ -198,16 +199,6 @@ export interface SpawnRefused {
 
 /** The broker's answer to one request. */
 export type SpawnDecision = SpawnAllowed | SpawnRefused;
-
-/** Whether `path` is `base` or below it (both normalised). */
-function within(path: string, base: string): boolean {
-  return path === base || path.startsWith(base === "/" ? "/" : `${base}/`);
-}
-
-/** Whether `path` is strictly below `base`. */
-function below(path: string, base: string): boolean {
-  return path !== base && within(path, base);
-}
 
 /**
  * Where `path` really is: inside an earlier brokered mount it is the mount's source (the runtime

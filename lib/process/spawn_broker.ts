@@ -20,6 +20,7 @@
 import type { Logger } from "../log.ts";
 import type { Profile } from "../policy/permissions.ts";
 import { checkSpawn, type SpawnContext } from "../policy/spawn_rules.ts";
+import { listDirectory } from "../policy/paths.ts";
 import { decodeBase64, encodeBase64 } from "../protocol/base64.ts";
 import {
   type ChildRole,
@@ -188,13 +189,7 @@ export class SpawnBroker {
           return null;
         }
       },
-      listDir: (path) => {
-        try {
-          return Array.from(Deno.readDirSync(path), (entry) => entry.name);
-        } catch {
-          return null;
-        }
-      },
+      listDir: listDirectory,
     };
   }
 

@@ -55,12 +55,17 @@ function fakes() {
 /** Lets every settled promise's reactions run. */
 const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
 
+/** Reads every settled event of `f` into `out` (a 50 ms quiet time, a 1 s cap); ends with it. */
+function readAll(f: ReturnType<typeof fakes>, out: string[]): Promise<void> {
+  return (async () => {
+    for await (const event of settledEvents(f.source, 50, f.timer, 1000)) out.push(event);
+  })();
+}
+
 Deno.test("settledEvents hands a burst on only once it is quiet, every event in order", async () => {
   const f = fakes();
   const out: string[] = [];
-  const reading = (async () => {
-    for await (const event of settledEvents(f.source, 50, f.timer)) out.push(event);
-  })();
+  const reading = readAll(f, out);
   f.push({ done: false, value: "truncate" });
   await settle();
   f.push({ done: false, value: "write" });
@@ -84,9 +89,7 @@ Deno.test("settledEvents hands a burst on only once it is quiet, every event in 
 Deno.test("settledEvents hands a burst on at its cap when the file never goes quiet", async () => {
   const f = fakes();
   const out: string[] = [];
-  const reading = (async () => {
-    for await (const event of settledEvents(f.source, 50, f.timer, 1000)) out.push(event);
-  })();
+  const reading = readAll(f, out);
   for (const event of ["w1", "w2", "w3"]) {
     f.push({ done: false, value: event });
     await settle();
@@ -102,9 +105,7 @@ Deno.test("settledEvents hands a burst on at its cap when the file never goes qu
 Deno.test("settledEvents hands on what it holds when the source ends in a burst", async () => {
   const f = fakes();
   const out: string[] = [];
-  const reading = (async () => {
-    for await (const event of settledEvents(f.source, 50, f.timer)) out.push(event);
-  })();
+  const reading = readAll(f, out);
   f.push({ done: false, value: "a" });
   await settle();
   f.push({ done: true, value: undefined });
