@@ -19,7 +19,7 @@
  * ```
  */
 
-import { z } from "zod";
+import * as z from "../zod.ts";
 import {
   CONTAINER_ADDRESSES,
   defaultProfiles,
@@ -163,18 +163,32 @@ function netEntryProblem(entry: string): string | null {
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*\*?$/;
 const PROGRAM_NAME = /^[A-Za-z0-9_+@.-]+$/;
 
+/** A string checked and rewritten by `resolve`, which returns the value or what is wrong with it. */
+function checkedString(error: string, resolve: (raw: string) => string | { error: string }) {
+  return z.pipe(
+    z.string({ error }),
+    z.transform((raw: string, ctx) => {
+      const resolved = resolve(raw);
+      if (typeof resolved === "string") return resolved;
+      ctx.issues.push({ code: "custom", message: resolved.error, input: raw });
+      return z.NEVER;
+    }),
+  );
+}
+
+/** A whole number in `min..max`, every problem said as one message. */
+function wholeNumber(min: number, max: number, what = "a whole number") {
+  const range = { error: `must be ${min}..${max}` };
+  return z.int({ error: `expected ${what}` }).check(z.gte(min, range), z.lte(max, range));
+}
+
 /** The zod schema of a policy file; paths are substituted and checked as it parses. */
 function policySchema(vars: PolicyVars) {
-  const path = z.string({ error: "expected a path string" }).transform((raw, ctx) => {
-    const resolved = resolvePath(raw, vars);
-    if (typeof resolved === "string") return resolved;
-    ctx.addIssue({ code: "custom", message: resolved.error, input: raw });
-    return z.NEVER;
-  });
+  const path = checkedString("expected a path string", (raw) => resolvePath(raw, vars));
   const paths = z.array(path, { error: "expected a list of absolute paths" });
 
   const volumes = `${vars.root === "/" ? "" : vars.root}/volumes`;
-  const host = z.string({ error: "expected a host string" }).transform((value, ctx) => {
+  const host = checkedString("expected a host string", (value) => {
     // A daemon's own Unix socket in a volume (tor's control socket), by exact path.
     if (value.startsWith("unix:")) {
       const resolved = resolvePath(value.slice("unix:".length), vars);
@@ -182,42 +196,30 @@ function policySchema(vars: PolicyVars) {
         return `unix:${resolved}`;
       }
     }
-    const problem = typeof value === "string" ? netEntryProblem(value) : null;
-    if (problem === null) return value;
-    ctx.addIssue({ code: "custom", message: problem, input: value });
-    return z.NEVER;
+    const problem = netEntryProblem(value);
+    return problem === null ? value : { error: problem };
   });
-  const program = z.string({ error: "expected a program name or absolute path" }).transform(
-    (raw, ctx) => {
-      if (raw.includes("/")) {
-        const resolved = resolvePath(raw, vars);
-        if (typeof resolved === "string") return resolved;
-        ctx.addIssue({ code: "custom", message: resolved.error, input: raw });
-        return z.NEVER;
-      }
-      if (PROGRAM_NAME.test(raw) && raw !== "." && raw !== "..") return raw;
-      ctx.addIssue({
-        code: "custom",
-        message: `${
-          JSON.stringify(raw)
-        }: not a program name (letters, digits, '_', '+', '@', '.', '-') or absolute path`,
-        input: raw,
-      });
-      return z.NEVER;
-    },
-  );
-  const envName = z.string({ error: "expected a variable name" }).regex(ENV_NAME, {
+  const program = checkedString("expected a program name or absolute path", (raw) => {
+    if (raw.includes("/")) return resolvePath(raw, vars);
+    if (PROGRAM_NAME.test(raw) && raw !== "." && raw !== "..") return raw;
+    return {
+      error: `${
+        JSON.stringify(raw)
+      }: not a program name (letters, digits, '_', '+', '@', '.', '-') or absolute path`,
+    };
+  });
+  const envName = z.string({ error: "expected a variable name" }).check(z.regex(ENV_NAME, {
     error: (issue) =>
       `${
         JSON.stringify(issue.input)
       }: not an environment variable name (letters, digits, '_', optional trailing '*')`,
-  });
-  const grant = <T extends z.ZodType>(entry: T, what: string) =>
+  }));
+  const grant = <T extends z.ZodMiniType>(entry: T, what: string) =>
     z.union([z.boolean(), z.array(entry)], {
       error: `expected true, false or a list of ${what}`,
     });
 
-  const profile = z.strictObject({
+  const profile = z.partial(z.strictObject({
     read: paths,
     write: paths,
     net: grant(host, "hosts"),
@@ -242,42 +244,33 @@ function policySchema(vars: PolicyVars) {
       "system information kinds",
     ),
     all: z.boolean({ error: "expected true or false" }),
-    heapMb: z.number({ error: "expected a whole number of MB" }).int({
-      error: "expected a whole number of MB",
-    }).min(16, { error: "must be 16..16384" }).max(16384, { error: "must be 16..16384" }),
+    heapMb: wholeNumber(16, 16384, "a whole number of MB"),
     effects: z.enum(EFFECT_ACCESS_LEVELS as [EffectAccess, ...EffectAccess[]], {
       error: `expected one of ${EFFECT_ACCESS_LEVELS.map((l) => JSON.stringify(l)).join(", ")}`,
     }),
-  }).partial();
+  }));
 
-  const poolSize = z.number({ error: "expected a whole number" }).int({
-    error: "expected a whole number",
-  }).min(0, { error: `must be 0..${MAX_POOL}` }).max(MAX_POOL, {
-    error: `must be 0..${MAX_POOL}`,
-  });
-  const singletonPool = z.number({ error: "expected a whole number" }).refine((n) => n === 0, {
-    error: "must be 0 (a long-lived singleton is never pooled)",
-  });
+  const poolSize = wholeNumber(0, MAX_POOL);
+  const singletonPool = z.number({ error: "expected a whole number" }).check(
+    z.refine((n) => n === 0, { error: "must be 0 (a long-lived singleton is never pooled)" }),
+  );
 
   const profileShape = Object.fromEntries(PROFILE_NAMES.map((name) => [name, profile]));
   const poolShape = Object.fromEntries(
     PROFILE_NAMES.map((name) => [name, SINGLETONS.includes(name) ? singletonPool : poolSize]),
   );
-  const whole = (min: number, max: number) =>
-    z.number({ error: "expected a whole number" }).int({ error: "expected a whole number" })
-      .min(min, { error: `must be ${min}..${max}` }).max(max, { error: `must be ${min}..${max}` });
-  const children = z.strictObject({
+  const children = z.partial(z.strictObject({
     reuse: z.boolean({ error: "expected true or false" }),
-    maxPerProfile: whole(1, 64),
-    idleMs: whole(0, 86_400_000),
-    maxCalls: whole(1, 1_000_000_000),
-    maxAgeMs: whole(0, 86_400_000 * 365),
-  }, { error: "expected an object" }).partial();
-  return z.strictObject({
-    profiles: z.strictObject(profileShape, { error: "expected an object" }).partial(),
-    pool: z.strictObject(poolShape, { error: "expected an object" }).partial(),
+    maxPerProfile: wholeNumber(1, 64),
+    idleMs: wholeNumber(0, 86_400_000),
+    maxCalls: wholeNumber(1, 1_000_000_000),
+    maxAgeMs: wholeNumber(0, 86_400_000 * 365),
+  }, { error: "expected an object" }));
+  return z.partial(z.strictObject({
+    profiles: z.partial(z.strictObject(profileShape, { error: "expected an object" })),
+    pool: z.partial(z.strictObject(poolShape, { error: "expected an object" })),
     children,
-  }, { error: "expected an object" }).partial();
+  }, { error: "expected an object" }));
 }
 
 /** A zod issue path as `profiles.run.read[0]`. */

@@ -12,7 +12,7 @@
  * within `--load-timeout`; otherwise the child is killed.
  */
 
-import { z } from "zod";
+import * as z from "../zod.ts";
 import { abortable, timeoutSignal } from "../async/abortable.ts";
 import { RpcError } from "../jsonrpc/errors.ts";
 import { Peer } from "../jsonrpc/peer.ts";
@@ -106,48 +106,53 @@ export interface ChildLauncherOptions {
 
 // The channel's shapes are declared once, in protocol/channel.ts (the worker loads no zod);
 // each schema here is checked against its declared type.
-const helloSchema: z.ZodType<HelloParams> = z.object({
+const helloSchema: z.ZodMiniType<HelloParams> = z.object({
   token: z.string(),
-  loadError: z.object({ code: z.number().int(), message: z.string(), data: z.unknown().optional() })
-    .optional(),
+  loadError: z.optional(
+    z.object({ code: z.int(), message: z.string(), data: z.optional(z.unknown()) }),
+  ),
 });
-const effectSchema: z.ZodType<EffectParams> = z.object({
-  method: z.string().min(1).max(200),
+/** A string of at most `max` characters (at least `min`). */
+const text = (max: number, min = 0) =>
+  z.string().check(...(min > 0 ? [z.minLength(min)] : []), z.maxLength(max));
+const positiveInt = z.int().check(z.positive());
+const effectSchema: z.ZodMiniType<EffectParams> = z.object({
+  method: text(200, 1),
   params: z.record(z.string(), z.unknown()),
-  callback: z.number().int().positive().nullable(),
-  eventId: z.string().max(1024).nullable().optional(),
+  callback: z.nullable(positiveInt),
+  eventId: z.optional(z.nullable(text(1024))),
 });
-const procNetSchema: z.ZodType<ProcNetParams> = z.object({ file: z.enum(PROC_NET_FILES) });
+const procNetSchema: z.ZodMiniType<ProcNetParams> = z.object({ file: z.enum(PROC_NET_FILES) });
 const stdio = z.enum(["pipe", "inherit", "ignore"]);
-const spawnSchema: z.ZodType<SpawnParams> = z.object({
-  command: z.string().min(1).max(4096),
-  args: z.array(z.string().max(65_536)).max(4096),
+const spawnSchema: z.ZodMiniType<SpawnParams> = z.object({
+  command: text(4096, 1),
+  args: z.array(text(65_536)).check(z.maxLength(4096)),
   stdin: stdio,
   stdout: stdio,
   stderr: stdio,
 });
-const spawnStdinSchema: z.ZodType<SpawnStdinParams> = z.object({
-  id: z.number().int().positive(),
-  data: z.string().max(16 * 1024 * 1024).nullable(),
+const spawnStdinSchema: z.ZodMiniType<SpawnStdinParams> = z.object({
+  id: positiveInt,
+  data: z.nullable(text(16 * 1024 * 1024)),
 });
-const spawnKillSchema: z.ZodType<SpawnKillParams> = z.object({
-  id: z.number().int().positive(),
-  signal: z.string().max(16),
+const spawnKillSchema: z.ZodMiniType<SpawnKillParams> = z.object({
+  id: positiveInt,
+  signal: text(16),
 });
-const dropSchema: z.ZodType<DropCallbacksParams> = z.object({
-  ids: z.array(z.number().int().positive()).max(100_000),
+const dropSchema: z.ZodMiniType<DropCallbacksParams> = z.object({
+  ids: z.array(positiveInt).check(z.maxLength(100_000)),
 });
-const deniedSchema: z.ZodType<DeniedParams> = z.object({
-  eventId: z.string().max(1024).nullable(),
-  fn: z.enum(["init", "uninit", "main", "getInput", "run", "createBackup"]).nullable(),
+const deniedSchema: z.ZodMiniType<DeniedParams> = z.object({
+  eventId: z.nullable(text(1024)),
+  fn: z.nullable(z.enum(["init", "uninit", "main", "getInput", "run", "createBackup"])),
   outcome: z.enum(["answered", "failed", "outside"]),
   denials: z.array(z.object({
-    permission: z.string().max(32),
-    target: z.string().max(1024),
-    message: z.string().max(1024),
-    policyKey: z.string().max(128),
-    count: z.number().int().nonnegative(),
-  })).max(MAX_DENIED_ENTRIES),
+    permission: text(32),
+    target: text(1024),
+    message: text(1024),
+    policyKey: text(128),
+    count: z.int().check(z.nonnegative()),
+  })).check(z.maxLength(MAX_DENIED_ENTRIES)),
 });
 /** The log line of a `denied` report, by outcome. */
 const DENIED_LINES: Readonly<Record<DeniedParams["outcome"], string>> = {

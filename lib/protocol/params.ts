@@ -1,18 +1,23 @@
 /** Zod schemas of the eight methods' params, built once, and their validation. */
 
-import { z } from "zod";
+import * as z from "../zod.ts";
 import { invalidParams } from "./errors.ts";
 import { describeIssues } from "./issues.ts";
 import { PROCEDURE_INPUT } from "./procedures.ts";
 
-const noParams = z.union([z.object({}), z.null(), z.undefined()]).transform(() => ({}));
-const timeout = z.number().positive().max(2_147_483_647).nullable().optional()
-  .transform((v) => v ?? null);
+const noParams = z.pipe(
+  z.union([z.object({}), z.null(), z.undefined()]),
+  z.transform(() => ({})),
+);
+const timeout = z._default(
+  z.nullable(z.number().check(z.positive(), z.lte(2_147_483_647))),
+  null,
+);
 
 const procedureCall = z.object({
   id: z.string(),
   procedure: z.string(),
-  input: z.unknown().optional(),
+  input: z.optional(z.unknown()),
   timeout,
 });
 
@@ -20,21 +25,19 @@ const procedureCall = z.object({
 export const PARAMS = {
   init: z.object({
     id: z.string(),
-    kind: z.enum(["install", "update", "restore"]).nullable().optional().transform((v) =>
-      v ?? null
-    ),
+    kind: z._default(z.nullable(z.enum(["install", "update", "restore"])), null),
   }),
   exit: z.object({
     id: z.string(),
-    target: z.string().nullable().optional().transform((v) => v ?? null),
+    target: z._default(z.nullable(z.string()), null),
   }),
   start: noParams,
   stop: noParams,
   execute: procedureCall,
   sandbox: procedureCall,
   callback: z.object({
-    id: z.number().int().nonnegative(),
-    args: z.array(z.unknown()).optional().transform((v) => v ?? []),
+    id: z.int().check(z.nonnegative()),
+    args: z._default(z.array(z.unknown()), () => []),
   }),
   eval: z.object({ script: z.string() }),
 } as const;

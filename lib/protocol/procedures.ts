@@ -1,6 +1,6 @@
 /** Procedure paths of `execute`/`sandbox` → what to run, and the input each one takes. */
 
-import { z } from "zod";
+import * as z from "../zod.ts";
 import type { InputSchema } from "./issues.ts";
 
 /** A parsed procedure path. */
@@ -37,13 +37,14 @@ export function parseProcedure(path: string): Procedure | string {
   return `unknown procedure ${JSON.stringify(path)}; expected one of ${PROCEDURE_FORMS}`;
 }
 
-const getInputInput = z.object({
-  prefill: z.record(z.string(), z.unknown()).nullable().optional().transform((v) => v ?? null),
-}).strict();
-const runInput = z.object({ input: z.unknown().optional() }).strict().transform((v) => ({
-  input: v.input ?? null,
-}));
-const backupInput = z.null().optional().transform(() => null);
+const getInputInput = z.strictObject({
+  prefill: z._default(z.nullable(z.record(z.string(), z.unknown())), null),
+});
+const runInput = z.pipe(
+  z.strictObject({ input: z.optional(z.unknown()) }),
+  z.transform((v) => ({ input: v.input ?? null })),
+);
+const backupInput = z._default(z.null(), null);
 
 /** The input schema of each procedure kind, as the host sends it. */
 export const PROCEDURE_INPUT: Record<ProcedureKind, InputSchema> = {
