@@ -696,6 +696,9 @@ export async function benchSdk(options: SdkBenchOptions): Promise<void> {
   } finally {
     if (rt) {
       await rt.close();
+      // BENCH_LOG=FILE: the runtime's log of the whole scenario, to see what it did and when.
+      const logFile = Deno.env.get("BENCH_LOG");
+      if (logFile) Deno.writeTextFileSync(logFile, rt.runtime.stderr.join("\n") + "\n");
       needles.push(...rt.state.subcontainersMade.map((fs) => fs.guid));
     }
     // Whatever the runtime left behind (a failure) must not outlive the bench.

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { eventually } from "./helpers/sdk_within.ts";
+import { eventually, within } from "./helpers/sdk_within.ts";
 import { RpcError } from "../lib/jsonrpc/errors.ts";
 import { FakeHost } from "./helpers/fake_host.ts";
 import {
@@ -83,20 +83,24 @@ Deno.test("effects reach the host with kebab names and the caller's eventId", as
   }
 });
 
-Deno.test("a callback registered in init fires once in the package host", async () => {
+Deno.test("a callback registered in init fires once: init is replayed once for the retired host", async () => {
   const rt = await startPackageRuntime();
   try {
     const registered = await rt.host.waitFor("get-status", (p) => p.eventId === "init-1");
     const id = registered.params.callback as number;
     assert.equal(typeof id, "number");
+    await within(rt.runtime.waitForLog(/but what it watches: retired/), 10_000, "the retirement");
     rt.client.notify("callback", { id, args: ["changed", 2] });
-    const fired = await rt.host.waitFor("set-health", (p) => p.id === "cb");
-    assert.equal(fired.params.message, '["changed",2]');
+    await rt.host.waitFor("get-status", (p) => p.callback !== id);
     rt.client.notify("callback", { id, args: ["again"] });
     rt.client.notify("callback", { id: 99999, args: [] });
-    // exit runs uninit in the same child, after the repeated callbacks were handled.
+    // exit waits for a replay in progress; uninit runs after the repeated callbacks were handled.
     assert.deepEqual(await rt.client.call("exit", { id: "bye", target: null }), { result: null });
-    assert.equal(rt.host.callsOf("set-health").filter((c) => c.params.id === "cb").length, 1);
+    assert.equal(rt.host.callsOf("get-status").length, 2, "one replay");
+    assert.equal(
+      rt.host.callsOf("set-data-version").filter((c) => c.params.version === "init:null").length,
+      1,
+    );
   } finally {
     await rt.close();
   }

@@ -168,19 +168,29 @@ Deno.test("a package host that holds nothing after init is retired; uninit runs 
   });
 });
 
-Deno.test("the package host stays while init's callback is live, and retires once it fired", async () => {
+Deno.test("a package host whose init's callback is live is retired; the callback replays init", async () => {
   const rt = await startPackageRuntime({ args: ["--log-level", "debug"] });
   try {
     const registered = await rt.host.waitFor("get-status", (p) => p.eventId === "init-1");
-    rt.client.notify("callback", { id: registered.params.callback, args: ["changed"] });
-    await rt.host.waitFor("set-health", (p) => p.id === "cb");
-    assert.equal(
-      rt.runtime.stderr.some((line) => /package host holds nothing/.test(line)),
-      false,
-      "retired while its callback was live",
+    const retired = await within(
+      rt.runtime.waitForLog(/holds nothing after init but what it watches/),
+      10_000,
+      "the retirement",
     );
-    // Fired once, the callback is gone and its effect answered: the host holds nothing now.
-    await within(rt.runtime.waitForLog(/package host holds nothing/), 10_000, "the retirement");
+    const host = childOf(retired);
+    await eventually(() => !processExists(leaderPid(rt.runtime.stderr, host)), 5_000, "it gone");
+    rt.client.notify("callback", { id: registered.params.callback, args: ["changed"] });
+    // Init runs again in a fresh child, kind null, as the init it replays (the same event id).
+    const replayed = await within(rt.runtime.waitForLog(/init replayed/), 10_000, "the replay");
+    assert.notEqual(childOf(replayed), host);
+    const again = await rt.host.waitFor(
+      "get-status",
+      (p) => p.callback !== registered.params.callback,
+    );
+    assert.equal(again.params.eventId, "init-1");
+    assert.equal(rt.host.callsOf("set-data-version").at(-1)?.params.version, "init:null");
+    // The function init passed did not run: init ran again instead (it registers anew).
+    assert.equal(rt.host.callsOf("set-health").length, 0);
     assert.deepEqual(await rt.client.call("exit", { id: "bye", target: null }), { result: null });
     const uninit = rt.host.callsOf("set-data-version").at(-1);
     assert.deepEqual(uninit?.params, { version: "uninit:null:", eventId: "bye" });

@@ -496,6 +496,42 @@ Deno.test({
 });
 
 Deno.test({
+  name: "SDK services: the package host watching config.json is retired; a port change replays " +
+    "init in a fresh child, which re-binds",
+  ignore: unavailable !== null,
+  fn: async () => {
+    await withServices({}, async ({ rt, ports }) => {
+      assertNullResult(rt, await rt.client.call("init", { id: "init-r", kind: "install" }), "init");
+      const retired = await within(
+        rt.runtime.waitForLog(/but what it watches: retired/),
+        15_000,
+        `the host's retirement\n${logTail(rt)}`,
+      );
+      assert.match(retired ?? "", /watches=1/);
+      const moved = ports.second + 11;
+      const path = `${rt.root}/volumes/main/config.json`;
+      await Deno.writeTextFile(
+        `${path}.new`,
+        JSON.stringify({ ...(await readConfig(rt)), ports: { ...ports, second: moved } }),
+      );
+      await Deno.rename(`${path}.new`, path);
+      const bound = await within(
+        rt.host.waitFor("bind", (p) => p.internalPort === moved),
+        15_000,
+        `a bind of the new port\n${logTail(rt)}`,
+      );
+      assert.equal(bound.params.eventId, "init-r", "the replay speaks for the init it replays");
+      assert.ok(rt.runtime.stderr.some((l) => /init replayed/.test(l)), logTail(rt));
+      // A replay is no install: no progress of it reaches the host after init's own.
+      const boundAt = rt.host.calls.indexOf(bound);
+      const progressAt = rt.host.calls.findLastIndex((c) => c.method === "set-init-progress");
+      assert.ok(progressAt !== -1 && progressAt < boundAt, "init progress sent by the replay");
+      assertNullResult(rt, await rt.client.call("exit", { id: "exit-r", target: null }), "exit");
+    });
+  },
+});
+
+Deno.test({
   name: "SDK services: init with an older stored data version runs the subcontainer migration",
   ignore: unavailable !== null,
   fn: async () => {

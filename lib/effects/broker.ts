@@ -289,6 +289,36 @@ export class EffectsBroker {
     this.#host.callQuietly("set-main-status", { status: "stopped" });
   }
 
+  /**
+   * Takes over the callbacks `child` has registered at the host, before it is retired: each one
+   * that fires calls `fired` instead of reaching the child, and `release` drops those still
+   * registered (`clear-callbacks` to the host). The child's exit then drops nothing more.
+   * @example
+   * ```ts
+   * const adopted = broker.adopt(host, () => replayInit());
+   * await host.kill(); // its callbacks stay registered at the host
+   * adopted.release(); // when init is replayed
+   * ```
+   * @param child the package host about to be retired
+   * @param fired called for each of them that fires
+   * @returns how many were taken over, and what drops them
+   */
+  adopt(child: BrokerChild, fired: () => void): { count: number; release(): void } {
+    const own = this.#byChild.get(child) ?? new Map<number, number>();
+    const relay: BrokerChild = {
+      name: `${child.name} (retired)`,
+      role: child.role,
+      profile: child.profile,
+      eventId: child.eventId,
+      inCall: false,
+      callback: () => fired(),
+    };
+    this.#byChild.delete(child);
+    this.#byChild.set(relay, own);
+    for (const [localId, globalId] of own) this.#byGlobal.set(globalId, { child: relay, localId });
+    return { count: own.size, release: () => this.childExited(relay) };
+  }
+
   /** Delivers the host's `callback {id, args}`; unknown ids are ignored with a debug line. */
   deliver(globalId: number, args: unknown[]): void {
     const registration = this.#byGlobal.get(globalId);

@@ -10,6 +10,7 @@ import {
   CALLBACK,
   type ChildRole,
   IDLE,
+  type IdleResult,
   type LoadError,
   RUN,
   type RunParams,
@@ -27,9 +28,31 @@ import {
   type Variant,
 } from "../state_machine.ts";
 import { abortable, timeoutSignal } from "../async/abortable.ts";
-import type { ChildHandle } from "./child_handle.ts";
+import type { ChildHandle, IdleHoldings } from "./child_handle.ts";
+import * as z from "../zod.ts";
 import { killGroup, signalGroup } from "./process_tree.ts";
 import { exitSignal } from "./spawn.ts";
+
+/** The most file watches an idle answer may list (more: the answer is not believed). */
+export const MAX_IDLE_WATCHES = 256;
+
+const fileState = z.object({
+  mtimeMs: z.number(),
+  ctimeMs: z.number(),
+  size: z.number(),
+  ino: z.number(),
+});
+/** What a package host's `idle` answer must be (the child runs package code: checked). */
+const IDLE_RESULT: z.ZodMiniType<IdleResult> = z.object({
+  callbacks: z.int().check(z.nonnegative()),
+  watches: z.array(
+    z.object({
+      path: z.string().check(z.minLength(1), z.maxLength(4096)),
+      recursive: z.boolean(),
+      state: z.nullable(fileState),
+    }),
+  ).check(z.maxLength(MAX_IDLE_WATCHES)),
+});
 
 // Re-exported so that the types this module's API uses are documented with it.
 export type { Peer, RequestOptions } from "../jsonrpc/peer.ts";
@@ -169,6 +192,8 @@ export class Child implements ChildHandle {
   #markFailed!: (error: Error) => void;
   #outputDone: Promise<unknown> = Promise.resolve();
   readonly #heapMb: number;
+  /** Callbacks delivered so far (an idle answer overtaken by one is `touched`). */
+  #delivered = 0;
 
   /**
    * Used by the launcher only.
@@ -440,11 +465,12 @@ export class Child implements ChildHandle {
   }
 
   /**
-   * Resolves once the child answers `idle` (it holds nothing that could run package code again).
-   * Never resolves when the child dies first or answers with an error.
-   * @returns a promise of the child's idleness
+   * Resolves once the child answers `idle`: it holds nothing that could run package code again
+   * but what it watches, which the answer lists. Never resolves when the child dies first, or
+   * answers with an error or with an answer that is not an `IdleResult`.
+   * @returns a promise of what the idle child still watches
    */
-  async whenIdle(): Promise<void> {
+  async whenIdle(): Promise<IdleHoldings> {
     const stage = this.#stage;
     switch (stage.kind) {
       case "starting":
@@ -455,13 +481,18 @@ export class Child implements ChildHandle {
         }
         return await this.whenIdle();
       case "ready":
-      case "busy":
+      case "busy": {
+        const delivered = this.#delivered;
+        let answer: unknown;
         try {
-          await stage.peer.request(IDLE, {});
-          return;
+          answer = await stage.peer.request(IDLE, {});
         } catch {
           return new Promise(() => {});
         }
+        const parsed = IDLE_RESULT.safeParse(answer);
+        if (!parsed.success) return new Promise(() => {});
+        return { ...parsed.data, touched: this.#delivered !== delivered };
+      }
       case "killing":
       case "exited":
         return new Promise(() => {});
@@ -506,6 +537,7 @@ export class Child implements ChildHandle {
    * @param args the arguments the host fired it with
    */
   callback(localId: number, args: unknown[]): void {
+    this.#delivered++;
     this.notify(CALLBACK, { id: localId, args });
   }
 

@@ -3,7 +3,16 @@
  * be driven by `Child` (a real `deno run` subprocess) or by a fake in unit tests.
  */
 
-import type { ChildRole, RunParams } from "../protocol/channel.ts";
+import type { ChildRole, IdleResult, RunParams } from "../protocol/channel.ts";
+
+/** What an idle package host still watches (its `idle` answer), as the runtime saw it arrive. */
+export interface IdleHoldings extends IdleResult {
+  /**
+   * A callback was delivered to the child after it was asked: the answer may be older than that
+   * delivery, which the child may then be reacting to.
+   */
+  touched: boolean;
+}
 
 /** One child process as the layers above the launcher see it. */
 export interface ChildHandle {
@@ -28,10 +37,11 @@ export interface ChildHandle {
    */
   run(params: RunParams): Promise<unknown>;
   /**
-   * Resolves once the child says it holds nothing that could run package code again (the
-   * package host after init; see `IDLE` in protocol/channel.ts); never resolves otherwise.
+   * Resolves once the child says it holds nothing that could run package code again but what it
+   * watches (the package host after init; see `IDLE` in protocol/channel.ts), with what that is;
+   * never resolves otherwise.
    */
-  whenIdle(): Promise<void>;
+  whenIdle(): Promise<IdleHoldings>;
   /** Asks the child to stop on its own (main: leave its context, `term()` its daemons, exit). */
   terminate(): void;
   /** Kills the child with everything it spawned; resolves when all of it is gone. */

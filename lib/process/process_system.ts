@@ -4,8 +4,13 @@
  * (see ChildPool).
  *
  * Nothing stays alive that holds nothing: after init the package host is asked `idle` and
- * retired once it answers (no callback, effect, timer, watcher or process of its own left; see
- * worker/idle.ts); `uninit` then runs in a fresh child. Where the host's next call is
+ * retired once it answers (no effect, timer or process of its own left; see worker/idle.ts);
+ * `uninit` then runs in a fresh child. What it still watches — callbacks at the host, files — is
+ * watched for it (`watchFor`): at the first change, init is replayed in a fresh child with kind
+ * null, what every container start runs (start-sdk's own re-run, constRetry, would re-run the one
+ * step that watched, with the original kind: a replay re-runs every step, each of which a
+ * container start runs anyway). A host replayed `REPLAY_KEEP_COUNT` times within
+ * `REPLAY_WINDOW_MS` is kept: its values change too often to pay a child each time. Where the host's next call is
  * predictable, its child is started ahead: a `run` child when a `getInput` arrives, and the
  * fresh uninit child when main was stopped (exit follows stop). Both are retired when idle.
  *
@@ -36,8 +41,9 @@ import {
   unhandled,
   type Variant,
 } from "../state_machine.ts";
-import type { ChildHandle } from "./child_handle.ts";
+import type { ChildHandle, IdleHoldings } from "./child_handle.ts";
 import { ChildPool } from "./child_pool.ts";
+import type { Watching } from "./host_watch.ts";
 import { type Clock, deadline, realClock, type TimerId } from "./clock.ts";
 
 export type { LogFields, Logger } from "../log.ts";
@@ -59,6 +65,13 @@ export interface ProcessSystemOptions {
   reportMainStopped(): void;
   /** Delivers the host's `callback` to the child that registered it. */
   deliverCallback(id: number, args: unknown[]): void;
+  /**
+   * Takes over what a package host about to be retired still watches (its callbacks at the host,
+   * its files); `changed` is called once, at the first change. Absent: a host that watches
+   * something is kept.
+   * @returns what stops watching, or why it cannot be taken over (the host is then kept)
+   */
+  watchFor?(child: ChildHandle, held: IdleHoldings, changed: () => void): Watching | string;
   /** Kills every child there is (after the system's own teardown). */
   killAll(): Promise<void>;
   /** The package's policy: its profiles, reuse limits and warm pool. */
@@ -70,6 +83,14 @@ export interface ProcessSystemOptions {
   /** What deadlines, the stop grace and idle retirement wait on (default: the real clock). */
   clock?: Clock;
 }
+
+/**
+ * A replayed host is kept instead of retired again when this many replays (this one included)
+ * came within `REPLAY_WINDOW_MS`: its values change too often to pay a child each time.
+ */
+export const REPLAY_KEEP_COUNT = 3;
+/** The window `REPLAY_KEEP_COUNT` counts replays in (ms). */
+export const REPLAY_WINDOW_MS = 60_000;
 
 /** Main's lifecycle: no main, starting, running, or being stopped (one main at most). */
 export type MainKind = "none" | "starting" | "running" | "stopping";
@@ -137,6 +158,12 @@ export class ProcessSystem implements System {
   #hostCalls = 0;
   /** True once init succeeded. */
   #initialized = false;
+  /** What is watched for the retired host, and the init it replays. */
+  #watching: { stop: Watching; eventId: string } | undefined;
+  /** When the last replays started (ms, the clock's), the oldest first. */
+  #replays: number[] = [];
+  /** The replay of init running now (exit and a new init wait for it). */
+  #replaying: Promise<void> | undefined;
   /** The pool's close that exit began (shutdown waits for its kills). */
   #closing: Promise<void> = Promise.resolve();
   /** A fresh init child started for a predicted exit, retired when idle. */
@@ -212,6 +239,8 @@ export class ProcessSystem implements System {
    * @returns when init answered
    */
   async init({ eventId, kind }: { eventId: string; kind: InitKind }): Promise<void> {
+    this.#stopWatching();
+    await this.#replaying;
     if (this.#packageHost && !this.#packageHost.hasExited) await this.#packageHost.kill();
     const child = this.#options.spawn("init");
     this.#packageHost = child;
@@ -222,6 +251,12 @@ export class ProcessSystem implements System {
       "init",
     );
     this.#initialized = true;
+    this.#hostStarted(child, eventId, false);
+    this.#pool.prewarm();
+  }
+
+  /** `child` answered init (or its replay): warn when it dies unasked, retire it when idle. */
+  #hostStarted(child: ChildHandle, eventId: string, keep: boolean): void {
     child.exited.then((status) => {
       if (this.#packageHost === child && !this.#teardown.signal.aborted) {
         this.#options.log.warn("the package host exited", {
@@ -230,26 +265,112 @@ export class ProcessSystem implements System {
         });
       }
     });
-    this.#retireWhenIdle(child);
-    this.#pool.prewarm();
+    this.#retireWhenIdle(child, eventId, keep);
   }
 
   /**
-   * Retires the package host once it says it holds nothing (the child's word is advisory: a child
-   * that lies only loses its own reactivity, and one that never answers stays, as before).
+   * Retires the package host once it says it holds nothing but what it watches (the child's word
+   * is advisory: a child that lies only loses its own reactivity, and one that never answers
+   * stays, as before). What it watches is watched for it, unless `keep` (it was replayed too
+   * often) or it cannot be: then the host is kept.
    */
-  #retireWhenIdle(child: ChildHandle): void {
-    child.whenIdle().then(() => {
+  #retireWhenIdle(child: ChildHandle, eventId: string, keep: boolean): void {
+    child.whenIdle().then((held) => {
       if (this.#packageHost !== child || this.#hostCalls > 0) return;
       if (this.#teardown.signal.aborted || child.hasExited) return;
+      const log = this.#options.log;
+      if (held.callbacks === 0 && held.watches.length === 0) {
+        this.#packageHost = undefined;
+        log.info(
+          "the package host holds nothing after init (no callback, watch, effect, timer or " +
+            "process): retired; uninit will run in a fresh child",
+          { child: child.name },
+        );
+        child.kill();
+        return;
+      }
+      const watched = { callbacks: held.callbacks, watches: held.watches.length };
+      if (keep) {
+        log.info(
+          `the package host is kept: init was replayed ${REPLAY_KEEP_COUNT} times within ` +
+            `${REPLAY_WINDOW_MS / 1000} s; what it watches changes too often to replay each time`,
+          { child: child.name, ...watched },
+        );
+        return;
+      }
+      const stop = this.#options.watchFor?.(child, held, () => this.#replay()) ??
+        "the runtime cannot watch for it";
+      if (typeof stop === "string") {
+        log.info("the package host is kept for what it watches", {
+          child: child.name,
+          why: stop,
+          ...watched,
+        });
+        return;
+      }
       this.#packageHost = undefined;
-      this.#options.log.info(
-        "the package host holds nothing after init (no callback, effect, timer or process): " +
-          "retired; uninit will run in a fresh child",
-        { child: child.name },
+      this.#watching = { stop, eventId };
+      log.info(
+        "the package host holds nothing after init but what it watches: retired; the runtime " +
+          "watches for it and replays init (kind null) in a fresh child at the first change",
+        { child: child.name, ...watched },
       );
       child.kill();
+      // A callback reached it after it was asked: it may have been reacting to a change.
+      if (held.touched) this.#replay();
     }, () => {});
+  }
+
+  /** Stops watching for a retired host (a new init, exit, the teardown). */
+  #stopWatching(): void {
+    this.#watching?.stop.release();
+    this.#watching = undefined;
+  }
+
+  /**
+   * Something a retired host watched changed: init runs again, with kind null and the event id of
+   * the init it replays, in a fresh package host, which is retired again once idle (or kept, the
+   * `REPLAY_KEEP_COUNT`th replay within `REPLAY_WINDOW_MS`). Runs once at a time; a change during
+   * a replay is read by that replay (it watches anew before it reads).
+   */
+  #replay(): void {
+    const watching = this.#watching;
+    if (!watching || this.#replaying || this.#teardown.signal.aborted) return;
+    this.#stopWatching();
+    const now = this.#clock.now();
+    this.#replays = [...this.#replays.filter((at) => now - at < REPLAY_WINDOW_MS), now];
+    const keep = this.#replays.length >= REPLAY_KEEP_COUNT;
+    const { eventId } = watching;
+    this.#replaying = (async () => {
+      let child: ChildHandle;
+      try {
+        child = this.#options.spawn("init");
+      } catch (error) {
+        this.#options.log.error("init could not be replayed: no package host could start", {
+          error: String(error),
+        });
+        return;
+      }
+      this.#packageHost = child;
+      this.#options.log.info("a value the retired package host watched changed: init replayed", {
+        child: child.name,
+      });
+      try {
+        await this.#runIn(
+          child,
+          { fn: "init", eventId, args: { kind: null, replay: true } },
+          this.#teardown.signal,
+          "init replay",
+        );
+      } catch (error) {
+        this.#options.log.error("the replay of init failed", {
+          child: child.name,
+          error: error instanceof Error ? error.message : String(error),
+        });
+        return;
+      }
+      this.#hostStarted(child, eventId, keep);
+    })().finally(() => this.#replaying = undefined);
   }
 
   /** The package host if it is alive. */
@@ -300,8 +421,10 @@ export class ProcessSystem implements System {
   async exit(
     { eventId, target, uninit }: { eventId: string; target: string | null; uninit: boolean },
   ): Promise<void> {
+    this.#stopWatching();
     if (uninit) this.#prepareSpare();
     await this.#stopMain();
+    await this.#replaying;
     // Waiting calls are refused now; idle children die meanwhile (the teardown waits for them).
     this.#closing = this.#pool.close(new Cancelled({ kind: "exit" }));
     if (!uninit) return await this.#closing;
@@ -439,13 +562,14 @@ export class ProcessSystem implements System {
 
   /**
    * Asks main to stop (its daemons get `term()`), SIGKILL of its whole tree after the stop
-   * timeout; resolves when all of it is gone. A start in progress is cancelled (73). Once main
-   * is gone, a fresh init child is started for the `exit` that usually follows, unless the
-   * package host is alive or the container is being torn down (checked a timer turn later, so
-   * that the runtime's own teardown, a stop followed by `shutdown`, starts none).
+   * timeout; resolves when all of it is gone. A start in progress is cancelled (73). Unless the
+   * package host is alive, a fresh init child starts loading at once for the `exit` that usually
+   * follows (while main stops), retired when idle if none comes.
+   * @param predictExit false for the runtime's own teardown (a stop followed by `shutdown`): no
+   *   exit follows, so no child is started for it
    * @returns when every process of main is gone
    */
-  stop(): Promise<void> {
+  stop(predictExit = true): Promise<void> {
     const main = this.#main;
     switch (main.kind) {
       case "none":
@@ -453,9 +577,8 @@ export class ProcessSystem implements System {
       case "starting":
       case "running":
       case "stopping":
-        return this.#stopMain().then(() => {
-          this.#clock.setTimeout(() => this.#prepareSpare(), 0);
-        });
+        if (predictExit) this.#prepareSpare();
+        return this.#stopMain();
       default:
         return unhandled(main, "main");
     }
@@ -570,6 +693,7 @@ export class ProcessSystem implements System {
   async shutdown(reason: CancelReason = { kind: "shutdown" }): Promise<void> {
     const cancelled = new Cancelled(reason);
     if (!this.#teardown.signal.aborted) this.#teardown.abort(cancelled);
+    this.#stopWatching();
     const spare = this.#takeSpare();
     await this.#closing;
     await this.#pool.close(cancelled);

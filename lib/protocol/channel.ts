@@ -4,6 +4,8 @@
  * sends (a child runs untrusted code), the child trusts the runtime.
  */
 
+import type { FileState } from "./file_state.ts";
+
 /** The package functions a child can be asked to run. */
 export type PackageFunction = "init" | "uninit" | "main" | "getInput" | "run" | "createBackup";
 
@@ -72,12 +74,30 @@ export interface DropCallbacksParams {
 export const WARM = "warm";
 
 /**
- * Runtime → child request, to the package host after init: answered (null) once the child holds
- * nothing that could run package code again: no live callback, no effect or other channel request
- * pending, no brokered process, no call, and an empty event loop (no timer, watcher, socket or
- * process of its own). The runtime then retires it.
+ * Runtime → child request, to the package host after init: answered once the child holds nothing
+ * that could run package code again but what it watches: no effect or other channel request
+ * pending, no brokered process, no call, and an empty event loop (no timer, socket or process of
+ * its own; its `fs/promises.watch` watches do not count). The answer lists what it still watches:
+ * with none, the runtime retires it; otherwise the runtime takes the watches over, retires it and
+ * replays init when one fires (process/process_system.ts).
  */
 export const IDLE = "idle";
+/** One path the package host watches (`fs/promises.watch`). */
+export interface WatchedPath {
+  /** The absolute path watched. */
+  path: string;
+  /** Whether the directory's whole tree is watched. */
+  recursive: boolean;
+  /** The path's state when the answer was made (null: it does not exist). */
+  state: FileState | null;
+}
+/** Answer of `idle`. */
+export interface IdleResult {
+  /** Callbacks registered at the host and not fired or dropped. */
+  callbacks: number;
+  /** The file watches live. */
+  watches: WatchedPath[];
+}
 
 /** Runtime → child request: run one package function; answered with its JSON result. */
 export const RUN = "run";
@@ -87,7 +107,10 @@ export interface RunParams {
   fn: PackageFunction;
   /** The host's procedure id, exposed as `effects.eventId`; null for main. */
   eventId: string | null;
-  /** `{kind}` for init, `{target}` for uninit, `{actionId, prefill}`, `{actionId, input}`, `{}`. */
+  /**
+   * `{kind}` for init (`{kind: null, replay: true}` when the runtime replays it for a retired host),
+   * `{target}` for uninit, `{actionId, prefill}`, `{actionId, input}`, `{}`.
+   */
   args: Record<string, unknown>;
 }
 

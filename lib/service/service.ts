@@ -19,6 +19,8 @@ import { ProcessSystem } from "../process/process_system.ts";
 import { Runtime } from "./runtime.ts";
 import { probeContainment } from "../process/spawn.ts";
 import { ChildLauncher } from "../process/child_launcher.ts";
+import { Child } from "../process/child.ts";
+import { watchFiles } from "../process/host_watch.ts";
 
 /** The running service: the method handlers and how to stop everything. */
 export interface Service {
@@ -103,6 +105,18 @@ export async function startService(
     spawn: (profile) => launcher.spawn(profile, effective.profiles[profile]),
     reportMainStopped: () => broker.reportMainStopped(),
     deliverCallback: (id, args) => broker.deliver(id, args),
+    watchFor: (child, held, changed) => {
+      if (!(child instanceof Child)) return "not a child of the launcher";
+      const files = watchFiles(held.watches, effective.profiles.init.read, changed);
+      if (typeof files === "string") return files;
+      const callbacks = broker.adopt(child, changed);
+      return {
+        release: () => {
+          files.release();
+          callbacks.release();
+        },
+      };
+    },
     killAll: () => launcher.shutdown(),
     policy: effective,
     log,
@@ -115,7 +129,7 @@ export async function startService(
     shutdown: async () => {
       runtime.beginShutdown();
       // Like exit without uninit: main gets SIGTERM and its stop timeout first.
-      await system.stop();
+      await system.stop(false);
       await system.shutdown();
       host.close();
     },

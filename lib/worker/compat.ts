@@ -14,6 +14,7 @@
 import { Buffer } from "node:buffer";
 import { createRequire } from "node:module";
 import { PROC_NET_FILES, type ProcNetFile } from "../protocol/channel.ts";
+import type { FileWatches } from "./file_watches.ts";
 
 /** One operation the compat layer serves, with the start-sdk code that performs it. */
 export interface Interception {
@@ -80,8 +81,13 @@ function encodingOf(options: unknown): BufferEncoding | null {
   return null;
 }
 
-/** Installs the table's interceptions on Node's `fs/promises`; call before the package loads. */
-export function installCompat(channel: CompatChannel): void {
+/**
+ * Installs the table's interceptions on Node's `fs/promises`, and its `watch` served by `watches`;
+ * call before the package loads.
+ * @param channel how the runtime is reached
+ * @param watches the process's file watches (what the idle answer lists)
+ */
+export function installCompat(channel: CompatChannel, watches: FileWatches): void {
   const require = createRequire(import.meta.url);
   const fsp = require("node:fs/promises") as Record<string, AnyFunction>;
   const mkdir = fsp.mkdir;
@@ -99,11 +105,9 @@ export function installCompat(channel: CompatChannel): void {
     return mkdir.apply(this, args);
   };
 
-  // Watch events once the file is quiet: a watcher never reads a write half done (settledEvents).
-  const watch = fsp.watch;
-  fsp.watch = function (this: unknown, ...args: unknown[]) {
-    return settledEvents(watch.apply(this, args) as AsyncIterable<unknown>);
-  };
+  // Watches the idle answer can list (file_watches.ts), their events handed on once the file is
+  // quiet: a watcher never reads a write half done (settledEvents).
+  fsp.watch = (path: unknown, options?: unknown) => settledEvents(watches.watch(path, options));
 
   fsp.readFile = function (this: unknown, ...args: unknown[]) {
     const file = procNet.get(plainPath(args[0]) ?? "");

@@ -19,6 +19,7 @@ import {
   EFFECT,
   HELLO,
   IDLE,
+  type IdleResult,
   PING,
   PROC_NET,
   RUN,
@@ -39,6 +40,7 @@ import { toWireError } from "./errors.ts";
 import { unknownChannelMethod } from "../protocol/errors.ts";
 import { loadPackage, packageFunction, type PackageModule } from "./load_package.ts";
 import { IdleWatch } from "./idle.ts";
+import { FileWatches } from "./file_watches.ts";
 import type { Latin1Hint } from "../memory/latin1_source.ts";
 import { DEFAULT_HEAP_TRIM, HeapTrimmer, takeCollector } from "../memory/heap_trim.ts";
 import { realClock } from "../process/clock.ts";
@@ -102,9 +104,11 @@ let helloAccepted!: () => void;
 const accepted = new Promise<void>((resolve) => helloAccepted = resolve);
 
 const callbacks = new CallbackRegistry(undefined, () => idleWatch.check());
-/** What this child holds besides callbacks, for the runtime's `idle` request (see idle.ts). */
+/** What this child holds besides what it watches, for the runtime's `idle` request (idle.ts). */
 const held = { requests: 0, processes: 0, calls: 0 };
-const idleWatch = new IdleWatch(conn, () => ({ callbacks: callbacks.size, ...held }));
+/** Package code's `fs/promises.watch` watches (what the `idle` answer lists with the callbacks). */
+const fileWatches = new FileWatches();
+const idleWatch = new IdleWatch([conn, fileWatches], () => held);
 /** Gives the heap's empty pages back once the child is quiet (see heap_trim.ts). */
 const trimmer = collect === null ? null : new HeapTrimmer({
   ...DEFAULT_HEAP_TRIM,
@@ -130,7 +134,12 @@ let mainEffects: WorkerEffects | undefined;
 const peer = new Peer(conn, {
   onRequest: (method, params) => {
     if (method === WARM) return holding("calls", warm());
-    if (method === IDLE) return idleWatch.whenIdle().then(() => null);
+    if (method === IDLE) {
+      return idleWatch.whenIdle().then((): IdleResult => ({
+        callbacks: callbacks.size,
+        watches: fileWatches.list(),
+      }));
+    }
     if (method !== RUN) throw unknownChannelMethod(method);
     return holding("calls", serveRun(params as RunParams));
   },
@@ -182,7 +191,7 @@ installCompat({
       }
       throw error;
     }) as Promise<string>,
-});
+}, fileWatches);
 // No program is granted: start-container, mount, rsync and the file utilities (also as `sh -c`)
 // are run by the runtime on request.
 const spawnEvents: SpawnEvents = installBrokeredSpawn({
@@ -311,6 +320,12 @@ async function run({ fn, eventId, args }: RunParams): Promise<unknown> {
   switch (fn) {
     case "init": {
       const effects = effectsFor(eventId);
+      if (args.replay === true) {
+        // A replay (the runtime watched for the retired host) is no install the host shows the
+        // progress of: as start-sdk's own re-runs, its progress goes nowhere.
+        (effects as unknown as Record<string, unknown>).setInitProgress = () =>
+          Promise.resolve(null);
+      }
       return await packageFunction(module, "init", packagePath)({
         effects,
         kind: args.kind ?? null,

@@ -1,19 +1,21 @@
 /**
- * Whether this child holds anything that could run package code again: the package host's
- * answer to the runtime's `idle` request (protocol/channel.ts), after which the runtime retires
- * it. Runs inside the worker process: imports nothing.
+ * Whether this child holds anything that could run package code again other than what it
+ * watches: the package host's answer to the runtime's `idle` request (protocol/channel.ts). What
+ * it watches — live callbacks and `fs/promises.watch` watches (file_watches.ts) — is not a holding
+ * but the answer: the runtime can watch the same for a retired host and replay init when one
+ * fires.
  *
  * Two kinds of holding, checked together:
- * - what only arrives over the channel, counted by the entry: live callbacks (the registry), the
- *   child's own channel requests still unanswered (effects, spawns, `/proc/net` reads), brokered
- *   processes still running, calls being served;
- * - everything else package code can wait on — timers, intervals, watchers (Deno's `fs.watch`
- *   keeps the event loop alive even with `persistent: false`), sockets, processes Deno runs
- *   itself, pending reads — is the event loop's own pending work. Deno has no public API listing
- *   pending timers or ops, so the watch lets the event loop answer: while asked and holding
- *   nothing countable, it unrefs the channel connection (the one op always pending), and Deno
- *   dispatches `beforeunload` once nothing else is pending. The watch cancels that unload
- *   (`preventDefault`), refs the connection again and, if still nothing is counted, answers.
+ * - what only arrives over the channel, counted by the entry: the child's own channel requests
+ *   still unanswered (effects, spawns, `/proc/net` reads), brokered processes still running,
+ *   calls being served;
+ * - everything else package code can wait on — timers, intervals, sockets, processes Deno runs
+ *   itself, pending reads, a watch of Node's callback API (`fs.watch`) — is the event loop's own
+ *   pending work. Deno has no public API listing pending timers or ops, so the watch lets the
+ *   event loop answer: while asked and holding nothing countable, it unrefs the channel
+ *   connection (the one op always pending) and the file watches, and Deno dispatches
+ *   `beforeunload` once nothing else is pending. The watch cancels that unload
+ *   (`preventDefault`), refs them again and, if still nothing is counted, answers.
  *
  * What it cannot see: a timer package code unref'd itself (`Deno.unrefTimer`, Node's
  * `timer.unref()`), which would not keep a Node process alive either, and a promise that waits
@@ -32,8 +34,6 @@ export interface Refable {
 
 /** What the entry counts of the child's holdings, read at every look. */
 export interface CountedHoldings {
-  /** Callbacks registered and not fired or forgotten. */
-  callbacks: number;
   /** The child's channel requests not answered yet. */
   requests: number;
   /** Brokered processes started and not ended. */
@@ -44,25 +44,31 @@ export interface CountedHoldings {
 
 /** Lets the event loop tell when the child holds nothing. */
 export class IdleWatch {
-  readonly #conn: Refable;
+  readonly #pending: readonly Refable[];
   readonly #counted: () => CountedHoldings;
   readonly #waiters: Array<() => void> = [];
   #unrefd = false;
 
   /**
    * Creates a watch; it does nothing until `whenIdle` is called.
-   * @param conn the channel connection
+   * @param pending what is always pending but holds nothing: the channel connection, the file
+   *   watches
    * @param counted reads the counted holdings
    * @param events where `beforeunload` is dispatched (default: globalThis)
    */
-  constructor(conn: Refable, counted: () => CountedHoldings, events: EventTarget = globalThis) {
-    this.#conn = conn;
+  constructor(
+    pending: readonly Refable[],
+    counted: () => CountedHoldings,
+    events: EventTarget = globalThis,
+  ) {
+    this.#pending = pending;
     this.#counted = counted;
     events.addEventListener("beforeunload", (event) => this.#drained(event));
   }
 
   /**
-   * Resolves once the child holds nothing: nothing counted and an empty event loop.
+   * Resolves once the child holds nothing but what it watches: nothing counted and an empty event
+   * loop.
    * @returns a promise settled at that moment (never, while the child holds something)
    */
   whenIdle(): Promise<void> {
@@ -77,19 +83,19 @@ export class IdleWatch {
     if (this.#holdsCounted()) this.#ref();
     else if (!this.#unrefd) {
       this.#unrefd = true;
-      this.#conn.unref();
+      for (const refable of this.#pending) refable.unref();
     }
   }
 
   #holdsCounted(): boolean {
     const held = this.#counted();
-    return held.callbacks > 0 || held.requests > 0 || held.processes > 0 || held.calls > 0;
+    return held.requests > 0 || held.processes > 0 || held.calls > 0;
   }
 
   #ref(): void {
     if (!this.#unrefd) return;
     this.#unrefd = false;
-    this.#conn.ref();
+    for (const refable of this.#pending) refable.ref();
   }
 
   /** The event loop has nothing left but the unref'd channel. */

@@ -419,3 +419,22 @@ Deno.test("EffectsBroker.handle lets getInput and sandbox make and destroy subco
     );
   }
 });
+
+Deno.test("EffectsBroker.adopt takes a retired host's callbacks over until released", async () => {
+  const { host, broker, register } = setup();
+  const init = new FakeBrokerChild("init", { eventId: "init-1" });
+  const first = await register(init, 1);
+  const second = await register(init, 2);
+  let fired = 0;
+  const adopted = broker.adopt(init, () => fired++);
+  assert.equal(adopted.count, 2);
+  broker.childExited(init); // the host is killed: its callbacks stay registered at the host
+  assert.deepEqual(host.quiet, []);
+  broker.deliver(first, ["changed"]);
+  assert.equal(fired, 1, "the adopter is called, not the child");
+  assert.deepEqual(init.delivered, []);
+  adopted.release(); // init is replayed: the ones still registered are dropped at the host
+  assert.deepEqual(host.quiet, [{ method: "clear-callbacks", params: { only: [second] } }]);
+  broker.deliver(second, []);
+  assert.equal(fired, 1);
+});

@@ -18,6 +18,7 @@ import {
 } from "../../lib/protocol/channel.ts";
 import { ErrorKind } from "../../lib/protocol/error_codes.ts";
 import { Child, CHILD_TRANSITIONS, type ChildState } from "../../lib/process/child.ts";
+import type { IdleHoldings } from "../../lib/process/child_handle.ts";
 import { IllegalTransition, type Next } from "../../lib/state_machine.ts";
 import { flush } from "./fakes.ts";
 
@@ -371,14 +372,34 @@ Deno.test("Child.run: a code the runtime gave the call's effects passes, another
 
 Deno.test("Child.whenIdle asks a live child, and never resolves for a dead one", async () => {
   const t = await inState("ready");
-  let idle = false;
-  t.child.whenIdle().then(() => idle = true);
+  let idle: IdleHoldings | undefined;
+  t.child.whenIdle().then((held) => idle = held);
   await flush();
-  assert.equal(idle, false);
-  t.peer.last(IDLE).answer(null);
+  assert.equal(idle, undefined);
+  const watches = [{ path: "/v/main/store.json", recursive: false, state: null }];
+  t.peer.last(IDLE).answer({ callbacks: 2, watches });
   await flush();
-  assert.equal(idle, true);
+  assert.deepEqual(idle, { callbacks: 2, watches, touched: false });
   await cleanUp(t);
+
+  // A callback delivered while the question was out: the answer may be older than it.
+  const late = await inState("ready");
+  let lateIdle: IdleHoldings | undefined;
+  late.child.whenIdle().then((held) => lateIdle = held);
+  late.child.callback(1, []);
+  late.peer.last(IDLE).answer({ callbacks: 0, watches: [] });
+  await flush();
+  assert.equal(lateIdle?.touched, true);
+  await cleanUp(late);
+
+  // An answer that is not an IdleResult (a child runs package code) is not believed.
+  const liar = await inState("ready");
+  let liarIdle = false;
+  liar.child.whenIdle().then(() => liarIdle = true);
+  liar.peer.last(IDLE).answer({ callbacks: -1, watches: "everything" });
+  await flush();
+  assert.equal(liarIdle, false);
+  await cleanUp(liar);
 
   const dead = await inState("exited");
   let deadIdle = false;

@@ -9,7 +9,7 @@ import { RpcError } from "../../lib/jsonrpc/errors.ts";
 import { createLogger, type LogFields, type Logger, type LogLevel } from "../../lib/log.ts";
 import type { EffectAccess, ProfileName } from "../../lib/policy/permissions.ts";
 import { defaultPolicy, type Policy, type ReuseLimits } from "../../lib/policy/policy.ts";
-import type { ChildHandle } from "../../lib/process/child_handle.ts";
+import type { ChildHandle, IdleHoldings } from "../../lib/process/child_handle.ts";
 import type { Clock, TimerId } from "../../lib/process/clock.ts";
 import type { ChildRole, RunParams } from "../../lib/protocol/channel.ts";
 import type { ExecuteRequest, InitKind, System } from "../../lib/service/system.ts";
@@ -187,7 +187,7 @@ export class FakeChild implements ChildHandle {
   readonly #ready = deferred<void>();
   readonly #exited = deferred<Deno.CommandStatus>();
   readonly #killGate = deferred<void>();
-  readonly #idle = deferred<void>();
+  readonly #idle = deferred<IdleHoldings>();
   readonly #pending = new Set<Deferred<unknown>>();
   readonly #runWaiters: ((call: RunCall) => void)[] = [];
   #status: Deno.CommandStatus | undefined;
@@ -228,12 +228,15 @@ export class FakeChild implements ChildHandle {
     this.#ready.reject(error);
   }
 
-  /** Makes `whenIdle()` resolve: the child says it holds nothing. */
-  markIdle(): void {
-    this.#idle.resolve();
+  /**
+   * Makes `whenIdle()` resolve: the child says it holds nothing but `held` (default: nothing).
+   * @param held what it still watches
+   */
+  markIdle(held: Partial<IdleHoldings> = {}): void {
+    this.#idle.resolve({ callbacks: 0, watches: [], touched: false, ...held });
   }
 
-  whenIdle(): Promise<void> {
+  whenIdle(): Promise<IdleHoldings> {
     return this.#idle.promise;
   }
 

@@ -20,29 +20,33 @@ class FakeConn {
 
 function setup() {
   const conn = new FakeConn();
+  const watches = new FakeConn();
   const events = new EventTarget();
-  const held: CountedHoldings = { callbacks: 0, requests: 0, processes: 0, calls: 0 };
-  const idle = new IdleWatch(conn, () => held, events);
+  const held: CountedHoldings = { requests: 0, processes: 0, calls: 0 };
+  const idle = new IdleWatch([conn, watches], () => held, events);
   /** The event loop drained: Deno dispatches a cancelable `beforeunload`; true if cancelled. */
   const drain = () => !events.dispatchEvent(new Event("beforeunload", { cancelable: true }));
-  return { conn, held, idle, drain };
+  return { conn, watches, held, idle, drain };
 }
 
 Deno.test("IdleWatch answers once the event loop drains with nothing counted", async () => {
-  const { conn, idle, drain } = setup();
+  const { conn, watches, idle, drain } = setup();
   assert.equal(drain(), false, "not asked: the unload is not cancelled");
   assert.equal(conn.refd, true, "not asked: the channel keeps the loop alive");
+  assert.equal(watches.refd, true, "not asked: the file watches keep the loop alive");
   const answered = watch(idle.whenIdle());
   assert.equal(conn.refd, false, "asked and holding nothing counted: the loop may drain");
+  assert.equal(watches.refd, false, "the file watches are listed in the answer, not held");
   await flush();
   assert.equal(answered.settled, false, "the loop has not drained yet (a timer, a watcher)");
   assert.equal(drain(), true, "the unload is cancelled: the child lives to answer");
   assert.equal(conn.refd, true);
+  assert.equal(watches.refd, true);
   await answered.promise;
 });
 
-Deno.test("IdleWatch holds while a callback, request, process or call is counted", async () => {
-  for (const kind of ["callbacks", "requests", "processes", "calls"] as const) {
+Deno.test("IdleWatch holds while a request, process or call is counted", async () => {
+  for (const kind of ["requests", "processes", "calls"] as const) {
     const { conn, held, idle, drain } = setup();
     held[kind] = 1;
     const answered = watch(idle.whenIdle());

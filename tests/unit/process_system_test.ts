@@ -12,6 +12,8 @@ import {
   MAIN_TRANSITIONS,
   type MainKind,
   ProcessSystem,
+  REPLAY_KEEP_COUNT,
+  REPLAY_WINDOW_MS,
 } from "../../lib/process/process_system.ts";
 import { ErrorKind } from "../../lib/protocol/error_codes.ts";
 import type { Next } from "../../lib/state_machine.ts";
@@ -45,12 +47,22 @@ function setup(
     stopTimeoutMs?: number;
     child?: (profile: ProfileName) => FakeChildOptions;
     log?: Logger;
+    /** What `watchFor` answers (default: it watches; see `watched`). */
+    watchFor?: "watch" | string;
   } = {},
 ) {
   const clock = new FakeClock();
   const spawner = new FakeSpawner(options.child ?? defaultChild, clock);
   const reported = { mainStopped: 0, killAll: 0, callbacks: [] as [number, unknown[]][] };
+  /** What the system asked to be watched for retired hosts, in order. */
+  const watched: { child: string; changed: () => void; released: boolean }[] = [];
   const system = new ProcessSystem({
+    watchFor: (child, _held, changed) => {
+      if (options.watchFor !== undefined && options.watchFor !== "watch") return options.watchFor;
+      const entry = { child: child.name, changed, released: false };
+      watched.push(entry);
+      return { release: () => entry.released = true };
+    },
     spawn: spawner.spawn,
     reportMainStopped: () => reported.mainStopped++,
     deliverCallback: (id, args) => reported.callbacks.push([id, args]),
@@ -69,7 +81,7 @@ function setup(
     await spawner.killAll();
     await done;
   };
-  return { spawner, system, reported, clock, cleanup };
+  return { spawner, system, reported, clock, cleanup, watched };
 }
 
 function runRequest(overrides: Partial<ExecuteRequest> = {}): ExecuteRequest {
@@ -529,8 +541,8 @@ Deno.test("ProcessSystem.stop starts no uninit child while the package host is a
   spawner.of("init")[0].markIdle();
   await flush();
   await system.start();
-  await system.stop();
-  const shutdown = system.shutdown(); // SIGTERM: stop, then shutdown
+  await system.stop(false); // SIGTERM: stop, then shutdown
+  const shutdown = system.shutdown();
   await clock.advance(0);
   await shutdown;
   assert.equal(spawner.of("init").length, 1, "a teardown needs no uninit child");
@@ -752,4 +764,134 @@ Deno.test("ProcessSystem drives main through every state: start and stop in each
   );
   assert.deepEqual([...seen].sort(), table.sort(), "every move of the table, and only those");
   await cleanup();
+});
+
+/** What a package host whose init watches one file answers to `idle`. */
+const WATCHING = {
+  watches: [{ path: "/v/main/store.json", recursive: false, state: null }],
+};
+
+Deno.test("ProcessSystem retires a host that only watches, and replays init (kind null) at a change", async () => {
+  const { log, lines } = recordingLog();
+  const { spawner, system, clock, cleanup, watched } = setup({ log });
+  await system.init({ eventId: "init-1", kind: "install" });
+  const [host] = spawner.of("init");
+  host.markIdle(WATCHING);
+  await flush();
+  assert.equal(host.killed, true, "retired: the runtime watches for it");
+  assert.equal(watched.length, 1);
+  assert.equal(watched[0].child, host.name);
+  assert.ok(lines.some((l) => /but what it watches: retired/.test(l.msg)));
+
+  await clock.advance(REPLAY_WINDOW_MS);
+  watched[0].changed();
+  watched[0].changed(); // a second change before the replay started: one replay
+  await flush();
+  assert.equal(watched[0].released, true, "the watches stop once init is replayed");
+  const replays = spawner.of("init").slice(1);
+  assert.equal(replays.length, 1);
+  assert.deepEqual(replays[0].runs.map((r) => r.params), [
+    { fn: "init", eventId: "init-1", args: { kind: null, replay: true } },
+  ]);
+  // The replayed host watches again: retired again, watched anew.
+  replays[0].markIdle(WATCHING);
+  await flush();
+  assert.equal(replays[0].killed, true);
+  assert.equal(watched.length, 2);
+  await cleanup();
+  assert.equal(watched[1].released, true, "the teardown stops watching");
+});
+
+Deno.test("ProcessSystem keeps a host replayed too often, and retires one replayed now and then", async () => {
+  const { log, lines } = recordingLog();
+  const { spawner, system, clock, cleanup, watched } = setup({ log });
+  await system.init({ eventId: "init-1", kind: null });
+  spawner.of("init")[0].markIdle({ callbacks: 1 });
+  await flush();
+  /** The latest watch fires; the replayed host answers idle. */
+  const replayOnce = async () => {
+    watched.at(-1)!.changed();
+    await flush();
+    const host = spawner.of("init").at(-1)!;
+    host.markIdle(WATCHING);
+    await flush();
+    return host;
+  };
+  // Two replays a minute apart: each replayed host is retired again.
+  assert.equal((await replayOnce()).killed, true);
+  await clock.advance(REPLAY_WINDOW_MS);
+  assert.equal((await replayOnce()).killed, true);
+  // Then REPLAY_KEEP_COUNT within the window: kept.
+  for (let i = 1; i < REPLAY_KEEP_COUNT - 1; i++) {
+    await clock.advance(1_000);
+    assert.equal((await replayOnce()).killed, true);
+  }
+  await clock.advance(1_000);
+  const kept = await replayOnce();
+  assert.equal(kept.killed, false, "kept: its values change too often to replay each time");
+  assert.ok(lines.some((l) => /package host is kept: init was replayed/.test(l.msg)));
+  // exit runs uninit in the kept host.
+  await system.exit({ eventId: "exit-1", target: null, uninit: true });
+  assert.equal(kept.runs.at(-1)?.params.fn, "uninit");
+  await cleanup();
+});
+
+Deno.test("ProcessSystem keeps a host whose watches cannot be taken over", async () => {
+  const { log, lines } = recordingLog();
+  const { spawner, system, cleanup } = setup({ log, watchFor: "/etc: outside what init reads" });
+  await system.init({ eventId: "init-1", kind: null });
+  const [host] = spawner.of("init");
+  host.markIdle(WATCHING);
+  await flush();
+  assert.equal(host.killed, false);
+  assert.ok(
+    lines.some((l) =>
+      /kept for what it watches/.test(l.msg) && l.fields.why === "/etc: outside what init reads"
+    ),
+  );
+  await cleanup();
+});
+
+Deno.test("ProcessSystem replays at once for a host a callback reached after it was asked", async () => {
+  const { spawner, system, cleanup, watched } = setup();
+  await system.init({ eventId: "init-1", kind: null });
+  spawner.of("init")[0].markIdle({ callbacks: 1, touched: true });
+  await flush();
+  assert.equal(watched[0].released, true);
+  assert.equal(spawner.of("init").length, 2, "replayed: the host may have been reacting to it");
+  await cleanup();
+});
+
+Deno.test("ProcessSystem exit stops watching, and waits for a replay in progress", async () => {
+  const { spawner, system, cleanup, watched } = setup({
+    child: (profile) => profile === "init" ? {} : { answer: () => null },
+  });
+  const init = system.init({ eventId: "init-1", kind: null });
+  await flush();
+  spawner.of("init")[0].runs[0].resolve(null);
+  await init;
+  spawner.of("init")[0].markIdle(WATCHING);
+  await flush();
+  watched[0].changed();
+  await flush();
+  const replay = spawner.of("init")[1];
+  const exit = watch(system.exit({ eventId: "exit-1", target: null, uninit: true }));
+  await flush();
+  assert.equal(exit.settled, false, "the replay's init runs");
+  replay.runs[0].resolve(null);
+  await flush();
+  assert.equal(replay.runs.at(-1)?.params.fn, "uninit", "uninit in the replayed host");
+  replay.runs.at(-1)!.resolve(null);
+  await exit.promise;
+  await cleanup();
+
+  // Watching, no replay: exit stops watching; uninit runs in a fresh child.
+  const second = setup();
+  await second.system.init({ eventId: "init-1", kind: null });
+  second.spawner.of("init")[0].markIdle(WATCHING);
+  await flush();
+  await second.system.exit({ eventId: "exit-1", target: null, uninit: true });
+  assert.equal(second.watched[0].released, true);
+  assert.equal(second.spawner.of("init")[1].runs[0].params.fn, "uninit");
+  await second.cleanup();
 });
