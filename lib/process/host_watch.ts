@@ -24,7 +24,7 @@ export interface Watching {
 export type WatchFs = (path: string, options: { recursive: boolean }) => Deno.FsWatcher;
 
 /**
- * Watches `watches` for a retired host; `changed` is called (at most once) at the first change.
+ * Watches `watches` for a retired host; `changed` is called at every change until `release`.
  * @example
  * ```ts
  * const watching = watchFiles(idle.watches, initProfile.read, () => replayInit());
@@ -32,7 +32,7 @@ export type WatchFs = (path: string, options: { recursive: boolean }) => Deno.Fs
  * ```
  * @param watches the host's watches, from its idle answer
  * @param readPaths what the init profile may read
- * @param changed called once, at the first change
+ * @param changed called at each change (a burst of events calls it as often)
  * @param watchFs how a watch is started (default `Deno.watchFs`)
  * @returns what stops the watches, or why they cannot be taken over (the host is then kept)
  */
@@ -68,16 +68,14 @@ export function watchFiles(
     }
   };
   const fire = () => {
-    if (released) return;
-    release();
-    changed();
+    if (!released) changed();
   };
   try {
     for (const { watch, real } of resolved) {
       const watcher = watchFs(real, { recursive: watch.recursive });
       watchers.push(watcher);
       (async () => {
-        for await (const _event of watcher) return fire();
+        for await (const _event of watcher) fire();
       })().catch(() => fire());
     }
   } catch (error) {

@@ -10,9 +10,11 @@
  * null, what every container start runs (start-sdk's own re-run, constRetry, would re-run the one
  * step that watched, with the original kind: a replay re-runs every step, each of which a
  * container start runs anyway). A host replayed `REPLAY_KEEP_COUNT` times within
- * `REPLAY_WINDOW_MS` is kept: its values change too often to pay a child each time. Where the host's next call is
- * predictable, its child is started ahead: a `run` child when a `getInput` arrives, and the
- * fresh uninit child when main was stopped (exit follows stop). Both are retired when idle.
+ * `REPLAY_WINDOW_MS` is kept: its values change too often to pay a child each time.
+ *
+ * Where the host's next call is predictable, its child is started ahead: a `run` child when a
+ * `getInput` arrives, and the fresh uninit child when main is stopped (exit follows stop). Both
+ * are retired when idle.
  *
  * Every wait is bounded by an `AbortSignal` whose reason is a `Cancelled` (timeout, stop, exit,
  * shutdown); `cancelError` turns that reason into the answer, so why a call ended is never
@@ -67,8 +69,8 @@ export interface ProcessSystemOptions {
   deliverCallback(id: number, args: unknown[]): void;
   /**
    * Takes over what a package host about to be retired still watches (its callbacks at the host,
-   * its files); `changed` is called once, at the first change. Absent: a host that watches
-   * something is kept.
+   * its files); `changed` is called at each change until it is released. Absent: a host that
+   * watches something is kept.
    * @returns what stops watching, or why it cannot be taken over (the host is then kept)
    */
   watchFor?(child: ChildHandle, held: IdleHoldings, changed: () => void): Watching | string;
@@ -91,6 +93,11 @@ export interface ProcessSystemOptions {
 export const REPLAY_KEEP_COUNT = 3;
 /** The window `REPLAY_KEEP_COUNT` counts replays in (ms). */
 export const REPLAY_WINDOW_MS = 60_000;
+/**
+ * How long after init a package host that has not said it is idle is logged as kept (ms): it
+ * holds something besides what it watches (a timer, a socket, work of its own).
+ */
+export const HOST_KEPT_NOTICE_MS = 10_000;
 
 /** Main's lifecycle: no main, starting, running, or being stopped (one main at most). */
 export type MainKind = "none" | "starting" | "running" | "stopping";
@@ -164,6 +171,14 @@ export class ProcessSystem implements System {
   #replays: number[] = [];
   /** The replay of init running now (exit and a new init wait for it). */
   #replaying: Promise<void> | undefined;
+  /** A watched value changed while a replay ran or waited. */
+  #changedSince = false;
+  /** The last replay failed (what the retired host watched is still watched). */
+  #replayFailed = false;
+  /** A replay put off: replays kept failing (see `#changed`). */
+  #putOff: TimerId | undefined;
+  /** Children this system killed itself (their exit is no surprise). */
+  readonly #killedHere = new WeakSet<ChildHandle>();
   /** The pool's close that exit began (shutdown waits for its kills). */
   #closing: Promise<void> = Promise.resolve();
   /** A fresh init child started for a predicted exit, retired when idle. */
@@ -217,6 +232,7 @@ export class ProcessSystem implements System {
     what: string,
   ): Promise<unknown> {
     const work = abortable(child.run(params), signal).catch(async (error) => {
+      this.#killedHere.add(child);
       await child.kill();
       const reason = cancelReason(signal);
       throw reason ? cancelError(reason, what) : error;
@@ -258,6 +274,7 @@ export class ProcessSystem implements System {
   /** `child` answered init (or its replay): warn when it dies unasked, retire it when idle. */
   #hostStarted(child: ChildHandle, eventId: string, keep: boolean): void {
     child.exited.then((status) => {
+      if (this.#killedHere.has(child)) return;
       if (this.#packageHost === child && !this.#teardown.signal.aborted) {
         this.#options.log.warn("the package host exited", {
           code: status.code,
@@ -275,7 +292,17 @@ export class ProcessSystem implements System {
    * often) or it cannot be: then the host is kept.
    */
   #retireWhenIdle(child: ChildHandle, eventId: string, keep: boolean): void {
+    const notice = this.#clock.setTimeout(() => {
+      if (this.#packageHost !== child || child.hasExited) return;
+      this.#options.log.info(
+        `the package host is kept: ${HOST_KEPT_NOTICE_MS / 1000} s after init it still holds ` +
+          "something besides what it watches (a timer, a socket, work of its own); it is retired " +
+          "once it holds nothing more",
+        { child: child.name },
+      );
+    }, HOST_KEPT_NOTICE_MS);
     child.whenIdle().then((held) => {
+      this.#clock.clearTimeout(notice);
       if (this.#packageHost !== child || this.#hostCalls > 0) return;
       if (this.#teardown.signal.aborted || child.hasExited) return;
       const log = this.#options.log;
@@ -286,6 +313,7 @@ export class ProcessSystem implements System {
             "process): retired; uninit will run in a fresh child",
           { child: child.name },
         );
+        this.#killedHere.add(child);
         child.kill();
         return;
       }
@@ -298,7 +326,7 @@ export class ProcessSystem implements System {
         );
         return;
       }
-      const stop = this.#options.watchFor?.(child, held, () => this.#replay()) ??
+      const stop = this.#options.watchFor?.(child, held, () => this.#changed()) ??
         "the runtime cannot watch for it";
       if (typeof stop === "string") {
         log.info("the package host is kept for what it watches", {
@@ -315,9 +343,10 @@ export class ProcessSystem implements System {
           "watches for it and replays init (kind null) in a fresh child at the first change",
         { child: child.name, ...watched },
       );
+      this.#killedHere.add(child);
       child.kill();
       // A callback reached it after it was asked: it may have been reacting to a change.
-      if (held.touched) this.#replay();
+      if (held.touched) this.#changed();
     }, () => {});
   }
 
@@ -325,34 +354,63 @@ export class ProcessSystem implements System {
   #stopWatching(): void {
     this.#watching?.stop.release();
     this.#watching = undefined;
+    if (this.#putOff !== undefined) this.#clock.clearTimeout(this.#putOff);
+    this.#putOff = undefined;
   }
 
   /**
-   * Something a retired host watched changed: init runs again, with kind null and the event id of
-   * the init it replays, in a fresh package host, which is retired again once idle (or kept, the
-   * `REPLAY_KEEP_COUNT`th replay within `REPLAY_WINDOW_MS`). Runs once at a time; a change during
-   * a replay is read by that replay (it watches anew before it reads).
+   * Something a retired host watched changed: replay init, unless a replay runs or was put off
+   * (then the change is noted, and replayed after it when it failed). Replays that keep failing
+   * (`REPLAY_KEEP_COUNT` within `REPLAY_WINDOW_MS`, the last one failed) are put off until the
+   * window has room again: a value that changes all the time does not make a failing init run
+   * all the time, and its change is replayed all the same.
    */
-  #replay(): void {
-    const watching = this.#watching;
-    if (!watching || this.#replaying || this.#teardown.signal.aborted) return;
-    this.#stopWatching();
+  #changed(): void {
+    if (!this.#watching || this.#teardown.signal.aborted) return;
+    if (this.#replaying || this.#putOff !== undefined) {
+      this.#changedSince = true;
+      return;
+    }
     const now = this.#clock.now();
-    this.#replays = [...this.#replays.filter((at) => now - at < REPLAY_WINDOW_MS), now];
-    const keep = this.#replays.length >= REPLAY_KEEP_COUNT;
-    const { eventId } = watching;
+    this.#replays = this.#replays.filter((at) => now - at < REPLAY_WINDOW_MS);
+    if (this.#replayFailed && this.#replays.length >= REPLAY_KEEP_COUNT) {
+      const wait = this.#replays[0] + REPLAY_WINDOW_MS - now;
+      this.#options.log.warn("init replays keep failing: the next one waits", { ms: wait });
+      this.#putOff = this.#clock.setTimeout(() => {
+        this.#putOff = undefined;
+        this.#changed();
+      }, wait);
+      return;
+    }
+    this.#replays.push(now);
+    this.#replay(this.#watching.eventId, this.#replays.length >= REPLAY_KEEP_COUNT);
+  }
+
+  /**
+   * Replays init for the retired host: init runs again, with kind null and the event id of the
+   * init it replays, in a fresh package host. What the retired host watched stays watched until
+   * the replay succeeded; the replayed host is then retired again once idle (what it watches
+   * watched anew), or kept (`keep`: replayed too often). A failed replay (its error logged) leaves
+   * the old watches in place: the next change replays again. A change during a replay that
+   * succeeds is the replayed host's to see (it watches before it reads); one during a replay that
+   * failed is replayed after it.
+   */
+  #replay(eventId: string, keep: boolean): void {
+    this.#changedSince = false;
+    const log = this.#options.log;
     this.#replaying = (async () => {
       let child: ChildHandle;
       try {
         child = this.#options.spawn("init");
       } catch (error) {
-        this.#options.log.error("init could not be replayed: no package host could start", {
+        this.#replayFailed = true;
+        log.error("init could not be replayed: no package host could start", {
           error: String(error),
         });
         return;
       }
       this.#packageHost = child;
-      this.#options.log.info("a value the retired package host watched changed: init replayed", {
+      log.info("a value the retired package host watched changed: init replayed", {
         child: child.name,
       });
       try {
@@ -363,14 +421,22 @@ export class ProcessSystem implements System {
           "init replay",
         );
       } catch (error) {
-        this.#options.log.error("the replay of init failed", {
-          child: child.name,
-          error: error instanceof Error ? error.message : String(error),
-        });
+        this.#replayFailed = true;
+        if (this.#packageHost === child) this.#packageHost = undefined;
+        log.error(
+          "the replay of init failed: what the retired host watched is still watched, and the " +
+            "next change replays init again",
+          { child: child.name, error: error instanceof Error ? error.message : String(error) },
+        );
         return;
       }
+      this.#replayFailed = false;
+      this.#stopWatching();
       this.#hostStarted(child, eventId, keep);
-    })().finally(() => this.#replaying = undefined);
+    })().finally(() => {
+      this.#replaying = undefined;
+      if (this.#changedSince) this.#changed();
+    });
   }
 
   /** The package host if it is alive. */

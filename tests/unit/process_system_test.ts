@@ -9,6 +9,7 @@ import type { Logger } from "../../lib/log.ts";
 import type { ProfileName } from "../../lib/policy/permissions.ts";
 import type { ReuseLimits } from "../../lib/policy/policy.ts";
 import {
+  HOST_KEPT_NOTICE_MS,
   MAIN_TRANSITIONS,
   type MainKind,
   ProcessSystem,
@@ -894,4 +895,61 @@ Deno.test("ProcessSystem exit stops watching, and waits for a replay in progress
   assert.equal(second.watched[0].released, true);
   assert.equal(second.spawner.of("init")[1].runs[0].params.fn, "uninit");
   await second.cleanup();
+});
+
+Deno.test("ProcessSystem keeps watching after a failed replay, and puts off replays that keep failing", async () => {
+  const { log, lines } = recordingLog();
+  let failing = false;
+  const { spawner, system, clock, cleanup, watched } = setup({
+    log,
+    child: (profile) =>
+      profile === "init"
+        ? {
+          answer: (p) => {
+            if (failing && p.fn === "init") throw new Error("step 2 threw");
+            return null;
+          },
+        }
+        : { answer: () => null },
+  });
+  await system.init({ eventId: "init-1", kind: null });
+  spawner.of("init")[0].markIdle(WATCHING);
+  await flush();
+  failing = true;
+  watched[0].changed();
+  await flush();
+  assert.equal(spawner.of("init").length, 2);
+  assert.equal(spawner.of("init")[1].killed, true, "the failed replay's child is gone");
+  assert.equal(watched[0].released, false, "what the retired host watched is still watched");
+  assert.ok(lines.some((l) => /the replay of init failed/.test(l.msg)));
+  // The next change replays again; after REPLAY_KEEP_COUNT failures in the window, it waits.
+  for (let i = 1; i < REPLAY_KEEP_COUNT; i++) {
+    watched[0].changed();
+    await flush();
+  }
+  assert.equal(spawner.of("init").length, 1 + REPLAY_KEEP_COUNT);
+  watched[0].changed();
+  await flush();
+  assert.equal(spawner.of("init").length, 1 + REPLAY_KEEP_COUNT, "put off");
+  assert.ok(lines.some((l) => /init replays keep failing/.test(l.msg)));
+  failing = false;
+  await clock.advance(REPLAY_WINDOW_MS);
+  await flush();
+  const replayed = spawner.of("init").at(-1)!;
+  assert.equal(spawner.of("init").length, 2 + REPLAY_KEEP_COUNT, "replayed once the window passed");
+  assert.equal(watched[0].released, true, "a replay that succeeded replaces the old watches");
+  replayed.markIdle(WATCHING);
+  await flush();
+  assert.equal(watched.length, 2);
+  await cleanup();
+});
+
+Deno.test("ProcessSystem says why a package host that never answers idle is kept", async () => {
+  const { log, lines } = recordingLog();
+  const { spawner, system, clock, cleanup } = setup({ log });
+  await system.init({ eventId: "init-1", kind: null });
+  await clock.advance(HOST_KEPT_NOTICE_MS);
+  assert.equal(spawner.of("init")[0].killed, false);
+  assert.ok(lines.some((l) => /kept: 10 s after init it still holds something/.test(l.msg)));
+  await cleanup();
 });
