@@ -7,6 +7,14 @@
  * else, but its answer is not believed: it runs package code), after resolving symlinks, and only
  * while the path exists. The state the child saw when it answered is compared with the state once
  * the runtime watches: a change that fell between the two fires at once.
+ *
+ * What counts as a change, closer to what start-sdk reacts to than any event of the path:
+ * - a file: a write that changes its bytes (compared with what they were when the runtime began
+ *   watching, for files up to `MAX_COMPARED_BYTES`; start-sdk's FileHelper rewrites a file whole,
+ *   often with the same content, and reacts only to a new value), its removal, its replacement by
+ *   a rename;
+ * - a directory (start-sdk watches a missing file's directory until the file appears): an entry
+ *   created, removed or renamed, not a write into a file that exists.
  * @module
  */
 
@@ -22,6 +30,40 @@ export interface Watching {
 
 /** Starts a watch (`Deno.watchFs`, or a test's). */
 export type WatchFs = (path: string, options: { recursive: boolean }) => Deno.FsWatcher;
+
+/** The largest file whose bytes are compared (a larger one changes at any write). */
+export const MAX_COMPARED_BYTES = 1024 * 1024;
+
+/** The bytes of `path`, or null when it cannot be read or is larger than `MAX_COMPARED_BYTES`. */
+async function contentOf(path: string): Promise<Uint8Array | null> {
+  try {
+    if ((await Deno.stat(path)).size > MAX_COMPARED_BYTES) return null;
+    const bytes = await Deno.readFile(path);
+    return bytes.length > MAX_COMPARED_BYTES ? null : bytes;
+  } catch {
+    return null;
+  }
+}
+
+/** `contentOf`, at once: read before the watch starts, so no write falls between the two. */
+function contentNow(path: string): Uint8Array | null {
+  try {
+    if (Deno.statSync(path).size > MAX_COMPARED_BYTES) return null;
+    const bytes = Deno.readFileSync(path);
+    return bytes.length > MAX_COMPARED_BYTES ? null : bytes;
+  } catch {
+    return null;
+  }
+}
+
+function sameBytes(a: Uint8Array | null, b: Uint8Array | null): boolean {
+  if (a === null || b === null || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Events that change which entries a path has (not what a file holds). */
+const ENTRY_EVENTS: ReadonlySet<Deno.FsEvent["kind"]> = new Set(["create", "remove", "rename"]);
 
 /**
  * Watches `watches` for a retired host; `changed` is called at every change until `release`.
@@ -72,10 +114,23 @@ export function watchFiles(
   };
   try {
     for (const { watch, real } of resolved) {
+      const directory = Deno.statSync(real).isDirectory;
+      // A file's bytes when the runtime began watching; a write after this read and before the
+      // watch began shows in the state compared below.
+      let last = directory ? null : contentNow(real);
       const watcher = watchFs(real, { recursive: watch.recursive });
       watchers.push(watcher);
       (async () => {
-        for await (const _event of watcher) fire();
+        for await (const event of watcher) {
+          if (ENTRY_EVENTS.has(event.kind) || (!directory && last === null)) {
+            fire();
+            continue;
+          }
+          if (directory) continue; // a write into an existing entry
+          const now = await contentOf(real);
+          if (!sameBytes(last, now)) fire();
+          last = now;
+        }
       })().catch(() => fire());
     }
   } catch (error) {

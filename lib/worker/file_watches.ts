@@ -87,9 +87,30 @@ function entryName(watched: string, recursive: boolean, eventPath: string): stri
   return eventPath.slice(eventPath.lastIndexOf("/") + 1);
 }
 
+/** One live watch; `waiting` while a `next()` of its watcher is pending. */
+interface LiveWatch {
+  path: string;
+  recursive: boolean;
+  watcher: Watcher;
+  waiting: boolean;
+}
+
+/**
+ * Applies the wanted ref state to a watch that waits: Deno's `ref()`/`unref()` act on the pending
+ * `next()` and throw when there is none (and keep nothing then), so a watch that does not wait
+ * is left alone (it holds nothing) and gets the state when its next wait begins.
+ */
+function applyRef(live: LiveWatch, unrefd: boolean): void {
+  if (!live.waiting) return;
+  try {
+    if (unrefd) live.watcher.unref?.();
+    else live.watcher.ref?.();
+  } catch { /* not waiting after all: it holds nothing */ }
+}
+
 /** The live watches of this process. */
 export class FileWatches {
-  readonly #live = new Map<object, { path: string; recursive: boolean; watcher: Watcher }>();
+  readonly #live = new Map<object, LiveWatch>();
   #unrefd = false;
 
   /** How many watches are live. */
@@ -115,16 +136,19 @@ export class FileWatches {
     const absolute = pathOf(path);
     const key = {};
     let failure: unknown;
-    let watcher: Watcher | undefined;
+    let live: LiveWatch | undefined;
     if (!signal?.aborted) {
       try {
-        watcher = Deno.watchFs(absolute, { recursive });
-        if (this.#unrefd) watcher.unref?.();
-        this.#live.set(key, { path: absolute, recursive, watcher });
+        const watcher: Watcher = Deno.watchFs(absolute, { recursive });
+        live = { path: absolute, recursive, watcher, waiting: false };
+        this.#live.set(key, live);
       } catch (error) {
         failure = watchError(error, absolute);
       }
     }
+    const watcher = live?.watcher;
+    /** Whether the watches are unref'd now (read at each wait). */
+    const unrefd = () => this.#unrefd;
     const end = () => {
       if (!this.#live.delete(key)) return;
       try {
@@ -143,7 +167,10 @@ export class FileWatches {
       try {
         while (true) {
           while (queued.length > 0) yield queued.shift()!;
-          const next = await Promise.race([iterator.next(), aborted]);
+          const pending = iterator.next();
+          live!.waiting = true;
+          applyRef(live!, unrefd());
+          const next = await Promise.race([pending, aborted]).finally(() => live!.waiting = false);
           if (next === "aborted") throw abortError(signal!);
           if (next.done) return;
           const { kind, paths } = next.value;
@@ -165,13 +192,13 @@ export class FileWatches {
   /** Lets the event loop end while only these watches are pending (the idle look). */
   unref(): void {
     this.#unrefd = true;
-    for (const { watcher } of this.#live.values()) watcher.unref?.();
+    for (const live of this.#live.values()) applyRef(live, true);
   }
 
   /** Makes every watch keep the event loop alive again. */
   ref(): void {
     this.#unrefd = false;
-    for (const { watcher } of this.#live.values()) watcher.ref?.();
+    for (const live of this.#live.values()) applyRef(live, false);
   }
 
   /** Every live watch, with its path's state now (for the idle answer). */

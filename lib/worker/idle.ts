@@ -42,6 +42,18 @@ export interface CountedHoldings {
   calls: number;
 }
 
+/**
+ * Runs a ref or unref that must not throw into the caller: `check()` runs inside package code's
+ * effect calls, which a failure here would fail. One that throws only costs the idle answer.
+ */
+function guarded(fn: () => void): void {
+  try {
+    fn();
+  } catch (error) {
+    console.error("idle watch:", error);
+  }
+}
+
 /** Lets the event loop tell when the child holds nothing. */
 export class IdleWatch {
   readonly #pending: readonly Refable[];
@@ -83,7 +95,7 @@ export class IdleWatch {
     if (this.#holdsCounted()) this.#ref();
     else if (!this.#unrefd) {
       this.#unrefd = true;
-      for (const refable of this.#pending) refable.unref();
+      for (const refable of this.#pending) guarded(() => refable.unref());
     }
   }
 
@@ -95,7 +107,7 @@ export class IdleWatch {
   #ref(): void {
     if (!this.#unrefd) return;
     this.#unrefd = false;
-    for (const refable of this.#pending) refable.ref();
+    for (const refable of this.#pending) guarded(() => refable.ref());
   }
 
   /** The event loop has nothing left but the unref'd channel. */

@@ -96,3 +96,35 @@ Deno.test("FileWatches unref'd: the event loop ends while a watch waits (Deno's 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("FileWatches unref'd before a watch waits: nothing throws, and the wait is unref'd", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "startos-watch-" });
+  try {
+    // start-sdk's FileHelper: fs.watch(file), then a read, then the iteration; the idle look may
+    // unref in between (Deno's unref throws while no next() is pending).
+    const script = `
+      import { FileWatches } from ${
+      JSON.stringify(new URL("../../lib/worker/file_watches.ts", import.meta.url).href)
+    };
+      const watches = new FileWatches();
+      watches.unref();
+      const events = watches.watch(${JSON.stringify(dir)});
+      watches.ref();
+      watches.unref();
+      await Deno.readDir(${JSON.stringify(dir)})[Symbol.asyncIterator]().next();
+      (async () => { for await (const _ of events) {} })();
+      addEventListener("beforeunload", () => console.log("drained"));
+    `;
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", "--no-config", script],
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(10_000),
+    }).output();
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(new TextDecoder().decode(output.stdout).trim(), "drained", stderr);
+    assert.equal(output.code, 0, stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -93,3 +93,73 @@ Deno.test("watchFiles takes over no watch outside the init profile's reads, thro
     assert.match(String(watchFiles(at(`${dir}/volumes/gone`), reads, none)), /does not exist/);
   });
 });
+
+/** A watcher whose events the test sends; `drained()` resolves once all were handled. */
+class FakeWatcher {
+  readonly #events: Deno.FsEvent[] = [];
+  #wake: (() => void) | undefined;
+  #drained: (() => void)[] = [];
+  #closed = false;
+  send(kind: Deno.FsEvent["kind"], path: string): void {
+    this.#events.push({ kind, paths: [path] });
+    this.#wake?.();
+  }
+  /** Resolves when the reader asks for an event with none left: it handled every one. */
+  drained(): Promise<void> {
+    return new Promise((resolve) => this.#drained.push(resolve));
+  }
+  close(): void {
+    this.#closed = true;
+    this.#wake?.();
+  }
+  async *[Symbol.asyncIterator](): AsyncGenerator<Deno.FsEvent> {
+    while (!this.#closed) {
+      const event = this.#events.shift();
+      if (event) {
+        yield event;
+        continue;
+      }
+      for (const resolve of this.#drained.splice(0)) resolve();
+      await new Promise<void>((resolve) => this.#wake = resolve);
+    }
+  }
+}
+
+Deno.test("watchFiles fires for new bytes in a file and new entries in a directory, not for rewrites", async () => {
+  await withDir(async (dir) => {
+    const file = `${dir}/config.json`;
+    await Deno.mkdir(`${dir}/sub`);
+    await Deno.writeTextFile(file, '{"port":1}');
+    await Deno.writeTextFile(`${dir}/sub/settings.json`, "{}");
+    const watchers = new Map<string, FakeWatcher>();
+    const watchFs = (path: string) => {
+      const watcher = new FakeWatcher();
+      watchers.set(path, watcher);
+      return watcher as unknown as Deno.FsWatcher;
+    };
+    let fired: string[] = [];
+    const at = (
+      path: string,
+    ): WatchedPath[] => [{ path, recursive: false, state: fileState(path) }];
+    const watching = [file, `${dir}/sub`].map((path) =>
+      watchFiles(at(path), [dir], () => fired.push(path), watchFs)
+    );
+    /** Sends an event; answers whether it fired, once the watch handled it. */
+    const firedFor = async (path: string, kind: Deno.FsEvent["kind"]) => {
+      fired = [];
+      const watcher = watchers.get(path)!;
+      const handled = watcher.drained();
+      watcher.send(kind, path);
+      await handled;
+      return fired.length > 0;
+    };
+    await Deno.writeTextFile(file, '{"port":1}');
+    assert.equal(await firedFor(file, "modify"), false, "the same bytes again");
+    await Deno.writeTextFile(file, '{"port":2}');
+    assert.equal(await firedFor(file, "modify"), true, "new bytes");
+    await Deno.writeTextFile(`${dir}/sub/settings.json`, '{"x":1}');
+    assert.equal(await firedFor(`${dir}/sub`, "modify"), false, "a write into an entry");
+    assert.equal(await firedFor(`${dir}/sub`, "create"), true, "a new entry");
+    for (const w of watching) if (typeof w !== "string") w.release();
+  });
+});
