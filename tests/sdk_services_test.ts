@@ -508,6 +508,7 @@ Deno.test({
         `the host's retirement\n${logTail(rt)}`,
       );
       assert.match(retired ?? "", /watches=1/);
+      assert.match(retired ?? "", /polls=2/, "the settings store and its -wal, polled");
       const moved = ports.second + 11;
       const path = `${rt.root}/volumes/main/config.json`;
       await Deno.writeTextFile(
@@ -527,6 +528,37 @@ Deno.test({
       const progressAt = rt.host.calls.findLastIndex((c) => c.method === "set-init-progress");
       assert.ok(progressAt !== -1 && progressAt < boundAt, "init progress sent by the replay");
       assertNullResult(rt, await rt.client.call("exit", { id: "exit-r", target: null }), "exit");
+    });
+  },
+});
+
+Deno.test({
+  name: "SDK services: the host polling its settings store every 3 s is retired; the runtime " +
+    "polls instead, and a store written later (absent at init) replays init, which binds the API",
+  ignore: unavailable !== null,
+  fn: async () => {
+    await withServices({}, async ({ rt, ports }) => {
+      assertNullResult(rt, await rt.client.call("init", { id: "init-p", kind: "install" }), "init");
+      const retired = await within(
+        rt.runtime.waitForLog(/but what it watches: retired/),
+        20_000,
+        `the host's retirement after its timer's ticks\n${logTail(rt)}`,
+      );
+      assert.match(retired ?? "", /polls=2/);
+      assert.equal(
+        rt.host.calls.some((c) => c.method === "bind" && c.params.id === "api-multi"),
+        false,
+        "no API interface while the store does not exist",
+      );
+      const apiPort = ports.second + 21;
+      await Deno.writeTextFile(`${rt.root}/volumes/main/settings.db`, JSON.stringify({ apiPort }));
+      const bound = await within(
+        rt.host.waitFor("bind", (p) => p.internalPort === apiPort),
+        20_000,
+        `a bind of the API port (the poll missed the store?)\n${logTail(rt)}`,
+      );
+      assert.equal(bound.params.eventId, "init-p", "the replay speaks for the init it replays");
+      assertNullResult(rt, await rt.client.call("exit", { id: "exit-p", target: null }), "exit");
     });
   },
 });

@@ -52,6 +52,13 @@ const IDLE_RESULT: z.ZodMiniType<IdleResult> = z.object({
       state: z.nullable(fileState),
     }),
   ).check(z.maxLength(MAX_IDLE_WATCHES)),
+  polls: z.array(
+    z.object({
+      path: z.string().check(z.minLength(1), z.maxLength(4096)),
+      state: z.nullable(fileState),
+      everyMs: z.number().check(z.nonnegative()),
+    }),
+  ).check(z.maxLength(MAX_IDLE_WATCHES)),
 });
 
 // Re-exported so that the types this module's API uses are documented with it.

@@ -15,12 +15,18 @@
  *   a rename;
  * - a directory (start-sdk watches a missing file's directory until the file appears): an entry
  *   created, removed or renamed, not a write into a file that exists.
+ *
+ * Paths a host's timers polled (its answer's `polls`, worker/tick_observation.ts) are polled here
+ * as the host did, at its period (within `POLL_MS_RANGE`): a change of their state (modification
+ * or status-change time, size, inode, existence) is a change. They may not exist; a path that
+ * resolves outside what init may read is looked at as absent.
  * @module
  */
 
-import type { WatchedPath } from "../protocol/channel.ts";
-import { fileState, sameState } from "../protocol/file_state.ts";
+import type { PolledPath, WatchedPath } from "../protocol/channel.ts";
+import { type FileState, fileState, sameState } from "../protocol/file_state.ts";
 import { within } from "../policy/paths.ts";
+import type { Clock, TimerId } from "./clock.ts";
 
 /** What stops a watch taken over. */
 export interface Watching {
@@ -142,4 +148,72 @@ export function watchFiles(
     queueMicrotask(fire);
   }
   return { release };
+}
+
+/** The shortest and longest period the runtime polls at, whatever the host's timers did (ms). */
+export const POLL_MS_RANGE = Object.freeze({ min: 500, max: 60_000 });
+
+/**
+ * Polls `polls` for a retired host at its timers' period; `changed` is called at every look that
+ * finds a path's state changed, until `release`.
+ * @example
+ * ```ts
+ * const polling = pollFiles(idle.polls, initProfile.read, () => replayInit(), realClock);
+ * if (typeof polling === "string") keepTheHost(polling);
+ * ```
+ * @param polls the host's polled paths, from its idle answer
+ * @param readPaths what the init profile may read
+ * @param changed called at each look that saw a change
+ * @param clock what the looks wait on
+ * @returns what stops the polling, or why it cannot be taken over (the host is then kept)
+ */
+export function pollFiles(
+  polls: readonly PolledPath[],
+  readPaths: readonly string[],
+  changed: () => void,
+  clock: Clock,
+): Watching | string {
+  const readable = (path: string) => readPaths.some((base) => within(path, base));
+  for (const { path } of polls) {
+    if (!readable(path)) return `${path}: outside what the init profile may read`;
+  }
+  /** The state of `path`, read only where init may read once symlinks are resolved. */
+  const stateOf = (path: string): FileState | null => {
+    let real: string;
+    try {
+      real = Deno.realPathSync(path);
+    } catch {
+      return null;
+    }
+    return readable(real) ? fileState(real) : null;
+  };
+  const last = polls.map((poll) => poll.state);
+  const periods = polls.map((poll) => poll.everyMs).filter((ms) => ms > 0);
+  const everyMs = Math.min(
+    POLL_MS_RANGE.max,
+    Math.max(POLL_MS_RANGE.min, periods.length > 0 ? Math.min(...periods) : POLL_MS_RANGE.max),
+  );
+  let released = false;
+  let timer: TimerId | undefined;
+  const look = () => {
+    timer = undefined;
+    if (released) return;
+    let moved = false;
+    polls.forEach((poll, i) => {
+      const now = stateOf(poll.path);
+      if (sameState(last[i], now)) return;
+      last[i] = now;
+      moved = true;
+    });
+    if (moved) changed();
+    if (!released) timer = clock.setTimeout(look, everyMs);
+  };
+  // A change between the host's last tick and now shows at the first look, right away.
+  queueMicrotask(look);
+  return {
+    release: () => {
+      released = true;
+      if (timer !== undefined) clock.clearTimeout(timer);
+    },
+  };
 }

@@ -306,7 +306,7 @@ export class ProcessSystem implements System {
       if (this.#packageHost !== child || this.#hostCalls > 0) return;
       if (this.#teardown.signal.aborted || child.hasExited) return;
       const log = this.#options.log;
-      if (held.callbacks === 0 && held.watches.length === 0) {
+      if (held.callbacks === 0 && held.watches.length === 0 && held.polls.length === 0) {
         this.#packageHost = undefined;
         log.info(
           "the package host holds nothing after init (no callback, watch, effect, timer or " +
@@ -317,7 +317,11 @@ export class ProcessSystem implements System {
         child.kill();
         return;
       }
-      const watched = { callbacks: held.callbacks, watches: held.watches.length };
+      const watched = {
+        callbacks: held.callbacks,
+        watches: held.watches.length,
+        polls: held.polls.length,
+      };
       if (keep) {
         log.info(
           `the package host is kept: init was replayed ${REPLAY_KEEP_COUNT} times within ` +

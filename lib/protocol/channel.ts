@@ -91,12 +91,23 @@ export interface WatchedPath {
   /** The path's state when the answer was made (null: it does not exist). */
   state: FileState | null;
 }
+/** A path a timer of the package host looks at each tick, and at which period (worker/idle.ts). */
+export interface PolledPath {
+  /** The absolute path looked at. */
+  path: string;
+  /** Its state when the last tick looked (null: it did not exist). */
+  state: FileState | null;
+  /** How often the timers tick (ms; the shortest period among them). */
+  everyMs: number;
+}
 /** Answer of `idle`. */
 export interface IdleResult {
   /** Callbacks registered at the host and not fired or dropped. */
   callbacks: number;
   /** The file watches live. */
   watches: WatchedPath[];
+  /** The paths the host's timers poll: all that its timers do. */
+  polls: PolledPath[];
 }
 
 /** Runtime → child request: run one package function; answered with its JSON result. */

@@ -20,7 +20,8 @@ import { Runtime } from "./runtime.ts";
 import { probeContainment } from "../process/spawn.ts";
 import { ChildLauncher } from "../process/child_launcher.ts";
 import { Child } from "../process/child.ts";
-import { watchFiles } from "../process/host_watch.ts";
+import { pollFiles, watchFiles } from "../process/host_watch.ts";
+import { realClock } from "../process/clock.ts";
 
 /** The running service: the method handlers and how to stop everything. */
 export interface Service {
@@ -109,10 +110,16 @@ export async function startService(
       if (!(child instanceof Child)) return "not a child of the launcher";
       const files = watchFiles(held.watches, effective.profiles.init.read, changed);
       if (typeof files === "string") return files;
+      const polled = pollFiles(held.polls, effective.profiles.init.read, changed, realClock);
+      if (typeof polled === "string") {
+        files.release();
+        return polled;
+      }
       const callbacks = broker.adopt(child, changed);
       return {
         release: () => {
           files.release();
+          polled.release();
           callbacks.release();
         },
       };

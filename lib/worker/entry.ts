@@ -6,6 +6,7 @@
  * in argv or the environment, where other processes could read it).
  */
 
+import { createRequire } from "node:module";
 import { ErrorKind } from "../protocol/error_codes.ts";
 import { RpcError } from "../jsonrpc/errors.ts";
 import { Peer } from "../jsonrpc/peer.ts";
@@ -41,6 +42,9 @@ import { unknownChannelMethod } from "../protocol/errors.ts";
 import { loadPackage, packageFunction, type PackageModule } from "./load_package.ts";
 import { IdleWatch } from "./idle.ts";
 import { FileWatches } from "./file_watches.ts";
+import { PackageTimers } from "./package_timers.ts";
+import { PollReads } from "./poll_reads.ts";
+import { TickObservation } from "./tick_observation.ts";
 import type { Latin1Hint } from "../memory/latin1_source.ts";
 import { DEFAULT_HEAP_TRIM, HeapTrimmer, takeCollector } from "../memory/heap_trim.ts";
 import { realClock } from "../process/clock.ts";
@@ -108,7 +112,19 @@ const callbacks = new CallbackRegistry(undefined, () => idleWatch.check());
 const held = { requests: 0, processes: 0, calls: 0 };
 /** Package code's `fs/promises.watch` watches (what the `idle` answer lists with the callbacks). */
 const fileWatches = new FileWatches();
-const idleWatch = new IdleWatch([conn, fileWatches], () => held);
+/** Package code's timers, which the idle look may find only polling (tick_observation.ts). */
+const timers = new PackageTimers({
+  created: (timer) => idleWatch.timerCreated(timer),
+  fired: (timer) => idleWatch.timerFired(timer),
+});
+/** What a timer's tick does with files, while the idle look records it. */
+const tickReads = new PollReads();
+const idleWatch = new IdleWatch(
+  [conn, fileWatches, timers],
+  () => held,
+  globalThis,
+  new TickObservation(timers, tickReads),
+);
 /** Gives the heap's empty pages back once the child is quiet (see heap_trim.ts). */
 const trimmer = collect === null ? null : new HeapTrimmer({
   ...DEFAULT_HEAP_TRIM,
@@ -135,9 +151,10 @@ const peer = new Peer(conn, {
   onRequest: (method, params) => {
     if (method === WARM) return holding("calls", warm());
     if (method === IDLE) {
-      return idleWatch.whenIdle().then((): IdleResult => ({
+      return idleWatch.whenIdle().then((polls): IdleResult => ({
         callbacks: callbacks.size,
         watches: fileWatches.list(),
+        polls,
       }));
     }
     if (method !== RUN) throw unknownChannelMethod(method);
@@ -146,6 +163,7 @@ const peer = new Peer(conn, {
   onNotification: (method, params) => {
     if (method === CALLBACK) {
       const { id, args } = params as CallbackParams;
+      idleWatch.callbackArrived();
       callbacks.fire(id, args);
     } else if (method === TERMINATE) {
       terminate();
@@ -192,6 +210,13 @@ installCompat({
       throw error;
     }) as Promise<string>,
 }, fileWatches);
+// Timers and what their ticks do with files, seen from here on (the package's alone: the runtime's
+// own modules set theirs unref'd, which the idle look leaves alone).
+{
+  const require = createRequire(import.meta.url);
+  timers.install(globalThis, require("node:timers"));
+  tickReads.install([require("node:fs"), require("node:fs/promises")], console);
+}
 // No program is granted: start-container, mount, rsync and the file utilities (also as `sh -c`)
 // are run by the runtime on request.
 const spawnEvents: SpawnEvents = installBrokeredSpawn({

@@ -17,12 +17,20 @@
  *   `beforeunload` once nothing else is pending. The watch cancels that unload
  *   (`preventDefault`), refs them again and, if still nothing is counted, answers.
  *
+ * Timers package code set are unref'd with them (worker/package_timers.ts). When the loop drains
+ * with timers still set, the look waits for their ticks and answers only if each of them merely
+ * looked at files (worker/tick_observation.ts): the answer then lists those paths as polls.
+ *
  * What it cannot see: a timer package code unref'd itself (`Deno.unrefTimer`, Node's
  * `timer.unref()`), which would not keep a Node process alive either, and a promise that waits
  * on nothing (it can never settle). Everything the child decides here is advisory: a child that
  * says it is idle when it is not only loses its own reactivity.
  * @module
  */
+
+import type { PolledPath } from "../protocol/channel.ts";
+import type { TimerInfo } from "./package_timers.ts";
+import type { TickObservation } from "./tick_observation.ts";
 
 /** The channel connection, whose pending read keeps the event loop alive. */
 export interface Refable {
@@ -58,50 +66,83 @@ function guarded(fn: () => void): void {
 export class IdleWatch {
   readonly #pending: readonly Refable[];
   readonly #counted: () => CountedHoldings;
-  readonly #waiters: Array<() => void> = [];
+  readonly #ticks: TickObservation | null;
+  readonly #waiters: Array<(polls: PolledPath[]) => void> = [];
   #unrefd = false;
 
   /**
    * Creates a watch; it does nothing until `whenIdle` is called.
    * @param pending what is always pending but holds nothing: the channel connection, the file
-   *   watches
+   *   watches, the package's timers (held only as far as `ticks` says)
    * @param counted reads the counted holdings
    * @param events where `beforeunload` is dispatched (default: globalThis)
+   * @param ticks what tells timers that only poll from work (none: any timer holds the child)
    */
   constructor(
     pending: readonly Refable[],
     counted: () => CountedHoldings,
     events: EventTarget = globalThis,
+    ticks: TickObservation | null = null,
   ) {
     this.#pending = pending;
     this.#counted = counted;
+    this.#ticks = ticks;
     events.addEventListener("beforeunload", (event) => this.#drained(event));
   }
 
   /**
    * Resolves once the child holds nothing but what it watches: nothing counted and an empty event
-   * loop.
-   * @returns a promise settled at that moment (never, while the child holds something)
+   * loop, or timers whose ticks only look at files.
+   * @returns a promise settled at that moment with the paths the timers poll (never, while the
+   *   child holds something)
    */
-  whenIdle(): Promise<void> {
-    const idle = new Promise<void>((resolve) => this.#waiters.push(resolve));
+  whenIdle(): Promise<PolledPath[]> {
+    const idle = new Promise<PolledPath[]>((resolve) => this.#waiters.push(resolve));
     this.check();
     return idle;
+  }
+
+  /** Why the child is kept when a timer's tick did work of its own; null otherwise. */
+  get heldFor(): string | null {
+    return this.#ticks?.heldFor ?? null;
   }
 
   /** A holding may have begun or ended: look again (cheap, call freely). */
   check(): void {
     if (this.#waiters.length === 0) return;
-    if (this.#holdsCounted()) this.#ref();
-    else if (!this.#unrefd) {
-      this.#unrefd = true;
-      for (const refable of this.#pending) guarded(() => refable.unref());
-    }
+    if (this.#holdsCounted()) {
+      this.#ticks?.interrupted("an effect, a process or a call");
+      this.#ref();
+    } else if (this.heldFor !== null || this.#ticks?.waiting) {
+      // Kept (nothing more to look at), or the timers must stay ref'd to tick.
+    } else this.#unref();
+  }
+
+  /** A callback of the package's reached the child: package code runs that no timer started. */
+  callbackArrived(): void {
+    if (this.#waiters.length > 0) this.#ticks?.interrupted("a callback");
+  }
+
+  /** A package timer was set (package_timers.ts's hook). */
+  timerCreated(timer: TimerInfo): void {
+    this.#ticks?.created(timer);
+  }
+
+  /** A package timer fires (package_timers.ts's hook): a tick to observe may begin. */
+  timerFired(timer: TimerInfo): void {
+    if (this.#waiters.length === 0 || !this.#ticks?.fired(timer)) return;
+    if (!this.#holdsCounted()) this.#unref();
   }
 
   #holdsCounted(): boolean {
     const held = this.#counted();
     return held.requests > 0 || held.processes > 0 || held.calls > 0;
+  }
+
+  #unref(): void {
+    if (this.#unrefd) return;
+    this.#unrefd = true;
+    for (const refable of this.#pending) guarded(() => refable.unref());
   }
 
   #ref(): void {
@@ -110,12 +151,15 @@ export class IdleWatch {
     for (const refable of this.#pending) guarded(() => refable.ref());
   }
 
-  /** The event loop has nothing left but the unref'd channel. */
+  /** The event loop has nothing left but what the look unref'd. */
   #drained(event: Event): void {
     if (this.#waiters.length === 0) return;
     event.preventDefault();
     this.#ref();
     if (this.#holdsCounted()) return;
-    for (const resolve of this.#waiters.splice(0)) resolve();
+    const verdict = this.#ticks?.drained() ?? "idle";
+    if (verdict !== "idle") return; // ticks to see (ref'd, they fire), or kept
+    const polls = this.#ticks?.take() ?? [];
+    for (const resolve of this.#waiters.splice(0)) resolve(polls);
   }
 }

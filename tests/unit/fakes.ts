@@ -233,7 +233,7 @@ export class FakeChild implements ChildHandle {
    * @param held what it still watches
    */
   markIdle(held: Partial<IdleHoldings> = {}): void {
-    this.#idle.resolve({ callbacks: 0, watches: [], touched: false, ...held });
+    this.#idle.resolve({ callbacks: 0, watches: [], polls: [], touched: false, ...held });
   }
 
   whenIdle(): Promise<IdleHoldings> {

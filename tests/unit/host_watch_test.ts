@@ -5,7 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { watchFiles } from "../../lib/process/host_watch.ts";
+import { pollFiles, watchFiles } from "../../lib/process/host_watch.ts";
+import { FakeClock } from "./fakes.ts";
 import { fileState } from "../../lib/protocol/file_state.ts";
 import type { WatchedPath } from "../../lib/protocol/channel.ts";
 
@@ -161,5 +162,74 @@ Deno.test("watchFiles fires for new bytes in a file and new entries in a directo
     assert.equal(await firedFor(`${dir}/sub`, "modify"), false, "a write into an entry");
     assert.equal(await firedFor(`${dir}/sub`, "create"), true, "a new entry");
     for (const w of watching) if (typeof w !== "string") w.release();
+  });
+});
+
+Deno.test("pollFiles looks at the host's period and fires when a polled file appears or changes", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/volumes/main/settings.db`;
+    await Deno.mkdir(`${dir}/volumes/main`, { recursive: true });
+    const clock = new FakeClock();
+    const seen = counter();
+    const polling = pollFiles(
+      [{ path, state: null, everyMs: 3000 }],
+      [`${dir}/volumes`],
+      seen.changed,
+      clock,
+    );
+    assert.equal(typeof polling, "object", String(polling));
+    await clock.advance(0);
+    assert.equal(seen.count, 0, "absent, as the host saw it");
+    await Deno.writeTextFile(path, "{}");
+    await clock.advance(2999);
+    assert.equal(seen.count, 0, "not looked at again before the period");
+    await clock.advance(1);
+    assert.equal(seen.count, 1, "appeared");
+    await clock.advance(3000);
+    assert.equal(seen.count, 1, "unchanged since");
+    await Deno.writeTextFile(path, '{"apiPort": 1}');
+    await clock.advance(3000);
+    assert.equal(seen.count, 2, "written");
+    (polling as { release(): void }).release();
+    assert.equal(clock.pending, 0, "released: no look left");
+  });
+});
+
+Deno.test("pollFiles fires at its first look when the state moved since the host's tick", async () => {
+  await withDir(async (dir) => {
+    const path = `${dir}/store`;
+    await Deno.writeTextFile(path, "a");
+    const clock = new FakeClock();
+    const seen = counter();
+    const stale = { ...fileState(path)!, mtimeMs: 1 };
+    const polling = pollFiles([{ path, state: stale, everyMs: 100 }], [dir], seen.changed, clock);
+    await seen.first;
+    assert.equal(seen.count, 1);
+    (polling as { release(): void }).release();
+  });
+});
+
+Deno.test("pollFiles refuses a path outside init's reads and looks through no symlink out", async () => {
+  await withDir(async (dir) => {
+    const clock = new FakeClock();
+    assert.match(
+      String(
+        pollFiles([{ path: "/etc/passwd", state: null, everyMs: 100 }], [dir], () => {}, clock),
+      ),
+      /outside what the init profile may read/,
+    );
+    const link = `${dir}/link`;
+    const seen = counter();
+    const polling = pollFiles(
+      [{ path: link, state: null, everyMs: 1000 }],
+      [dir],
+      seen.changed,
+      clock,
+    );
+    await clock.advance(0);
+    await Deno.symlink("/etc/passwd", link);
+    await clock.advance(1000);
+    assert.equal(seen.count, 0, "a symlink out reads as absent: nothing learnt of its target");
+    (polling as { release(): void }).release();
   });
 });

@@ -1,0 +1,146 @@
+/**
+ * Whether the timers a package host still holds only poll: the part of the idle look
+ * (worker/idle.ts) that runs once the host holds nothing but timers.
+ *
+ * A start-sdk `Watchable` may watch by polling (open-webui's `produce()` stats its database every
+ * 3 s and fetches again only when a modification time moved): the timer holds the host although
+ * each of its ticks only looks at files. So when the event loop drains with nothing left but
+ * timers, the look waits for them to fire and records what each tick does until the loop drains
+ * again (worker/poll_reads.ts). Once every timer still holding the host was set by a tick that
+ * only looked, or is an interval that ticked so, the host polls and nothing else: the answer lists
+ * the paths with the state its ticks saw and how often they look, and the runtime looks at them
+ * instead (process/host_watch.ts). As long as they stay as they were, the next tick would do
+ * again what the last did: nothing.
+ *
+ * A tick that did anything else (an effect, a process, a write, console output; a callback or a
+ * call arriving during it) gives the look up: the host is kept, as before. What it cannot know is
+ * a tick whose behaviour depends on something other than the paths it looks at (the clock, a
+ * counter of its own): retired, such a host loses that reactivity, never a permission.
+ * Runs inside the worker process.
+ * @module
+ */
+
+import type { PolledPath } from "../protocol/channel.ts";
+import type { FileState } from "../protocol/file_state.ts";
+import type { TimerInfo } from "./package_timers.ts";
+import type { TickReads } from "./poll_reads.ts";
+
+/** What the observation reads of the timers (worker/package_timers.ts). */
+export interface HeldTimers {
+  /** The live timers that keep the event loop alive. */
+  holding(): TimerInfo[];
+}
+
+/** What the observation reads of the recorded ticks (worker/poll_reads.ts). */
+export interface TickRecorder {
+  /** Starts recording a tick. */
+  begin(): void;
+  /** Notes something the tick did that is not a look at a path. */
+  spoil(what: string): void;
+  /** Ends the tick. */
+  end(): TickReads;
+}
+
+/** The verdict at a drained event loop. */
+export type Verdict =
+  /** Holding nothing but polls (or nothing at all): answer. */
+  | "idle"
+  /** Timers hold the host whose ticks are still to be seen: wait for them. */
+  | "wait"
+  /** A tick did work of its own: the host is kept. */
+  | "held";
+
+/** One observation of a host's timers, from the first drained loop to the verdict. */
+export class TickObservation {
+  readonly #timers: HeldTimers;
+  readonly #recorder: TickRecorder;
+  #state: "none" | "waiting" | "tick" | "held" = "none";
+  /** Timers set by an observed tick, and intervals that ticked. */
+  readonly #covered = new Set<number>();
+  readonly #reads = new Map<string, FileState | null>();
+  #everyMs = Infinity;
+  #why: string | null = null;
+
+  /**
+   * @param timers the host's timers
+   * @param recorder what records a tick
+   */
+  constructor(timers: HeldTimers, recorder: TickRecorder) {
+    this.#timers = timers;
+    this.#recorder = recorder;
+  }
+
+  /** Whether the ticks are awaited: the timers must keep the event loop alive meanwhile. */
+  get waiting(): boolean {
+    return this.#state === "waiting";
+  }
+
+  /** Why the host is kept, once a tick did work of its own; null before. */
+  get heldFor(): string | null {
+    return this.#why;
+  }
+
+  /** A timer was set. */
+  created(timer: TimerInfo): void {
+    if (this.#state === "tick") this.#covered.add(timer.key);
+  }
+
+  /**
+   * A timer fires.
+   * @returns true when this begins or continues an observed tick (the loop may drain after it)
+   */
+  fired(timer: TimerInfo): boolean {
+    if (this.#state !== "waiting" && this.#state !== "tick") return false;
+    if (this.#state === "waiting") this.#recorder.begin();
+    this.#state = "tick";
+    if (timer.repeating) this.#covered.add(timer.key);
+    this.#everyMs = Math.min(this.#everyMs, timer.delayMs);
+    return true;
+  }
+
+  /**
+   * Something the look counts began (an effect, a process, a call) or a callback arrived: during
+   * a tick, the tick did work of its own; between ticks, the observation starts again later.
+   * @param what what began, for the reason kept
+   */
+  interrupted(what: string): void {
+    if (this.#state === "tick") this.#recorder.spoil(what);
+    else if (this.#state === "waiting") this.#reset();
+  }
+
+  /** The event loop drained with nothing counted. @returns what the look does now */
+  drained(): Verdict {
+    if (this.#state === "held") return "held";
+    if (this.#state === "tick") {
+      const tick = this.#recorder.end();
+      if (tick.impure !== null) {
+        this.#state = "held";
+        this.#why = `a timer's tick did more than look at files: ${tick.impure}`;
+        return "held";
+      }
+      for (const [path, state] of tick.reads) this.#reads.set(path, state);
+    }
+    const holding = this.#timers.holding();
+    if (holding.every((timer) => this.#covered.has(timer.key))) return "idle";
+    this.#state = "waiting";
+    return "wait";
+  }
+
+  /**
+   * What the observed ticks looked at, for the idle answer; the observation starts anew after it.
+   * @returns each path with the state the ticks last saw and the shortest period among them
+   */
+  take(): PolledPath[] {
+    const everyMs = Number.isFinite(this.#everyMs) ? this.#everyMs : 0;
+    const polls = [...this.#reads].map(([path, state]) => ({ path, state, everyMs }));
+    this.#reset();
+    return polls;
+  }
+
+  #reset(): void {
+    this.#state = "none";
+    this.#covered.clear();
+    this.#reads.clear();
+    this.#everyMs = Infinity;
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * `TickObservation` (does a package host's timer only poll?) against fake timers and a fake
+ * recorder: a tick that only looked and re-armed itself makes the host idle with its reads as
+ * polls; a tick that did more keeps it; what arrives between ticks starts the observation again.
+ */
+
+import assert from "node:assert/strict";
+import { TickObservation } from "../../lib/worker/tick_observation.ts";
+import type { TimerInfo } from "../../lib/worker/package_timers.ts";
+import type { TickReads } from "../../lib/worker/poll_reads.ts";
+
+function setup() {
+  const holding: TimerInfo[] = [];
+  let tick: TickReads = { reads: new Map(), impure: null };
+  let begun = 0;
+  const recorder = {
+    begin: () => void begun++,
+    spoil: (what: string) => void (tick.impure ??= what),
+    end: () => {
+      const done = tick;
+      tick = { reads: new Map(), impure: null };
+      return done;
+    },
+  };
+  const observation = new TickObservation({ holding: () => [...holding] }, recorder);
+  const read = (path: string, mtimeMs: number | null) =>
+    tick.reads.set(path, mtimeMs === null ? null : { mtimeMs, ctimeMs: 0, size: 1, ino: 1 });
+  return {
+    observation,
+    holding,
+    read,
+    spoil: (what: string) => tick.impure = what,
+    get begun() {
+      return begun;
+    },
+  };
+}
+
+const poll = (key: number): TimerInfo => ({ key, delayMs: 3000, repeating: false });
+
+Deno.test("TickObservation: nothing held is idle at once, with nothing polled", () => {
+  const { observation } = setup();
+  assert.equal(observation.drained(), "idle");
+  assert.deepEqual(observation.take(), []);
+});
+
+Deno.test("TickObservation: a timeout re-armed by a tick that only looked is a poll", () => {
+  const t = setup();
+  t.holding.push(poll(1));
+  assert.equal(t.observation.drained(), "wait", "a timer holds: its tick first");
+  assert.equal(t.observation.waiting, true);
+  assert.equal(t.observation.fired(poll(1)), true, "the tick is observed");
+  assert.equal(t.begun, 1);
+  t.holding.splice(0); // fired: gone
+  t.read("/media/startos/volumes/main/settings.db", null);
+  t.read("/media/startos/volumes/main/settings.db-wal", 5);
+  t.holding.push(poll(2));
+  t.observation.created(poll(2)); // the re-arm, during the tick
+  assert.equal(t.observation.drained(), "idle");
+  assert.deepEqual(t.observation.take(), [
+    { path: "/media/startos/volumes/main/settings.db", state: null, everyMs: 3000 },
+    {
+      path: "/media/startos/volumes/main/settings.db-wal",
+      state: { mtimeMs: 5, ctimeMs: 0, size: 1, ino: 1 },
+      everyMs: 3000,
+    },
+  ]);
+});
+
+Deno.test("TickObservation: an interval is a poll once it ticked", () => {
+  const t = setup();
+  const every = { key: 7, delayMs: 1000, repeating: true };
+  t.holding.push(every);
+  assert.equal(t.observation.drained(), "wait");
+  t.observation.fired(every);
+  t.read("/media/startos/volumes/main/x", 1);
+  assert.equal(t.observation.drained(), "idle");
+  assert.equal(t.observation.take()[0].everyMs, 1000);
+});
+
+Deno.test("TickObservation: every holding timer must have ticked", () => {
+  const t = setup();
+  const slow = { key: 2, delayMs: 10_000, repeating: false };
+  t.holding.push(poll(1), slow);
+  assert.equal(t.observation.drained(), "wait");
+  t.observation.fired(poll(1));
+  t.holding.splice(0, 1);
+  t.holding.push(poll(3));
+  t.observation.created(poll(3));
+  assert.equal(t.observation.drained(), "wait", "the 10 s timer has not ticked");
+  t.observation.fired(slow);
+  t.holding.splice(t.holding.indexOf(slow), 1);
+  assert.equal(t.observation.drained(), "idle");
+  assert.equal(t.observation.take().length, 0, "ticks that looked at nothing poll nothing");
+});
+
+Deno.test("TickObservation: a tick that did more keeps the host, and says why", () => {
+  const t = setup();
+  t.holding.push(poll(1));
+  t.observation.drained();
+  t.observation.fired(poll(1));
+  t.observation.interrupted("an effect, a process or a call");
+  t.observation.created(poll(2));
+  t.holding.splice(0, 1, poll(2));
+  assert.equal(t.observation.drained(), "held");
+  assert.match(t.observation.heldFor ?? "", /did more than look at files: an effect/);
+  assert.equal(t.observation.drained(), "held", "for good");
+  assert.equal(t.observation.fired(poll(2)), false, "its ticks are not observed any more");
+});
+
+Deno.test("TickObservation: a write in a tick keeps the host", () => {
+  const t = setup();
+  t.holding.push(poll(1));
+  t.observation.drained();
+  t.observation.fired(poll(1));
+  t.spoil("writeFile()");
+  assert.equal(t.observation.drained(), "held");
+  assert.match(t.observation.heldFor ?? "", /writeFile\(\)/);
+});
+
+Deno.test("TickObservation: a call between ticks starts the observation again", () => {
+  const t = setup();
+  t.holding.push(poll(1));
+  assert.equal(t.observation.drained(), "wait");
+  t.observation.interrupted("a call");
+  assert.equal(t.observation.waiting, false);
+  assert.equal(t.observation.fired(poll(1)), false, "not observed: the observation restarts");
+  assert.equal(t.observation.heldFor, null, "not kept for it");
+  assert.equal(t.observation.drained(), "wait");
+});
