@@ -123,7 +123,12 @@ const idleWatch = new IdleWatch(
   [conn, fileWatches, timers],
   () => held,
   globalThis,
-  new TickObservation(timers, tickReads),
+  new TickObservation(timers, tickReads, (why) => {
+    // For the packager reading the log: the runtime only sees that no answer comes.
+    Deno.stderr.writeSync(
+      new TextEncoder().encode(`the package host is kept while its timers work: ${why}\n`),
+    );
+  }),
 );
 /** Gives the heap's empty pages back once the child is quiet (see heap_trim.ts). */
 const trimmer = collect === null ? null : new HeapTrimmer({

@@ -102,7 +102,7 @@ export class IdleWatch {
     return idle;
   }
 
-  /** Why the child is kept when a timer's tick did work of its own; null otherwise. */
+  /** Why the last timer's tick that did work was not a poll; null while none did. */
   get heldFor(): string | null {
     return this.#ticks?.heldFor ?? null;
   }
@@ -113,9 +113,8 @@ export class IdleWatch {
     if (this.#holdsCounted()) {
       this.#ticks?.interrupted("an effect, a process or a call");
       this.#ref();
-    } else if (this.heldFor !== null || this.#ticks?.waiting) {
-      // Kept (nothing more to look at), or the timers must stay ref'd to tick.
-    } else this.#unref();
+    } else if (!this.#ticks?.waiting) this.#unref();
+    // (While ticks are awaited, the timers stay ref'd: they must fire.)
   }
 
   /** A callback of the package's reached the child: package code runs that no timer started. */
@@ -158,7 +157,7 @@ export class IdleWatch {
     this.#ref();
     if (this.#holdsCounted()) return;
     const verdict = this.#ticks?.drained() ?? "idle";
-    if (verdict !== "idle") return; // ticks to see (ref'd, they fire), or kept
+    if (verdict !== "idle") return; // ticks to see (ref'd, they fire)
     const polls = this.#ticks?.take() ?? [];
     for (const resolve of this.#waiters.splice(0)) resolve(polls);
   }

@@ -14,6 +14,8 @@
  * @module
  */
 
+import { type AnyFunction, keepingProperties } from "./wrap.ts";
+
 /** A live timer, as the idle look sees it. */
 export interface TimerInfo {
   /** The timer's id (a `Timeout`'s primitive value). */
@@ -46,8 +48,6 @@ interface Live {
   /** Unref'd by the idle look (so ref'd again by it), not by its creator. */
   unrefdHere: boolean;
 }
-
-type AnyFunction = (...args: unknown[]) => unknown;
 
 function isTimeout(value: unknown): value is Timeout {
   return typeof value === "object" && value !== null &&
@@ -99,11 +99,11 @@ export class PackageTimers {
         const clear = functions[name];
         if (typeof clear !== "function") continue;
         const live = this.#live;
-        functions[name] = function (this: unknown, ...args: unknown[]) {
+        functions[name] = keepingProperties(clear, function (this: unknown, ...args: unknown[]) {
           const key = keyOf(args[0]);
           if (key !== null) live.delete(key);
           return clear.apply(this, args);
-        };
+        });
       }
     }
   }
@@ -119,7 +119,7 @@ export class PackageTimers {
       this.#hooks.created(info);
       return info;
     };
-    return function (this: unknown, ...args: unknown[]) {
+    return keepingProperties(set, function (this: unknown, ...args: unknown[]) {
       const [callback, delay] = args;
       if (typeof callback !== "function") return set.apply(this, args);
       const tracked: { info?: TimerInfo } = {};
@@ -130,7 +130,7 @@ export class PackageTimers {
       const timeout = set.apply(this, args);
       if (isTimeout(timeout)) tracked.info = track(timeout, delay);
       return timeout;
-    };
+    });
   }
 
   #fire(info: TimerInfo): void {

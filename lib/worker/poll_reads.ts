@@ -16,6 +16,7 @@
  */
 
 import { type FileState, fileState } from "../protocol/file_state.ts";
+import { type AnyFunction, keepingProperties } from "./wrap.ts";
 
 /** What a tick did, once it ended. */
 export interface TickReads {
@@ -58,8 +59,6 @@ const DOES: readonly string[] = [
 ];
 
 const CONSOLE: readonly string[] = ["log", "info", "warn", "error", "debug", "trace"];
-
-type AnyFunction = (...args: unknown[]) => unknown;
 
 /** The path argument as an absolute path, or null when it is not one package code names plainly. */
 function pathOf(path: unknown): string | null {
@@ -111,16 +110,10 @@ export class PollReads {
     const original = functions[name];
     if (typeof original !== "function") return;
     const note = (path: unknown) => this.#note(name, looks, path);
-    const wrapped = function (this: unknown, ...args: unknown[]) {
+    functions[name] = keepingProperties(original, function (this: unknown, ...args: unknown[]) {
       note(args[0]);
       return original.apply(this, args);
-    };
-    // `fs.exists` and friends carry `util.promisify.custom` (not enumerable): keep what is attached.
-    for (const key of Reflect.ownKeys(original)) {
-      if (key === "length" || key === "name" || key === "prototype") continue;
-      Object.defineProperty(wrapped, key, Object.getOwnPropertyDescriptor(original, key)!);
-    }
-    functions[name] = wrapped;
+    });
   }
 
   #note(name: string, looks: boolean, path: unknown): void {

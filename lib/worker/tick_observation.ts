@@ -13,7 +13,9 @@
  * again what the last did: nothing.
  *
  * A tick that did anything else (an effect, a process, a write, console output; a callback or a
- * call arriving during it) gives the look up: the host is kept, as before. What it cannot know is
+ * call arriving during it) was work: the observation starts again with the timers then set, so a
+ * host whose timers keep working is kept, as before, and one whose last timer did its work and
+ * left nothing is retired once the loop drains. What it cannot know is
  * a tick whose behaviour depends on something other than the paths it looks at (the clock, a
  * counter of its own): retired, such a host loses that reactivity, never a permission.
  * Runs inside the worker process.
@@ -46,28 +48,34 @@ export type Verdict =
   /** Holding nothing but polls (or nothing at all): answer. */
   | "idle"
   /** Timers hold the host whose ticks are still to be seen: wait for them. */
-  | "wait"
-  /** A tick did work of its own: the host is kept. */
-  | "held";
+  | "wait";
 
 /** One observation of a host's timers, from the first drained loop to the verdict. */
 export class TickObservation {
   readonly #timers: HeldTimers;
   readonly #recorder: TickRecorder;
-  #state: "none" | "waiting" | "tick" | "held" = "none";
+  #state: "none" | "waiting" | "tick" = "none";
   /** Timers set by an observed tick, and intervals that ticked. */
   readonly #covered = new Set<number>();
   readonly #reads = new Map<string, FileState | null>();
   #everyMs = Infinity;
   #why: string | null = null;
 
+  readonly #onHeld: (why: string) => void;
+
   /**
    * @param timers the host's timers
    * @param recorder what records a tick
+   * @param onHeld told why, the first time a tick did work of its own
    */
-  constructor(timers: HeldTimers, recorder: TickRecorder) {
+  constructor(
+    timers: HeldTimers,
+    recorder: TickRecorder,
+    onHeld: (why: string) => void = () => {},
+  ) {
     this.#timers = timers;
     this.#recorder = recorder;
+    this.#onHeld = onHeld;
   }
 
   /** Whether the ticks are awaited: the timers must keep the event loop alive meanwhile. */
@@ -75,7 +83,7 @@ export class TickObservation {
     return this.#state === "waiting";
   }
 
-  /** Why the host is kept, once a tick did work of its own; null before. */
+  /** Why the last tick that did work was not a poll; null while none did. */
   get heldFor(): string | null {
     return this.#why;
   }
@@ -110,15 +118,17 @@ export class TickObservation {
 
   /** The event loop drained with nothing counted. @returns what the look does now */
   drained(): Verdict {
-    if (this.#state === "held") return "held";
     if (this.#state === "tick") {
       const tick = this.#recorder.end();
-      if (tick.impure !== null) {
-        this.#state = "held";
-        this.#why = `a timer's tick did more than look at files: ${tick.impure}`;
-        return "held";
+      if (tick.impure === null) {
+        for (const [path, state] of tick.reads) this.#reads.set(path, state);
+      } else {
+        // Work: what it looked at before says nothing any more; its timers are seen anew.
+        const why = `a timer's tick did more than look at files: ${tick.impure}`;
+        if (this.#why === null) this.#onHeld(why);
+        this.#why = why;
+        this.#reset();
       }
-      for (const [path, state] of tick.reads) this.#reads.set(path, state);
     }
     const holding = this.#timers.holding();
     if (holding.every((timer) => this.#covered.has(timer.key))) return "idle";

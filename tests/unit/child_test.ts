@@ -377,9 +377,10 @@ Deno.test("Child.whenIdle asks a live child, and never resolves for a dead one",
   await flush();
   assert.equal(idle, undefined);
   const watches = [{ path: "/v/main/store.json", recursive: false, state: null }];
-  t.peer.last(IDLE).answer({ callbacks: 2, watches });
+  const polls = [{ path: "/v/main/settings.db", state: null, everyMs: 3000 }];
+  t.peer.last(IDLE).answer({ callbacks: 2, watches, polls });
   await flush();
-  assert.deepEqual(idle, { callbacks: 2, watches, touched: false });
+  assert.deepEqual(idle, { callbacks: 2, watches, polls, touched: false });
   await cleanUp(t);
 
   // A callback delivered while the question was out: the answer may be older than it.
@@ -387,7 +388,7 @@ Deno.test("Child.whenIdle asks a live child, and never resolves for a dead one",
   let lateIdle: IdleHoldings | undefined;
   late.child.whenIdle().then((held) => lateIdle = held);
   late.child.callback(1, []);
-  late.peer.last(IDLE).answer({ callbacks: 0, watches: [] });
+  late.peer.last(IDLE).answer({ callbacks: 0, watches: [], polls: [] });
   await flush();
   assert.equal(lateIdle?.touched, true);
   await cleanUp(late);

@@ -94,27 +94,41 @@ Deno.test("TickObservation: every holding timer must have ticked", () => {
   assert.equal(t.observation.take().length, 0, "ticks that looked at nothing poll nothing");
 });
 
-Deno.test("TickObservation: a tick that did more keeps the host, and says why", () => {
+Deno.test("TickObservation: a tick that did more is work: observed anew, and it says why", () => {
   const t = setup();
+  const held: string[] = [];
+  const observation = new TickObservation({ holding: () => [...t.holding] }, {
+    begin: () => {},
+    spoil: () => {},
+    end: () => ({ reads: new Map([["/v/a", null]]), impure: "an effect, a process or a call" }),
+  }, (why) => held.push(why));
   t.holding.push(poll(1));
-  t.observation.drained();
-  t.observation.fired(poll(1));
-  t.observation.interrupted("an effect, a process or a call");
-  t.observation.created(poll(2));
+  observation.drained();
+  observation.fired(poll(1));
+  observation.created(poll(2));
   t.holding.splice(0, 1, poll(2));
-  assert.equal(t.observation.drained(), "held");
-  assert.match(t.observation.heldFor ?? "", /did more than look at files: an effect/);
-  assert.equal(t.observation.drained(), "held", "for good");
-  assert.equal(t.observation.fired(poll(2)), false, "its ticks are not observed any more");
+  assert.equal(observation.drained(), "wait", "its re-armed timer is seen anew");
+  assert.match(observation.heldFor ?? "", /did more than look at files: an effect/);
+  assert.equal(observation.fired(poll(2)), true, "the next tick is observed");
+  observation.created(poll(3));
+  t.holding.splice(0, 1, poll(3));
+  assert.equal(observation.drained(), "wait", "working again");
+  assert.equal(held.length, 1, "said once");
+  t.holding.splice(0);
+  observation.fired(poll(3));
+  assert.equal(observation.drained(), "idle", "its last timer worked and left nothing");
+  assert.deepEqual(observation.take(), [], "what working ticks looked at is not polled");
 });
 
-Deno.test("TickObservation: a write in a tick keeps the host", () => {
+Deno.test("TickObservation: a write in a tick is work", () => {
   const t = setup();
   t.holding.push(poll(1));
   t.observation.drained();
   t.observation.fired(poll(1));
   t.spoil("writeFile()");
-  assert.equal(t.observation.drained(), "held");
+  t.holding.splice(0, 1, poll(2));
+  t.observation.created(poll(2));
+  assert.equal(t.observation.drained(), "wait");
   assert.match(t.observation.heldFor ?? "", /writeFile\(\)/);
 });
 

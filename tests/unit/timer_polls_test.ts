@@ -60,3 +60,8 @@ Deno.test("idle look: a timer the package unref'd itself holds nothing", async (
   assert.equal(ticks, 0);
   assert.deepEqual(polls, []);
 });
+
+Deno.test("idle look: util.promisify(setTimeout) still sleeps once the timers are wrapped", async () => {
+  const { slept } = await run("promisify");
+  assert.ok(Number(slept) >= 45, `slept ${slept} ms`);
+});
