@@ -30,7 +30,7 @@ export interface TimerInfo {
 export interface TimerHooks {
   /** A timer was set. */
   created(timer: TimerInfo): void;
-  /** A timer fires: its callback runs right after. */
+  /** A timer that keeps the event loop alive fires: its callback runs right after. */
   fired(timer: TimerInfo): void;
 }
 
@@ -134,9 +134,11 @@ export class PackageTimers {
   }
 
   #fire(info: TimerInfo): void {
+    const live = this.#live.get(info.key);
+    if (live === undefined) return; // cleared meanwhile
     if (!info.repeating) this.#live.delete(info.key);
-    else if (!this.#live.has(info.key)) return; // cleared meanwhile
-    this.#hooks.fired(info);
+    // One that held nothing (the runtime's own, unref'd) is no tick of the package's.
+    if (live.unrefdHere || live.timeout.hasRef()) this.#hooks.fired(info);
   }
 
   #unrefOne(live: Live): void {
