@@ -59,6 +59,7 @@ const IDLE_RESULT: z.ZodMiniType<IdleResult> = z.object({
       everyMs: z.number().check(z.nonnegative()),
     }),
   ).check(z.maxLength(MAX_IDLE_WATCHES)),
+  callbacksSeen: z.int().check(z.nonnegative()),
 });
 
 // Re-exported so that the types this module's API uses are documented with it.
@@ -199,7 +200,7 @@ export class Child implements ChildHandle {
   #markFailed!: (error: Error) => void;
   #outputDone: Promise<unknown> = Promise.resolve();
   readonly #heapMb: number;
-  /** Callbacks delivered so far (an idle answer overtaken by one is `touched`). */
+  /** Callbacks sent so far (an idle answer that saw fewer is `touched`). */
   #delivered = 0;
 
   /**
@@ -489,7 +490,6 @@ export class Child implements ChildHandle {
         return await this.whenIdle();
       case "ready":
       case "busy": {
-        const delivered = this.#delivered;
         let answer: unknown;
         try {
           answer = await stage.peer.request(IDLE, {});
@@ -498,7 +498,8 @@ export class Child implements ChildHandle {
         }
         const parsed = IDLE_RESULT.safeParse(answer);
         if (!parsed.success) return new Promise(() => {});
-        return { ...parsed.data, touched: this.#delivered !== delivered };
+        // Sent before the answer and not received before it: the child may be reacting to it.
+        return { ...parsed.data, touched: this.#delivered !== parsed.data.callbacksSeen };
       }
       case "killing":
       case "exited":
@@ -544,6 +545,7 @@ export class Child implements ChildHandle {
    * @param args the arguments the host fired it with
    */
   callback(localId: number, args: unknown[]): void {
+    if (this.#peer === undefined) return;
     this.#delivered++;
     this.notify(CALLBACK, { id: localId, args });
   }

@@ -8,8 +8,8 @@ import type { ChildRole, IdleResult, RunParams } from "../protocol/channel.ts";
 /** What an idle package host still watches (its `idle` answer), as the runtime saw it arrive. */
 export interface IdleHoldings extends IdleResult {
   /**
-   * A callback was delivered to the child after it was asked: the answer may be older than that
-   * delivery, which the child may then be reacting to.
+   * A callback sent to the child had not reached it when it answered: the answer is older than
+   * that delivery, which the child may then be reacting to.
    */
   touched: boolean;
 }

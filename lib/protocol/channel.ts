@@ -108,6 +108,11 @@ export interface IdleResult {
   watches: WatchedPath[];
   /** The paths the host's timers poll: all that its timers do. */
   polls: PolledPath[];
+  /**
+   * The callback notifications the child had received when it answered: fewer than the runtime
+   * sent means one overtook the answer, which may be older than the child's reaction to it.
+   */
+  callbacksSeen: number;
 }
 
 /** Runtime → child request: run one package function; answered with its JSON result. */

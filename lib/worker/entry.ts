@@ -148,6 +148,8 @@ function holding<T>(kind: "requests" | "calls", work: Promise<T>): Promise<T> {
     idleWatch.check();
   });
 }
+/** Callback notifications received (the idle answer says how many: see `IdleResult`). */
+let callbacksSeen = 0;
 /** Daemons of main, kept to be terminated on SIGTERM. */
 let mainDaemons: { term(): Promise<unknown> } | undefined;
 let mainEffects: WorkerEffects | undefined;
@@ -160,6 +162,7 @@ const peer = new Peer(conn, {
         callbacks: callbacks.size,
         watches: fileWatches.list(),
         polls,
+        callbacksSeen,
       }));
     }
     if (method !== RUN) throw unknownChannelMethod(method);
@@ -168,6 +171,7 @@ const peer = new Peer(conn, {
   onNotification: (method, params) => {
     if (method === CALLBACK) {
       const { id, args } = params as CallbackParams;
+      callbacksSeen++;
       idleWatch.callbackArrived();
       callbacks.fire(id, args);
     } else if (method === TERMINATE) {

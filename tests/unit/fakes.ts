@@ -233,7 +233,14 @@ export class FakeChild implements ChildHandle {
    * @param held what it still watches
    */
   markIdle(held: Partial<IdleHoldings> = {}): void {
-    this.#idle.resolve({ callbacks: 0, watches: [], polls: [], touched: false, ...held });
+    this.#idle.resolve({
+      callbacks: 0,
+      watches: [],
+      polls: [],
+      callbacksSeen: 0,
+      touched: false,
+      ...held,
+    });
   }
 
   whenIdle(): Promise<IdleHoldings> {
