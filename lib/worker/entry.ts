@@ -224,7 +224,13 @@ installCompat({
 {
   const require = createRequire(import.meta.url);
   timers.install(globalThis, require("node:timers"));
-  tickReads.install([require("node:fs"), require("node:fs/promises")], console);
+  tickReads.install([require("node:fs"), require("node:fs/promises")], console, [
+    { on: globalThis, names: ["fetch"] },
+    { on: require("node:net").Socket.prototype, names: ["connect"] },
+    { on: require("node:http"), names: ["request", "get"] },
+    { on: require("node:https"), names: ["request", "get"] },
+    { on: require("node:dgram"), names: ["createSocket"] },
+  ]);
 }
 // No program is granted: start-container, mount, rsync and the file utilities (also as `sh -c`)
 // are run by the runtime on request.

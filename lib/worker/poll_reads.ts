@@ -2,7 +2,8 @@
  * What package code does with Node's `fs` while a timer's tick is observed (worker/idle.ts): the
  * paths it only looks at (`stat`, `lstat`, `access`, `exists`, `readFile`, `readdir`, in every
  * form: promises, callbacks, sync), each with its state then, and whether it did anything else
- * with files (a write, a removal, a new watch, a stream, an open) or wrote to the console. A tick
+ * with files (a write, a removal, a new watch, a stream, an open), wrote to the console or reached
+ * anything else (a connection, an HTTP request: what the entry names). A tick
  * that only looked is a poll: the runtime can look at the same paths instead (process/host_watch.ts)
  * and replay init when one changes. One that did more is work of its own, and keeps the host.
  *
@@ -82,18 +83,29 @@ export class PollReads {
   }
 
   /**
-   * Wraps the looking and doing functions of Node's `fs` and `fs/promises` objects and the
-   * console's writers; call before the package loads.
+   * Wraps the looking and doing functions of Node's `fs` and `fs/promises` objects, the
+   * console's writers, and whatever else `doing` names (a connection, a request: what a tick may
+   * reach other than files); call before the package loads.
    * @example
    * ```ts
    * const reads = new PollReads();
    * const require = createRequire(import.meta.url);
-   * reads.install([require("node:fs"), require("node:fs/promises")], console);
+   * reads.install([require("node:fs"), require("node:fs/promises")], console, [
+   *   { on: globalThis, names: ["fetch"] },
+   * ]);
    * ```
    * @param modules Node's `fs` and `fs/promises`
    * @param output the console
+   * @param doing further functions that are work, each with the object that holds them
    */
-  install(modules: readonly object[], output: object): void {
+  install(
+    modules: readonly object[],
+    output: object,
+    doing: readonly { on: object; names: readonly string[] }[] = [],
+  ): void {
+    for (const { on, names } of doing) {
+      for (const name of names) this.#wrap(on as Record<string, AnyFunction>, name, false);
+    }
     for (const module of modules) {
       const functions = module as Record<string, AnyFunction>;
       for (const name of LOOKS) {

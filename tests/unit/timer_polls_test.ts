@@ -55,6 +55,12 @@ Deno.test("idle look: ticks that write keep the child, and it says why", async (
   assert.match(String(heldFor), /did more than look at files: writeFile\(\)/);
 });
 
+Deno.test("idle look: ticks that try a connection keep the child", async () => {
+  const { ticks, heldFor } = await run("connect");
+  assert.equal(ticks, 4, "never idle");
+  assert.match(String(heldFor), /did more than look at files: connect\(\)/);
+});
+
 Deno.test("idle look: a timer the package unref'd itself holds nothing", async () => {
   const { ticks, polls } = await run("unrefd");
   assert.equal(ticks, 0);
