@@ -59,6 +59,9 @@ const IDLE_RESULT: z.ZodMiniType<IdleResult> = z.object({
       everyMs: z.number().check(z.nonnegative()),
     }),
   ).check(z.maxLength(MAX_IDLE_WATCHES)),
+  droppedTimers: z.array(z.number().check(z.nonnegative())).check(
+    z.maxLength(MAX_IDLE_WATCHES),
+  ),
   callbacksSeen: z.int().check(z.nonnegative()),
 });
 

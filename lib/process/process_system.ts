@@ -306,6 +306,18 @@ export class ProcessSystem implements System {
       if (this.#packageHost !== child || this.#hostCalls > 0) return;
       if (this.#teardown.signal.aborted || child.hasExited) return;
       const log = this.#options.log;
+      const retire = () => {
+        if (held.droppedTimers.length > 0) {
+          log.info(
+            "timers init left did not fire soon after it and were not waited for: the retired " +
+              "package host does not run them (start-sdk leaves such timers once their work is " +
+              "done: runUntilSuccess's timeout, a command's SIGKILL escalation)",
+            { child: child.name, delaysMs: held.droppedTimers.join(",") },
+          );
+        }
+        this.#killedHere.add(child);
+        child.kill();
+      };
       if (held.callbacks === 0 && held.watches.length === 0 && held.polls.length === 0) {
         this.#packageHost = undefined;
         log.info(
@@ -313,8 +325,7 @@ export class ProcessSystem implements System {
             "process): retired; uninit will run in a fresh child",
           { child: child.name },
         );
-        this.#killedHere.add(child);
-        child.kill();
+        retire();
         return;
       }
       const watched = {
@@ -347,8 +358,7 @@ export class ProcessSystem implements System {
           "watches for it and replays init (kind null) in a fresh child at the first change",
         { child: child.name, ...watched },
       );
-      this.#killedHere.add(child);
-      child.kill();
+      retire();
       // A callback reached it after it was asked: it may have been reacting to a change.
       if (held.touched) this.#changed();
     }, () => {});

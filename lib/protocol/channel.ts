@@ -108,6 +108,8 @@ export interface IdleResult {
   watches: WatchedPath[];
   /** The paths the host's timers poll: all that its timers do. */
   polls: PolledPath[];
+  /** The delays (ms) of timers init's call left that the look did not wait for (tick_observation.ts). */
+  droppedTimers: number[];
   /**
    * The callback notifications the child had received when it answered: fewer than the runtime
    * sent means one overtook the answer, which may be older than the child's reaction to it.

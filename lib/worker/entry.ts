@@ -123,11 +123,14 @@ const idleWatch = new IdleWatch(
   [conn, fileWatches, timers],
   () => held,
   globalThis,
-  new TickObservation(timers, tickReads, (why) => {
-    // For the packager reading the log: the runtime only sees that no answer comes.
-    Deno.stderr.writeSync(
-      new TextEncoder().encode(`the package host is kept while its timers work: ${why}\n`),
-    );
+  new TickObservation(timers, tickReads, {
+    clock: realClock,
+    onHeld: (why) => {
+      // For the packager reading the log: the runtime only sees that no answer comes.
+      Deno.stderr.writeSync(
+        new TextEncoder().encode(`the package host is kept while its timers work: ${why}\n`),
+      );
+    },
   }),
 );
 /** Gives the heap's empty pages back once the child is quiet (see heap_trim.ts). */
@@ -158,10 +161,11 @@ const peer = new Peer(conn, {
   onRequest: (method, params) => {
     if (method === WARM) return holding("calls", warm());
     if (method === IDLE) {
-      return idleWatch.whenIdle().then((polls): IdleResult => ({
+      return idleWatch.whenIdle().then(({ polls, droppedTimers }): IdleResult => ({
         callbacks: callbacks.size,
         watches: fileWatches.list(),
         polls,
+        droppedTimers,
         callbacksSeen,
       }));
     }

@@ -28,9 +28,8 @@
  * @module
  */
 
-import type { PolledPath } from "../protocol/channel.ts";
 import type { TimerInfo } from "./package_timers.ts";
-import type { TickObservation } from "./tick_observation.ts";
+import type { ObservedTimers, TickObservation } from "./tick_observation.ts";
 
 /** The channel connection, whose pending read keeps the event loop alive. */
 export interface Refable {
@@ -67,7 +66,7 @@ export class IdleWatch {
   readonly #pending: readonly Refable[];
   readonly #counted: () => CountedHoldings;
   readonly #ticks: TickObservation | null;
-  readonly #waiters: Array<(polls: PolledPath[]) => void> = [];
+  readonly #waiters: Array<(observed: ObservedTimers) => void> = [];
   #unrefd = false;
 
   /**
@@ -93,11 +92,12 @@ export class IdleWatch {
   /**
    * Resolves once the child holds nothing but what it watches: nothing counted and an empty event
    * loop, or timers whose ticks only look at files.
-   * @returns a promise settled at that moment with the paths the timers poll (never, while the
-   *   child holds something)
+   * @returns a promise settled at that moment with what the timers poll and the leftovers not
+   *   waited for (never, while the child holds something)
    */
-  whenIdle(): Promise<PolledPath[]> {
-    const idle = new Promise<PolledPath[]>((resolve) => this.#waiters.push(resolve));
+  whenIdle(): Promise<ObservedTimers> {
+    const idle = new Promise<ObservedTimers>((resolve) => this.#waiters.push(resolve));
+    this.#ticks?.lookBegan(() => this.check());
     this.check();
     return idle;
   }
@@ -158,7 +158,7 @@ export class IdleWatch {
     if (this.#holdsCounted()) return;
     const verdict = this.#ticks?.drained() ?? "idle";
     if (verdict !== "idle") return; // ticks to see (ref'd, they fire)
-    const polls = this.#ticks?.take() ?? [];
-    for (const resolve of this.#waiters.splice(0)) resolve(polls);
+    const observed = this.#ticks?.take() ?? { polls: [], droppedTimers: [] };
+    for (const resolve of this.#waiters.splice(0)) resolve(observed);
   }
 }

@@ -12,6 +12,13 @@
  * instead (process/host_watch.ts). As long as they stay as they were, the next tick would do
  * again what the last did: nothing.
  *
+ * Timers init's call left behind that have not fired `LEFTOVER_TIMERS_MS` after the look began are
+ * not waited for: start-sdk leaves several once their work is done (`Daemons.runUntilSuccess`'s
+ * timeout, a command's SIGKILL escalation and its `timeout * 2` race, health checks' timeout
+ * races; 30 s to 10 min, measured in open-webui's install) and none of them does anything then.
+ * A retired host does not run them; the answer counts them (`droppedTimers`) for the runtime's log.
+ * A poll slower than that, set in init, is such a timer too: its host is retired without it.
+ *
  * A tick that did anything else (an effect, a process, a write, console output; a callback or a
  * call arriving during it) was work: the observation starts again with the timers then set, so a
  * host whose timers keep working is kept, as before, and one whose last timer did its work and
@@ -24,6 +31,7 @@
 
 import type { PolledPath } from "../protocol/channel.ts";
 import type { FileState } from "../protocol/file_state.ts";
+import type { Clock, TimerId } from "../process/clock.ts";
 import type { TimerInfo } from "./package_timers.ts";
 import type { TickReads } from "./poll_reads.ts";
 
@@ -43,6 +51,27 @@ export interface TickRecorder {
   end(): TickReads;
 }
 
+/** How long after the look began the timers init's call left are no longer waited for (ms). */
+export const LEFTOVER_TIMERS_MS = 8_000;
+
+/** What the idle answer takes of an observation that ended. */
+export interface ObservedTimers {
+  /** The paths the ticks polled, with their state and period. */
+  polls: PolledPath[];
+  /** The delays (ms) of the timers init's call left and the look did not wait for. */
+  droppedTimers: number[];
+}
+
+/** How an observation tells time and reports. */
+export interface ObservationOptions {
+  /** What the wait for init's leftover timers runs on (its timers must not hold the loop). */
+  clock: Clock;
+  /** How long the leftovers are waited for (default `LEFTOVER_TIMERS_MS`). */
+  leftoverMs?: number;
+  /** Told why, the first time a tick did work of its own. */
+  onHeld?: (why: string) => void;
+}
+
 /** The verdict at a drained event loop. */
 export type Verdict =
   /** Holding nothing but polls (or nothing at all): answer. */
@@ -60,27 +89,40 @@ export class TickObservation {
   readonly #reads = new Map<string, FileState | null>();
   #everyMs = Infinity;
   #why: string | null = null;
-
-  readonly #onHeld: (why: string) => void;
+  /** The timers holding when the look began (init's call left them); null before. */
+  #leftovers: Set<number> | null = null;
+  /** The leftovers are no longer waited for. */
+  #expired = false;
+  #deadline: TimerId | undefined;
+  readonly #options: Required<ObservationOptions>;
 
   /**
    * @param timers the host's timers
    * @param recorder what records a tick
-   * @param onHeld told why, the first time a tick did work of its own
+   * @param options the clock, how long leftovers are waited for, what is told of work
    */
-  constructor(
-    timers: HeldTimers,
-    recorder: TickRecorder,
-    onHeld: (why: string) => void = () => {},
-  ) {
+  constructor(timers: HeldTimers, recorder: TickRecorder, options: ObservationOptions) {
     this.#timers = timers;
     this.#recorder = recorder;
-    this.#onHeld = onHeld;
+    this.#options = { leftoverMs: LEFTOVER_TIMERS_MS, onHeld: () => {}, ...options };
   }
 
-  /** Whether the ticks are awaited: the timers must keep the event loop alive meanwhile. */
+  /**
+   * The look began (the first question): the leftovers' wait starts.
+   * @param expired called once the leftovers are no longer waited for (look again then)
+   */
+  lookBegan(expired: () => void): void {
+    if (this.#deadline !== undefined || this.#expired) return;
+    this.#deadline = this.#options.clock.setTimeout(() => {
+      this.#deadline = undefined;
+      this.#expired = true;
+      expired();
+    }, this.#options.leftoverMs);
+  }
+
+  /** Whether ticks are awaited: the timers must keep the event loop alive meanwhile. */
   get waiting(): boolean {
-    return this.#state === "waiting";
+    return this.#state === "waiting" && !this.#expired;
   }
 
   /** Why the last tick that did work was not a poll; null while none did. */
@@ -125,26 +167,40 @@ export class TickObservation {
       } else {
         // Work: what it looked at before says nothing any more; its timers are seen anew.
         const why = `a timer's tick did more than look at files: ${tick.impure}`;
-        if (this.#why === null) this.#onHeld(why);
+        if (this.#why === null) this.#options.onHeld(why);
         this.#why = why;
         this.#reset();
       }
     }
     const holding = this.#timers.holding();
-    if (holding.every((timer) => this.#covered.has(timer.key))) return "idle";
+    this.#leftovers ??= new Set(holding.map((timer) => timer.key));
+    if (holding.every((timer) => this.#settled(timer))) return "idle";
     this.#state = "waiting";
     return "wait";
   }
 
+  /** Seen to poll, or a leftover of init's no longer waited for. */
+  #settled(timer: TimerInfo): boolean {
+    return this.#covered.has(timer.key) || (this.#expired && this.#leftovers!.has(timer.key));
+  }
+
   /**
-   * What the observed ticks looked at, for the idle answer; the observation starts anew after it.
-   * @returns each path with the state the ticks last saw and the shortest period among them
+   * What the observation found, for the idle answer; a later look starts anew.
+   * @returns each path the ticks looked at, with the state they last saw and the shortest period
+   *   among them, and the leftovers not waited for
    */
-  take(): PolledPath[] {
+  take(): ObservedTimers {
     const everyMs = Number.isFinite(this.#everyMs) ? this.#everyMs : 0;
     const polls = [...this.#reads].map(([path, state]) => ({ path, state, everyMs }));
+    const droppedTimers = this.#timers.holding()
+      .filter((timer) => !this.#covered.has(timer.key))
+      .map((timer) => timer.delayMs);
     this.#reset();
-    return polls;
+    if (this.#deadline !== undefined) this.#options.clock.clearTimeout(this.#deadline);
+    this.#deadline = undefined;
+    this.#leftovers = null;
+    this.#expired = false;
+    return { polls, droppedTimers };
   }
 
   #reset(): void {

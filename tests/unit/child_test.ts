@@ -378,9 +378,16 @@ Deno.test("Child.whenIdle asks a live child, and never resolves for a dead one",
   assert.equal(idle, undefined);
   const watches = [{ path: "/v/main/store.json", recursive: false, state: null }];
   const polls = [{ path: "/v/main/settings.db", state: null, everyMs: 3000 }];
-  t.peer.last(IDLE).answer({ callbacks: 2, watches, polls, callbacksSeen: 0 });
+  t.peer.last(IDLE).answer({ callbacks: 2, watches, polls, droppedTimers: [], callbacksSeen: 0 });
   await flush();
-  assert.deepEqual(idle, { callbacks: 2, watches, polls, callbacksSeen: 0, touched: false });
+  assert.deepEqual(idle, {
+    callbacks: 2,
+    watches,
+    polls,
+    droppedTimers: [],
+    callbacksSeen: 0,
+    touched: false,
+  });
   await cleanUp(t);
 
   // A callback delivered while the question was out: the answer may be older than it.
@@ -388,7 +395,13 @@ Deno.test("Child.whenIdle asks a live child, and never resolves for a dead one",
   let lateIdle: IdleHoldings | undefined;
   late.child.whenIdle().then((held) => lateIdle = held);
   late.child.callback(1, []);
-  late.peer.last(IDLE).answer({ callbacks: 0, watches: [], polls: [], callbacksSeen: 0 });
+  late.peer.last(IDLE).answer({
+    callbacks: 0,
+    watches: [],
+    polls: [],
+    droppedTimers: [],
+    callbacksSeen: 0,
+  });
   await flush();
   assert.equal(lateIdle?.touched, true);
   await cleanUp(late);
@@ -398,7 +411,13 @@ Deno.test("Child.whenIdle asks a live child, and never resolves for a dead one",
   let seenIdle: IdleHoldings | undefined;
   seen.child.callback(1, []);
   seen.child.whenIdle().then((held) => seenIdle = held);
-  seen.peer.last(IDLE).answer({ callbacks: 0, watches: [], polls: [], callbacksSeen: 1 });
+  seen.peer.last(IDLE).answer({
+    callbacks: 0,
+    watches: [],
+    polls: [],
+    droppedTimers: [],
+    callbacksSeen: 1,
+  });
   await flush();
   assert.equal(seenIdle?.touched, false);
   await cleanUp(seen);

@@ -237,6 +237,7 @@ export class FakeChild implements ChildHandle {
       callbacks: 0,
       watches: [],
       polls: [],
+      droppedTimers: [],
       callbacksSeen: 0,
       touched: false,
       ...held,

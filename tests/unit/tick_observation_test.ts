@@ -5,9 +5,10 @@
  */
 
 import assert from "node:assert/strict";
-import { TickObservation } from "../../lib/worker/tick_observation.ts";
+import { LEFTOVER_TIMERS_MS, TickObservation } from "../../lib/worker/tick_observation.ts";
 import type { TimerInfo } from "../../lib/worker/package_timers.ts";
 import type { TickReads } from "../../lib/worker/poll_reads.ts";
+import { FakeClock } from "./fakes.ts";
 
 function setup() {
   const holding: TimerInfo[] = [];
@@ -22,11 +23,13 @@ function setup() {
       return done;
     },
   };
-  const observation = new TickObservation({ holding: () => [...holding] }, recorder);
+  const clock = new FakeClock();
+  const observation = new TickObservation({ holding: () => [...holding] }, recorder, { clock });
   const read = (path: string, mtimeMs: number | null) =>
     tick.reads.set(path, mtimeMs === null ? null : { mtimeMs, ctimeMs: 0, size: 1, ino: 1 });
   return {
     observation,
+    clock,
     holding,
     read,
     spoil: (what: string) => tick.impure = what,
@@ -41,7 +44,7 @@ const poll = (key: number): TimerInfo => ({ key, delayMs: 3000, repeating: false
 Deno.test("TickObservation: nothing held is idle at once, with nothing polled", () => {
   const { observation } = setup();
   assert.equal(observation.drained(), "idle");
-  assert.deepEqual(observation.take(), []);
+  assert.deepEqual(observation.take(), { polls: [], droppedTimers: [] });
 });
 
 Deno.test("TickObservation: a timeout re-armed by a tick that only looked is a poll", () => {
@@ -57,7 +60,7 @@ Deno.test("TickObservation: a timeout re-armed by a tick that only looked is a p
   t.holding.push(poll(2));
   t.observation.created(poll(2)); // the re-arm, during the tick
   assert.equal(t.observation.drained(), "idle");
-  assert.deepEqual(t.observation.take(), [
+  assert.deepEqual(t.observation.take().polls, [
     { path: "/media/startos/volumes/main/settings.db", state: null, everyMs: 3000 },
     {
       path: "/media/startos/volumes/main/settings.db-wal",
@@ -75,7 +78,7 @@ Deno.test("TickObservation: an interval is a poll once it ticked", () => {
   t.observation.fired(every);
   t.read("/media/startos/volumes/main/x", 1);
   assert.equal(t.observation.drained(), "idle");
-  assert.equal(t.observation.take()[0].everyMs, 1000);
+  assert.equal(t.observation.take().polls[0].everyMs, 1000);
 });
 
 Deno.test("TickObservation: every holding timer must have ticked", () => {
@@ -91,7 +94,7 @@ Deno.test("TickObservation: every holding timer must have ticked", () => {
   t.observation.fired(slow);
   t.holding.splice(t.holding.indexOf(slow), 1);
   assert.equal(t.observation.drained(), "idle");
-  assert.equal(t.observation.take().length, 0, "ticks that looked at nothing poll nothing");
+  assert.equal(t.observation.take().polls.length, 0, "ticks that looked at nothing poll nothing");
 });
 
 Deno.test("TickObservation: a tick that did more is work: observed anew, and it says why", () => {
@@ -101,7 +104,7 @@ Deno.test("TickObservation: a tick that did more is work: observed anew, and it 
     begin: () => {},
     spoil: () => {},
     end: () => ({ reads: new Map([["/v/a", null]]), impure: "an effect, a process or a call" }),
-  }, (why) => held.push(why));
+  }, { clock: t.clock, onHeld: (why) => held.push(why) });
   t.holding.push(poll(1));
   observation.drained();
   observation.fired(poll(1));
@@ -117,7 +120,7 @@ Deno.test("TickObservation: a tick that did more is work: observed anew, and it 
   t.holding.splice(0);
   observation.fired(poll(3));
   assert.equal(observation.drained(), "idle", "its last timer worked and left nothing");
-  assert.deepEqual(observation.take(), [], "what working ticks looked at is not polled");
+  assert.deepEqual(observation.take().polls, [], "what working ticks looked at is not polled");
 });
 
 Deno.test("TickObservation: a write in a tick is work", () => {
@@ -141,4 +144,44 @@ Deno.test("TickObservation: a call between ticks starts the observation again", 
   assert.equal(t.observation.fired(poll(1)), false, "not observed: the observation restarts");
   assert.equal(t.observation.heldFor, null, "not kept for it");
   assert.equal(t.observation.drained(), "wait");
+});
+
+Deno.test("TickObservation: timers init left are waited for until the look's wait ends", async () => {
+  const t = setup();
+  const leftover = { key: 9, delayMs: 600_000, repeating: false };
+  t.holding.push(leftover, poll(1));
+  let expired = 0;
+  t.observation.lookBegan(() => expired++);
+  assert.equal(t.observation.drained(), "wait");
+  t.observation.fired(poll(1));
+  t.holding.splice(1, 1, poll(2));
+  t.observation.created(poll(2));
+  assert.equal(t.observation.drained(), "wait", "the leftover is still waited for");
+  await t.clock.advance(LEFTOVER_TIMERS_MS - 1);
+  assert.equal(expired, 0);
+  await t.clock.advance(1);
+  assert.equal(expired, 1, "the look is told to look again");
+  assert.equal(t.observation.waiting, false, "nothing awaited now: the loop may drain");
+  assert.equal(t.observation.drained(), "idle");
+  assert.deepEqual(t.observation.take().droppedTimers, [600_000]);
+  assert.equal(t.clock.pending, 0);
+});
+
+Deno.test("TickObservation: a timer set after the look began is no leftover", async () => {
+  const t = setup();
+  t.observation.lookBegan(() => {});
+  assert.equal(t.observation.drained(), "idle", "nothing held at first");
+  t.observation.take();
+  t.observation.lookBegan(() => {});
+  assert.equal(t.observation.drained(), "idle");
+  const t2 = setup();
+  t2.observation.lookBegan(() => {});
+  t2.holding.push(poll(1));
+  t2.observation.drained(); // the leftovers: poll 1
+  t2.observation.fired(poll(1));
+  t2.spoil("writeFile()"); // work, which sets another timer
+  t2.holding.splice(0, 1, poll(5));
+  assert.equal(t2.observation.drained(), "wait");
+  await t2.clock.advance(LEFTOVER_TIMERS_MS);
+  assert.equal(t2.observation.drained(), "wait", "set by work after the look began: waited for");
 });

@@ -61,6 +61,17 @@ Deno.test("idle look: ticks that try a connection keep the child", async () => {
   assert.match(String(heldFor), /did more than look at files: connect\(\)/);
 });
 
+Deno.test("idle look: a timer init left is not waited for past the look's wait, and is counted", async () => {
+  const { ticks, polls, droppedTimers } = await run("leftover") as {
+    ticks: number;
+    polls: unknown[];
+    droppedTimers: number[];
+  };
+  assert.ok(ticks >= 1, "the poll's ticks were seen meanwhile");
+  assert.equal(polls.length, 1);
+  assert.deepEqual(droppedTimers, [60_000]);
+});
+
 Deno.test("idle look: a timer the package unref'd itself holds nothing", async () => {
   const { ticks, polls } = await run("unrefd");
   assert.equal(ticks, 0);
