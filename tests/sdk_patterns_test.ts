@@ -214,6 +214,20 @@ Deno.test({
       });
       if (!installed) return;
 
+      await t.step("the host retires although the bootstrap left its timers", async () => {
+        // runUntilSuccess(60_000) leaves its timeout, the daemon's stop its SIGKILL escalation.
+        const dropped = await within(
+          rt.runtime.waitForLog(/timers init left did not fire/),
+          20_000,
+          "the leftover timers' line",
+        );
+        assert.match(dropped ?? "", /delaysMs=\S*\b60000\b/);
+        assert.ok(
+          rt.runtime.stderr.some((line) => /package host holds nothing after init/.test(line)),
+          "retired",
+        );
+      });
+
       const acted = await t.step(
         "every action: sandbox getInput = execute getInput, then run",
         async () => {
