@@ -475,9 +475,11 @@ export class ProcessSystem implements System {
       child.kill();
     }, this.#options.policy.children.idleMs);
     this.#spare = { child, timer };
-    this.#options.log.debug("package host started ahead of a predicted exit", {
-      child: child.name,
-    });
+    this.#options.log.info(
+      "an init child is started for the exit that usually follows a stop (uninit then runs in " +
+        `it; retired after ${this.#options.policy.children.idleMs / 1000} s idle if none comes)`,
+      { child: child.name },
+    );
   }
 
   /** The spare init child, if one is alive (then it is the caller's). */

@@ -230,6 +230,8 @@ installCompat({
   timers.install(globalThis, require("node:timers"));
   tickReads.install([require("node:fs"), require("node:fs/promises")], console, [
     { on: globalThis, names: ["fetch"] },
+    // Node's callback watches, which the idle answer cannot list (`fs/promises.watch` it lists).
+    { on: require("node:fs"), names: ["watch", "watchFile"] },
     { on: require("node:net").Socket.prototype, names: ["connect"] },
     { on: require("node:http"), names: ["request", "get"] },
     { on: require("node:https"), names: ["request", "get"] },

@@ -2,7 +2,7 @@
  * What package code does with Node's `fs` while a timer's tick is observed (worker/idle.ts): the
  * paths it only looks at (`stat`, `lstat`, `access`, `exists`, `readFile`, `readdir`, in every
  * form: promises, callbacks, sync), each with its state then, and whether it did anything else
- * with files (a write, a removal, a new watch, a stream, an open), wrote to the console or reached
+ * with files (a write, a removal, a stream, an open), wrote to the console or reached
  * anything else (a connection, an HTTP request: what the entry names). A tick
  * that only looked is a poll: the runtime can look at the same paths instead (process/host_watch.ts)
  * and replay init when one changes. One that did more is work of its own, and keeps the host.
@@ -53,8 +53,6 @@ const DOES: readonly string[] = [
   "utimes",
   "lutimes",
   "truncate",
-  "watch",
-  "watchFile",
   "createReadStream",
   "createWriteStream",
 ];

@@ -93,13 +93,16 @@ export class TickObservation {
   #leftovers: Set<number> | null = null;
   /** The leftovers are no longer waited for. */
   #expired = false;
+  /** `onHeld` was told. */
+  #told = false;
   #deadline: TimerId | undefined;
   readonly #options: Required<ObservationOptions>;
 
   /**
    * @param timers the host's timers
    * @param recorder what records a tick
-   * @param options the clock, how long leftovers are waited for, what is told of work
+   * @param options the clock, how long leftovers are waited for, what is told of work (once,
+   *   when a tick's work leaves timers to wait for)
    */
   constructor(timers: HeldTimers, recorder: TickRecorder, options: ObservationOptions) {
     this.#timers = timers;
@@ -166,15 +169,18 @@ export class TickObservation {
         for (const [path, state] of tick.reads) this.#reads.set(path, state);
       } else {
         // Work: what it looked at before says nothing any more; its timers are seen anew.
-        const why = `a timer's tick did more than look at files: ${tick.impure}`;
-        if (this.#why === null) this.#options.onHeld(why);
-        this.#why = why;
+        this.#why = `a timer's tick did more than look at files: ${tick.impure}`;
         this.#reset();
       }
     }
     const holding = this.#timers.holding();
     this.#leftovers ??= new Set(holding.map((timer) => timer.key));
     if (holding.every((timer) => this.#settled(timer))) return "idle";
+    // Told once, and only when the work leaves timers to wait for (not when it was the last).
+    if (this.#why !== null && !this.#told) {
+      this.#told = true;
+      this.#options.onHeld(this.#why);
+    }
     this.#state = "waiting";
     return "wait";
   }

@@ -185,3 +185,19 @@ Deno.test("TickObservation: a timer set after the look began is no leftover", as
   await t2.clock.advance(LEFTOVER_TIMERS_MS);
   assert.equal(t2.observation.drained(), "wait", "set by work after the look began: waited for");
 });
+
+Deno.test("TickObservation: work by the last timer is not reported as keeping the host", () => {
+  const t = setup();
+  const held: string[] = [];
+  const observation = new TickObservation({ holding: () => [...t.holding] }, {
+    begin: () => {},
+    spoil: () => {},
+    end: () => ({ reads: new Map(), impure: "an effect, a process or a call" }),
+  }, { clock: t.clock, onHeld: (why) => held.push(why) });
+  t.holding.push(poll(1));
+  observation.drained();
+  observation.fired(poll(1));
+  t.holding.splice(0);
+  assert.equal(observation.drained(), "idle", "its work done, nothing left");
+  assert.deepEqual(held, [], "no 'kept' line for a host about to retire");
+});
