@@ -223,9 +223,10 @@ installCompat({
       throw error;
     }) as Promise<string>,
 }, fileWatches);
-// Timers and what their ticks do with files, seen from here on (the package's alone: the runtime's
-// own modules set theirs unref'd, which the idle look leaves alone).
-{
+// Timers and what their ticks do with files, seen from here on, in the package host alone (the
+// only child asked `idle`; the others run the package unwrapped). The runtime's own timers here
+// (the heap trim's) are unref'd, which the idle look leaves alone.
+if (profile === "init") {
   const require = createRequire(import.meta.url);
   timers.install(globalThis, require("node:timers"));
   tickReads.install([require("node:fs"), require("node:fs/promises")], console, [

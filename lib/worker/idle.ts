@@ -19,7 +19,9 @@
  *
  * Timers package code set are unref'd with them (worker/package_timers.ts). When the loop drains
  * with timers still set, the look waits for their ticks and answers only if each of them merely
- * looked at files (worker/tick_observation.ts): the answer then lists those paths as polls.
+ * looked at files, or was left by init's call and did not fire within a few seconds
+ * (worker/tick_observation.ts): the answer then lists those paths as polls, and counts the
+ * leftovers.
  *
  * What it cannot see: a timer package code unref'd itself (`Deno.unrefTimer`, Node's
  * `timer.unref()`), which would not keep a Node process alive either, and a promise that waits
