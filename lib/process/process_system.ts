@@ -183,6 +183,8 @@ export class ProcessSystem implements System {
   #closing: Promise<void> = Promise.resolve();
   /** A fresh init child started for a predicted exit, retired when idle. */
   #spare: { child: ChildHandle; timer: TimerId } | undefined;
+  /** When a host kept for replaying too often is asked `idle` again. */
+  #keptLook: TimerId | undefined;
   #main: MainState = { kind: "none" };
   /** How many times stop was called: a start queued behind a stop is void once it changes. */
   #stops = 0;
@@ -336,9 +338,17 @@ export class ProcessSystem implements System {
       if (keep) {
         log.info(
           `the package host is kept: init was replayed ${REPLAY_KEEP_COUNT} times within ` +
-            `${REPLAY_WINDOW_MS / 1000} s; what it watches changes too often to replay each time`,
+            `${REPLAY_WINDOW_MS / 1000} s; what it watches changes too often to replay each ` +
+            `time (it is asked again in ${REPLAY_WINDOW_MS / 1000} s)`,
           { child: child.name, ...watched },
         );
+        // A burst of changes (a user trying settings) does not keep the host for good.
+        this.#keptLook = this.#clock.setTimeout(() => {
+          this.#keptLook = undefined;
+          if (this.#packageHost === child && !child.hasExited) {
+            this.#retireWhenIdle(child, eventId, false);
+          }
+        }, REPLAY_WINDOW_MS);
         return;
       }
       const stop = this.#options.watchFor?.(child, held, () => this.#changed()) ??
@@ -366,6 +376,8 @@ export class ProcessSystem implements System {
 
   /** Stops watching for a retired host (a new init, exit, the teardown). */
   #stopWatching(): void {
+    if (this.#keptLook !== undefined) this.#clock.clearTimeout(this.#keptLook);
+    this.#keptLook = undefined;
     this.#watching?.stop.release();
     this.#watching = undefined;
     if (this.#putOff !== undefined) this.#clock.clearTimeout(this.#putOff);

@@ -837,6 +837,34 @@ Deno.test("ProcessSystem keeps a host replayed too often, and retires one replay
   await cleanup();
 });
 
+Deno.test("ProcessSystem asks a host kept for its replays again once a window passed", async () => {
+  const { spawner, system, clock, cleanup, watched } = setup();
+  await system.init({ eventId: "init-1", kind: null });
+  spawner.of("init")[0].markIdle({ callbacks: 1 });
+  await flush();
+  let host = spawner.of("init")[0];
+  for (let i = 0; i < REPLAY_KEEP_COUNT; i++) {
+    await clock.advance(1_000);
+    watched.at(-1)!.changed();
+    await flush();
+    host = spawner.of("init").at(-1)!;
+    host.markIdle(WATCHING);
+    await flush();
+  }
+  assert.equal(host.killed, false, "kept after a burst of replays");
+  const watches = watched.length;
+  await clock.advance(REPLAY_WINDOW_MS - 1);
+  assert.equal(host.killed, false);
+  await clock.advance(1);
+  assert.equal(host.killed, true, "asked again: it still holds only what it watches, retired");
+  assert.equal(watched.length, watches + 1, "watched for it again");
+  // The next change replays as after any retirement.
+  watched.at(-1)!.changed();
+  await flush();
+  assert.equal(spawner.of("init").length, 2 + REPLAY_KEEP_COUNT);
+  await cleanup();
+});
+
 Deno.test("ProcessSystem keeps a host whose watches cannot be taken over", async () => {
   const { log, lines } = recordingLog();
   const { spawner, system, cleanup } = setup({ log, watchFor: "/etc: outside what init reads" });
