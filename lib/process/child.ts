@@ -42,19 +42,21 @@ const fileState = z.object({
   size: z.number(),
   ino: z.number(),
 });
+/** A path an `idle` answer names. */
+const idlePath = z.string().check(z.minLength(1), z.maxLength(4096));
 /** What a package host's `idle` answer must be (the child runs package code: checked). */
 const IDLE_RESULT: z.ZodMiniType<IdleResult> = z.object({
   callbacks: z.int().check(z.nonnegative()),
   watches: z.array(
     z.object({
-      path: z.string().check(z.minLength(1), z.maxLength(4096)),
+      path: idlePath,
       recursive: z.boolean(),
       state: z.nullable(fileState),
     }),
   ).check(z.maxLength(MAX_IDLE_WATCHES)),
   polls: z.array(
     z.object({
-      path: z.string().check(z.minLength(1), z.maxLength(4096)),
+      path: idlePath,
       state: z.nullable(fileState),
       everyMs: z.number().check(z.nonnegative()),
     }),

@@ -28,6 +28,11 @@ import { type FileState, fileState, sameState } from "../protocol/file_state.ts"
 import { within } from "../policy/paths.ts";
 import type { Clock, TimerId } from "./clock.ts";
 
+/** Whether a path lies within what init may read. */
+function readableIn(readPaths: readonly string[]): (path: string) => boolean {
+  return (path) => readPaths.some((base) => within(path, base));
+}
+
 /** What stops a watch taken over. */
 export interface Watching {
   /** Stops watching (idempotent). */
@@ -90,6 +95,7 @@ export function watchFiles(
   changed: () => void,
   watchFs: WatchFs = Deno.watchFs,
 ): Watching | string {
+  const readable = readableIn(readPaths);
   const resolved: { watch: WatchedPath; real: string }[] = [];
   for (const watch of watches) {
     let real: string;
@@ -98,7 +104,6 @@ export function watchFiles(
     } catch {
       return `${watch.path}: does not exist any more`;
     }
-    const readable = (path: string) => readPaths.some((base) => within(path, base));
     if (!readable(watch.path) || !readable(real)) {
       return `${watch.path}: outside what the init profile may read`;
     }
@@ -173,7 +178,7 @@ export function pollFiles(
   changed: () => void,
   clock: Clock,
 ): Watching | string {
-  const readable = (path: string) => readPaths.some((base) => within(path, base));
+  const readable = readableIn(readPaths);
   for (const { path } of polls) {
     if (!readable(path)) return `${path}: outside what the init profile may read`;
   }
@@ -187,6 +192,7 @@ export function pollFiles(
     }
     return readable(real) ? fileState(real) : null;
   };
+  if (polls.length === 0) return { release: () => {} };
   const last = polls.map((poll) => poll.state);
   const periods = polls.map((poll) => poll.everyMs).filter((ms) => ms > 0);
   const everyMs = Math.min(

@@ -228,11 +228,12 @@ installCompat({
 // (the heap trim's) are unref'd, which the idle look leaves alone.
 if (profile === "init") {
   const require = createRequire(import.meta.url);
+  const fs = require("node:fs");
   timers.install(globalThis, require("node:timers"));
-  tickReads.install([require("node:fs"), require("node:fs/promises")], console, [
+  tickReads.install([fs, require("node:fs/promises")], console, [
     { on: globalThis, names: ["fetch"] },
     // Node's callback watches, which the idle answer cannot list (`fs/promises.watch` it lists).
-    { on: require("node:fs"), names: ["watch", "watchFile"] },
+    { on: fs, names: ["watch", "watchFile"] },
     { on: require("node:net").Socket.prototype, names: ["connect"] },
     { on: require("node:http"), names: ["request", "get"] },
     { on: require("node:https"), names: ["request", "get"] },

@@ -51,8 +51,8 @@ function watchOptions(options: unknown): WatchOptions {
   };
 }
 
-/** The path argument (a string, a `Buffer` or a `file:` URL) as an absolute path. */
-function pathOf(path: unknown): string {
+/** A path argument (a string, a `Buffer` or a `file:` URL) as an absolute path. */
+export function pathOf(path: unknown): string {
   const text = path instanceof URL
     ? decodeURIComponent(path.pathname)
     : path instanceof Uint8Array

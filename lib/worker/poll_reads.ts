@@ -18,6 +18,7 @@
 
 import { type FileState, fileState } from "../protocol/file_state.ts";
 import { type AnyFunction, keepingProperties } from "./wrap.ts";
+import { pathOf } from "./file_watches.ts";
 
 /** What a tick did, once it ended. */
 export interface TickReads {
@@ -59,16 +60,11 @@ const DOES: readonly string[] = [
 
 const CONSOLE: readonly string[] = ["log", "info", "warn", "error", "debug", "trace"];
 
-/** The path argument as an absolute path, or null when it is not one package code names plainly. */
-function pathOf(path: unknown): string | null {
-  const text = path instanceof URL && path.protocol === "file:"
-    ? decodeURIComponent(path.pathname)
-    : typeof path === "string"
-    ? path
-    : null;
-  if (text === null || text === "") return null;
-  const absolute = text.startsWith("/") ? text : `${Deno.cwd()}/${text}`;
-  return absolute.length > 1 ? absolute.replace(/\/+$/, "") : absolute;
+/** The path argument as an absolute path, or null when it is no path (a file descriptor, say). */
+function pathArgument(path: unknown): string | null {
+  const named = (typeof path === "string" && path !== "") || path instanceof URL ||
+    path instanceof Uint8Array;
+  return named ? pathOf(path) : null;
 }
 
 /** Records what package code does with files while a tick is observed. */
@@ -133,9 +129,9 @@ export class PollReads {
       tick.impure = `${name}()`;
       return;
     }
-    const absolute = pathOf(path);
+    const absolute = pathArgument(path);
     if (absolute === null) {
-      tick.impure = `${name}() of a path that is not a plain string`;
+      tick.impure = `${name}() of something that is not a path`;
       return;
     }
     tick.reads.set(absolute, fileState(absolute));

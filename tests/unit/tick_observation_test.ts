@@ -24,12 +24,18 @@ function setup() {
     },
   };
   const clock = new FakeClock();
-  const observation = new TickObservation({ holding: () => [...holding] }, recorder, { clock });
+  /** What the observation said keeps the host. */
+  const held: string[] = [];
+  const observation = new TickObservation({ holding: () => [...holding] }, recorder, {
+    clock,
+    onHeld: (why) => held.push(why),
+  });
   const read = (path: string, mtimeMs: number | null) =>
     tick.reads.set(path, mtimeMs === null ? null : { mtimeMs, ctimeMs: 0, size: 1, ino: 1 });
   return {
     observation,
     clock,
+    held,
     holding,
     read,
     spoil: (what: string) => tick.impure = what,
@@ -99,28 +105,27 @@ Deno.test("TickObservation: every holding timer must have ticked", () => {
 
 Deno.test("TickObservation: a tick that did more is work: observed anew, and it says why", () => {
   const t = setup();
-  const held: string[] = [];
-  const observation = new TickObservation({ holding: () => [...t.holding] }, {
-    begin: () => {},
-    spoil: () => {},
-    end: () => ({ reads: new Map([["/v/a", null]]), impure: "an effect, a process or a call" }),
-  }, { clock: t.clock, onHeld: (why) => held.push(why) });
+  const work = "an effect, a process or a call";
   t.holding.push(poll(1));
-  observation.drained();
-  observation.fired(poll(1));
-  observation.created(poll(2));
+  t.observation.drained();
+  t.observation.fired(poll(1));
+  t.read("/v/a", null);
+  t.spoil(work);
+  t.observation.created(poll(2));
   t.holding.splice(0, 1, poll(2));
-  assert.equal(observation.drained(), "wait", "its re-armed timer is seen anew");
-  assert.match(observation.heldFor ?? "", /did more than look at files: an effect/);
-  assert.equal(observation.fired(poll(2)), true, "the next tick is observed");
-  observation.created(poll(3));
+  assert.equal(t.observation.drained(), "wait", "its re-armed timer is seen anew");
+  assert.match(t.observation.heldFor ?? "", /did more than look at files: an effect/);
+  assert.equal(t.observation.fired(poll(2)), true, "the next tick is observed");
+  t.spoil(work);
+  t.observation.created(poll(3));
   t.holding.splice(0, 1, poll(3));
-  assert.equal(observation.drained(), "wait", "working again");
-  assert.equal(held.length, 1, "said once");
+  assert.equal(t.observation.drained(), "wait", "working again");
+  assert.equal(t.held.length, 1, "said once");
   t.holding.splice(0);
-  observation.fired(poll(3));
-  assert.equal(observation.drained(), "idle", "its last timer worked and left nothing");
-  assert.deepEqual(observation.take().polls, [], "what working ticks looked at is not polled");
+  t.observation.fired(poll(3));
+  t.spoil(work);
+  assert.equal(t.observation.drained(), "idle", "its last timer worked and left nothing");
+  assert.deepEqual(t.observation.take().polls, [], "what working ticks looked at is not polled");
 });
 
 Deno.test("TickObservation: a write in a tick is work", () => {
@@ -188,16 +193,11 @@ Deno.test("TickObservation: a timer set after the look began is no leftover", as
 
 Deno.test("TickObservation: work by the last timer is not reported as keeping the host", () => {
   const t = setup();
-  const held: string[] = [];
-  const observation = new TickObservation({ holding: () => [...t.holding] }, {
-    begin: () => {},
-    spoil: () => {},
-    end: () => ({ reads: new Map(), impure: "an effect, a process or a call" }),
-  }, { clock: t.clock, onHeld: (why) => held.push(why) });
   t.holding.push(poll(1));
-  observation.drained();
-  observation.fired(poll(1));
+  t.observation.drained();
+  t.observation.fired(poll(1));
+  t.spoil("an effect, a process or a call");
   t.holding.splice(0);
-  assert.equal(observation.drained(), "idle", "its work done, nothing left");
-  assert.deepEqual(held, [], "no 'kept' line for a host about to retire");
+  assert.equal(t.observation.drained(), "idle", "its work done, nothing left");
+  assert.deepEqual(t.held, [], "no 'kept' line for a host about to retire");
 });
